@@ -1,0 +1,18 @@
+/* fuseops.h - the FUSE callbacks: a thin adapter from libfuse's high-level
+ * API to a struct backend, which it never looks inside. */
+#ifndef ODOFS_FUSEOPS_H
+#define ODOFS_FUSEOPS_H
+
+#include <fuse.h>
+
+#include "backend.h"
+
+struct fuseops_ctx {
+	struct backend backend;
+	unsigned ttl_ms; /* kernel attribute and entry timeouts */
+};
+
+/* The operations table; fuse_new()'s private data is a struct fuseops_ctx. */
+const struct fuse_operations *fuseops_get(void);
+
+#endif

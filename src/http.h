@@ -1,0 +1,27 @@
+/* http.h - libcurl easy handles, pooled and sharing one connection cache.
+ *
+ * One easy handle per thread at a time (libcurl's thread rule); handles go
+ * back to a free list after use so their connections stay warm, and a share
+ * handle lets any of them reuse any cached connection, DNS answer or TLS
+ * session, so no request pays a new TCP+TLS handshake it need not.
+ */
+#ifndef ODOFS_HTTP_H
+#define ODOFS_HTTP_H
+
+#include <curl/curl.h>
+
+struct http_config {
+	unsigned connect_timeout_ms;
+	const char *ca_bundle; /* NULL: AWS_CA_BUNDLE, else the system store */
+};
+
+struct http;
+
+struct http *http_new(const struct http_config *cfg);
+/* A handle reset to odofs's defaults (timeouts, share, CA).  NULL on ENOMEM.
+ * Give it back with http_handle_put(). */
+CURL *http_handle_get(struct http *h);
+void http_handle_put(struct http *h, CURL *c);
+void http_free(struct http *h);
+
+#endif

@@ -1,0 +1,213 @@
+/* main.c - odofs: mount S3 as a folder tree.
+ *
+ * Parse and check every option, reach the source once to prove the
+ * credentials work, and only then mount: a mount never comes up
+ * half-configured.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "creds.h"
+#include "fuseops.h"
+#include <fuse_lowlevel.h>
+#include "log.h"
+#include "mdcache.h"
+#include "opts.h"
+#include "s3.h"
+#include "s3err.h"
+#include "s3tree.h"
+
+#define MAIN_MAX_THREADS 64
+
+static int main_fail(const char *what, const char *msg)
+{
+	fprintf(stderr, "odofs: %s%s%s\n", what ? what : "", what ? ": " : "", msg);
+	return 1;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = {0};
+	struct fuse_loop_config *loop = NULL;
+	struct opts o;
+	struct creds_provider *creds = NULL;
+	struct s3 *s3 = NULL;
+	struct fuseops_ctx ctx = {0};
+	struct fuse *fuse = NULL;
+	char *err = NULL, *fsname_esc = NULL;
+	int status = 1, r;
+
+	if (opts_parse(&args, &o) < 0)
+		goto out;
+	if (o.show_help) {
+		opts_usage(argv[0]);
+		status = 0;
+		goto out;
+	}
+	if (o.show_version) {
+		printf("odofs %s (libfuse %d, %s)\n", PACKAGE_VERSION, fuse_version(),
+		       curl_version());
+		status = 0;
+		goto out;
+	}
+	if (opts_resolve(&o, &err) < 0) {
+		main_fail(NULL, err ? err : "out of memory");
+		goto out;
+	}
+	log_init("odofs", o.log_level);
+
+	/* Chunk buffers are a few MiB each and come and go all the time:
+	 * keep them on mmap so freed memory goes back to the system and the
+	 * process size follows the prefetch budget, not its history. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		main_fail(NULL, "cannot initialise libcurl");
+		goto out;
+	}
+	creds = creds_new(o.profile, o.anonymous, &err);
+	if (!creds) {
+		main_fail(NULL, err ? err : "cannot set up credentials");
+		goto out;
+	}
+	{
+		struct s3_config sc = {
+			.endpoint_url = o.endpoint_url,
+			.region = o.region_name,
+			.path_style = o.path_style,
+			.timeout_ms = o.timeout_ms,
+			.connect_timeout_ms = o.connect_timeout_ms,
+			.retries = o.retries,
+			.ca_bundle = o.ca_bundle,
+			.creds = creds,
+		};
+
+		s3 = s3_new(&sc);
+	}
+	if (!s3) {
+		main_fail(NULL, "out of memory");
+		goto out;
+	}
+	r = s3tree_probe(s3, &o.source);
+	if (r < 0) {
+		const char *hint = s3err_hint(r);
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "cannot mount: %s%s%s",
+			 r == -EACCES ? "access denied" : strerror(-r), hint ? "; " : "",
+			 hint ? hint : "");
+		main_fail(o.source_arg, msg);
+		goto out;
+	}
+
+	{
+		struct s3tree_config tc = {
+			.s3 = s3,
+			.src = &o.source,
+			.uid = o.uid_set ? o.uid : getuid(),
+			.gid = o.gid_set ? o.gid : getgid(),
+			.umask = o.umask_set ? o.umask : 022,
+			.read_only = 1,
+			.workers = o.connections,
+			.prefetch = {
+				.window_max_bytes = o.readahead_bytes,
+				.total_max_bytes = o.readahead_total_bytes,
+				.random_min_bytes = 128 * 1024,
+			},
+		};
+
+		if (s3tree_new(&tc, &ctx.backend) < 0 || mdcache_wrap(&ctx.backend, o.cache_ttl_ms) < 0) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
+	}
+	ctx.ttl_ms = o.cache_ttl_ms;
+
+	/* What libfuse and the kernel see: the source as the device name,
+	 * "fuse.odofs" as the type, and read-only in this release. */
+	if (fuse_opt_add_arg(&args, "-o") < 0 || fuse_opt_add_arg(&args, "subtype=odofs,ro") < 0 ||
+	    fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_opt_escaped(&fsname_esc, o.source_arg) < 0) {
+		main_fail(NULL, "out of memory");
+		goto out;
+	}
+	{
+		char *fsname;
+
+		if (asprintf(&fsname, "fsname=%s", fsname_esc) < 0 ||
+		    fuse_opt_add_arg(&args, fsname) < 0) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
+		free(fsname);
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out;
+
+	fuse = fuse_new(&args, fuseops_get(), sizeof(struct fuse_operations), &ctx);
+	if (!fuse)
+		goto out;
+	if (fuse_mount(fuse, o.mountpoint) != 0) {
+		fuse_destroy(fuse);
+		fuse = NULL;
+		goto out;
+	}
+	if (fuse_daemonize(o.foreground) != 0)
+		goto unmount;
+	if (!o.foreground)
+		log_use_syslog(1);
+	if (ctx.backend.ops->start && ctx.backend.ops->start(ctx.backend.ctx) < 0) {
+		log_err("cannot start worker threads");
+		goto unmount;
+	}
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto unmount;
+	log_info("mounted %s on %s (%s, region %s)", o.source_arg, o.mountpoint, o.endpoint_url,
+		 o.region_name);
+
+	if (cmd.singlethread) {
+		r = fuse_loop(fuse);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto unmount;
+		fuse_loop_cfg_set_clone_fd(loop, 0);
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		/* Each FUSE thread may wait on S3, so allow enough of them
+		 * that lookups of many files proceed in parallel. */
+		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads > 0 && cmd.max_threads < 100000
+							    ? (unsigned)cmd.max_threads
+							    : MAIN_MAX_THREADS);
+		r = fuse_loop_mt(fuse, loop);
+	}
+	status = r == 0 ? 0 : 1;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+unmount:
+	fuse_unmount(fuse);
+	fuse_destroy(fuse);
+	fuse = NULL;
+out:
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	if (ctx.backend.ops)
+		ctx.backend.ops->destroy(ctx.backend.ctx);
+	s3_free(s3);
+	creds_free(creds);
+	curl_global_cleanup();
+	free(cmd.mountpoint);
+	free(err);
+	free(fsname_esc);
+	opts_free(&o);
+	fuse_opt_free_args(&args);
+	return status;
+}

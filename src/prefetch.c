@@ -1,0 +1,348 @@
+/* prefetch.c - see prefetch.h
+ *
+ * Lock order: prefetch_file.lock, then prefetch.lock (the budget).  The
+ * fetches themselves run on workers with no lock held.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pool.h"
+#include "prefetch.h"
+
+enum prefetch_state {
+	CHUNK_PENDING,
+	CHUNK_DONE,
+	CHUNK_FAILED,
+};
+
+struct prefetch_chunk {
+	struct prefetch_chunk *next;
+	struct prefetch_file *file;
+	off_t off;
+	size_t len;	 /* bytes asked for; after a short fetch, bytes held */
+	size_t reserved; /* bytes charged to the budget */
+	enum prefetch_state state;
+	int err;
+	int orphan; /* dropped while in flight: the worker frees it */
+	char *buf;
+};
+
+struct prefetch {
+	struct prefetch_config cfg;
+	struct pool *workers;
+	pthread_mutex_t lock;
+	size_t held_bytes;
+};
+
+struct prefetch_file {
+	struct prefetch *pf;
+	prefetch_fetch_fn fetch;
+	void *arg;
+	off_t size;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct prefetch_window window;
+	struct prefetch_chunk *chunks; /* unordered; a handful at a time */
+	off_t fetch_end;	       /* where the next read-ahead chunk starts */
+	unsigned n_inflight;
+};
+
+int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes)
+{
+	int sequential = (off == 0 && w->next_off == 0) ||
+			 (off + PREFETCH_SLACK >= w->next_off && off <= w->next_off + PREFETCH_SLACK);
+
+	if (sequential) {
+		size_t grown = w->window_bytes ? w->window_bytes * 2 : PREFETCH_WINDOW_START;
+
+		if (grown < len * 2)
+			grown = len * 2;
+		w->window_bytes = grown < max_bytes ? grown : max_bytes;
+		if ((off_t)(off + len) > w->next_off)
+			w->next_off = off + (off_t)len;
+	} else {
+		w->window_bytes = 0;
+		w->next_off = off + (off_t)len;
+	}
+	return sequential;
+}
+
+size_t prefetch_chunk_bytes(size_t window_bytes)
+{
+	size_t c = window_bytes / 4;
+
+	if (c < PREFETCH_CHUNK_MIN)
+		c = PREFETCH_CHUNK_MIN;
+	if (c > PREFETCH_CHUNK_MAX)
+		c = PREFETCH_CHUNK_MAX;
+	return c;
+}
+
+struct prefetch *prefetch_new(const struct prefetch_config *cfg, struct pool *workers)
+{
+	struct prefetch *pf = calloc(1, sizeof(*pf));
+
+	if (!pf)
+		return NULL;
+	pf->cfg = *cfg;
+	pf->workers = workers;
+	pthread_mutex_init(&pf->lock, NULL);
+	return pf;
+}
+
+void prefetch_free(struct prefetch *pf)
+{
+	if (!pf)
+		return;
+	pthread_mutex_destroy(&pf->lock);
+	free(pf);
+}
+
+size_t prefetch_bytes_held(struct prefetch *pf)
+{
+	size_t n;
+
+	pthread_mutex_lock(&pf->lock);
+	n = pf->held_bytes;
+	pthread_mutex_unlock(&pf->lock);
+	return n;
+}
+
+/* Charge len to the budget; a forced charge (bytes a reader waits for)
+ * always succeeds, so a full budget slows reads down but never stalls them. */
+static int prefetch_reserve(struct prefetch *pf, size_t len, int force)
+{
+	int ok;
+
+	pthread_mutex_lock(&pf->lock);
+	ok = force || pf->held_bytes + len <= pf->cfg.total_max_bytes;
+	if (ok)
+		pf->held_bytes += len;
+	pthread_mutex_unlock(&pf->lock);
+	return ok;
+}
+
+static void prefetch_release(struct prefetch *pf, size_t len)
+{
+	pthread_mutex_lock(&pf->lock);
+	pf->held_bytes -= len;
+	pthread_mutex_unlock(&pf->lock);
+}
+
+static void prefetch_chunk_free(struct prefetch_chunk *c)
+{
+	prefetch_release(c->file->pf, c->reserved);
+	free(c->buf);
+	free(c);
+}
+
+static void prefetch_job(void *arg)
+{
+	struct prefetch_chunk *c = arg;
+	struct prefetch_file *f = c->file;
+	ssize_t n = f->fetch(f->arg, c->off, c->len, c->buf);
+
+	pthread_mutex_lock(&f->lock);
+	if (n < 0) {
+		c->state = CHUNK_FAILED;
+		c->err = (int)n;
+	} else {
+		c->state = CHUNK_DONE;
+		c->len = (size_t)n;
+	}
+	f->n_inflight--;
+	if (c->orphan)
+		prefetch_chunk_free(c);
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Start fetching [off, off+len); called with f->lock held.  NULL when the
+ * budget is spent (unless forced) or memory is short. */
+static struct prefetch_chunk *prefetch_start(struct prefetch_file *f, off_t off, size_t len,
+					     int force)
+{
+	struct prefetch_chunk *c;
+
+	if ((off_t)len > f->size - off)
+		len = (size_t)(f->size - off);
+	if (!prefetch_reserve(f->pf, len, force))
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->buf = malloc(len ? len : 1);
+	if (!c || !c->buf) {
+		free(c);
+		prefetch_release(f->pf, len);
+		return NULL;
+	}
+	c->file = f;
+	c->off = off;
+	c->len = len;
+	c->reserved = len;
+	c->state = CHUNK_PENDING;
+	if (pool_submit(f->pf->workers, prefetch_job, c) < 0) {
+		prefetch_chunk_free(c);
+		return NULL;
+	}
+	f->n_inflight++;
+	c->next = f->chunks;
+	f->chunks = c;
+	return c;
+}
+
+static struct prefetch_chunk *prefetch_find(struct prefetch_file *f, off_t off)
+{
+	for (struct prefetch_chunk *c = f->chunks; c; c = c->next)
+		if (c->state != CHUNK_FAILED && off >= c->off && off < c->off + (off_t)c->len)
+			return c;
+	return NULL;
+}
+
+static void prefetch_unlink(struct prefetch_file *f, struct prefetch_chunk *victim)
+{
+	for (struct prefetch_chunk **pp = &f->chunks; *pp; pp = &(*pp)->next) {
+		if (*pp == victim) {
+			*pp = victim->next;
+			break;
+		}
+	}
+	if (victim->state == CHUNK_PENDING)
+		victim->orphan = 1;
+	else
+		prefetch_chunk_free(victim);
+}
+
+/* Drop chunks the reader has left behind, or that lie beyond where a
+ * random reader now is. */
+static void prefetch_trim(struct prefetch_file *f, off_t lo, off_t hi)
+{
+	struct prefetch_chunk *c = f->chunks, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->off + (off_t)c->len <= lo || c->off >= hi || c->state == CHUNK_FAILED)
+			prefetch_unlink(f, c);
+	}
+}
+
+/* Keep the window ahead of a sequential reader filled. */
+static void prefetch_fill(struct prefetch_file *f, off_t off)
+{
+	size_t window = f->window.window_bytes;
+	size_t chunk = prefetch_chunk_bytes(window);
+	off_t want_end = f->window.next_off + (off_t)window;
+
+	if (want_end > f->size)
+		want_end = f->size;
+	if (!prefetch_find(f, off))
+		f->fetch_end = off;
+	while (f->fetch_end < want_end) {
+		size_t len = chunk;
+		struct prefetch_chunk *c;
+
+		/* Cut chunks on chunk boundaries so later windows line up. */
+		if (f->fetch_end % (off_t)chunk)
+			len = chunk - (size_t)(f->fetch_end % (off_t)chunk);
+		c = prefetch_start(f, f->fetch_end, len, f->fetch_end <= off);
+		if (!c)
+			break;
+		f->fetch_end = c->off + (off_t)c->len;
+	}
+}
+
+struct prefetch_file *prefetch_open(struct prefetch *pf, off_t size, prefetch_fetch_fn fetch,
+				    void *arg)
+{
+	struct prefetch_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->pf = pf;
+	f->fetch = fetch;
+	f->arg = arg;
+	f->size = size;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	return f;
+}
+
+ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off)
+{
+	off_t pos = off, end;
+	ssize_t r = 0;
+	int sequential;
+
+	if (off >= f->size || size == 0)
+		return 0;
+	end = off + (off_t)size < f->size ? off + (off_t)size : f->size;
+
+	pthread_mutex_lock(&f->lock);
+	sequential = prefetch_window_update(&f->window, off, size, f->pf->cfg.window_max_bytes);
+	if (sequential) {
+		prefetch_trim(f, off - PREFETCH_SLACK,
+			      f->window.next_off + (off_t)f->window.window_bytes + PREFETCH_SLACK);
+		prefetch_fill(f, off);
+	} else {
+		size_t len = size > f->pf->cfg.random_min_bytes ? size : f->pf->cfg.random_min_bytes;
+
+		prefetch_trim(f, off, off + (off_t)len);
+		if (!prefetch_find(f, off))
+			prefetch_start(f, off, len, 1);
+		f->fetch_end = off + (off_t)len;
+	}
+
+	while (pos < end) {
+		struct prefetch_chunk *c = prefetch_find(f, pos);
+		size_t n;
+
+		if (!c) {
+			c = prefetch_start(f, pos, (size_t)(end - pos), 1);
+			if (!c) {
+				r = -ENOMEM;
+				break;
+			}
+		}
+		while (c->state == CHUNK_PENDING)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (c->state == CHUNK_FAILED) {
+			r = c->err;
+			prefetch_unlink(f, c);
+			break;
+		}
+		if (pos >= c->off + (off_t)c->len) {
+			/* The object ended early: it changed under us. */
+			r = -EIO;
+			break;
+		}
+		n = (size_t)(c->off + (off_t)c->len - pos);
+		if ((off_t)n > end - pos)
+			n = (size_t)(end - pos);
+		memcpy(buf + (pos - off), c->buf + (pos - c->off), n);
+		pos += (off_t)n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (pos > off && r == 0)
+		return (ssize_t)(pos - off);
+	return r < 0 ? r : (ssize_t)(pos - off);
+}
+
+void prefetch_close(struct prefetch_file *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	while (f->n_inflight)
+		pthread_cond_wait(&f->cond, &f->lock);
+	while (f->chunks)
+		prefetch_unlink(f, f->chunks);
+	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
+	free(f);
+}

@@ -1,0 +1,37 @@
+/* s3tree.h - S3 keys as a folder tree: the backend behind s3:// mounts.
+ *
+ * Folders are common prefixes and "dir/" marker objects; file attributes
+ * come from the listing itself, so listing a folder costs one request per
+ * 1,000 entries and no HEAD per entry.
+ */
+#ifndef ODOFS_S3TREE_H
+#define ODOFS_S3TREE_H
+
+#include <sys/types.h>
+
+#include "backend.h"
+#include "prefetch.h"
+
+struct s3;
+struct source;
+
+struct s3tree_config {
+	struct s3 *s3;		   /* borrowed */
+	const struct source *src;  /* borrowed */
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	int read_only;
+	unsigned workers;	   /* threads for prefetch and lookups */
+	struct prefetch_config prefetch;
+};
+
+/* Fills *out; 0 or -ENOMEM.  out->ops->destroy frees it. */
+int s3tree_new(const struct s3tree_config *cfg, struct backend *out);
+
+/* Check at mount time that the source can be listed, so a wrong secret or
+ * a missing bucket stops the mount with a clear message instead of showing
+ * an empty folder.  0 or a negative errno (already logged). */
+int s3tree_probe(struct s3 *s3, const struct source *src);
+
+#endif

@@ -1,0 +1,91 @@
+/* test_source.c - source URLs and option values: what is accepted, and the
+ * message for what is not. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+#include "source.h"
+#include "unit.h"
+
+static void check_ok(const char *uri, enum source_kind kind, const char *bucket, const char *prefix,
+		     const char *head, const char *tail)
+{
+	struct source s;
+	char *err = NULL;
+
+	CHECK(source_parse(uri, &s, &err) == 0);
+	if (err) {
+		fprintf(stderr, "  %s: %s\n", uri, err);
+		free(err);
+		return;
+	}
+	CHECK(s.kind == kind);
+	if (bucket)
+		CHECK_STR(s.bucket, bucket);
+	else
+		CHECK(s.bucket == NULL);
+	CHECK_STR(s.prefix, prefix);
+	if (head) {
+		CHECK_STR(s.glob_head, head);
+		CHECK_STR(s.glob_tail, tail);
+	}
+	source_free(&s);
+}
+
+static void check_bad(const char *uri, const char *in_message)
+{
+	struct source s;
+	char *err = NULL;
+
+	CHECK(source_parse(uri, &s, &err) == -EINVAL);
+	CHECK(err != NULL);
+	if (err && !strstr(err, in_message)) {
+		fprintf(stderr, "  %s: message '%s' lacks '%s'\n", uri, err, in_message);
+		CHECK(0);
+	}
+	CHECK(err == NULL || strchr(err, '\n') == NULL); /* one line */
+	free(err);
+}
+
+int main(void)
+{
+	check_ok("s3://", SOURCE_S3_ALL, NULL, "", NULL, NULL);
+	check_ok("s3://bucket", SOURCE_S3_PREFIX, "bucket", "", NULL, NULL);
+	check_ok("s3://bucket/", SOURCE_S3_PREFIX, "bucket", "", NULL, NULL);
+	check_ok("s3://my.bucket-1/data/2024/", SOURCE_S3_PREFIX, "my.bucket-1", "data/2024/", NULL,
+		 NULL);
+	check_ok("s3://bucket/data", SOURCE_S3_PREFIX, "bucket", "data/", NULL, NULL);
+	check_ok("s3://bucket/dir/accounts*.csv", SOURCE_S3_GLOB, "bucket", "dir/", "accounts",
+		 ".csv");
+	check_ok("s3://bucket/*.csv", SOURCE_S3_GLOB, "bucket", "", "", ".csv");
+	check_ok("s3://bucket/a/b/pre*", SOURCE_S3_GLOB, "bucket", "a/b/", "pre", "");
+	check_ok("s3://bucket/sp ace/ü/", SOURCE_S3_PREFIX, "bucket", "sp ace/ü/", NULL, NULL);
+
+	check_bad("http://bucket/x", "unsupported source scheme");
+	check_bad("bucket/x", "not a source URL");
+	check_bad("s3://Bad_Bucket!", "not a valid bucket name");
+	check_bad("s3://ab", "not a valid bucket name");
+	check_bad("s3://-bucket", "not a valid bucket name");
+	check_bad("s3://bucket/a//b", "empty path segment");
+	check_bad("s3://bucket/a*b*c", "only one '*'");
+	check_bad("s3://bucket/../x", "'.' and '..'");
+	check_bad("s3://bucket/a/./x", "'.' and '..'");
+
+	CHECK(opts_parse_size("4096") == 4096);
+	CHECK(opts_parse_size("64M") == 64LL << 20);
+	CHECK(opts_parse_size("64MiB") == 64LL << 20);
+	CHECK(opts_parse_size("2g") == 2LL << 30);
+	CHECK(opts_parse_size("1k") == 1024);
+	CHECK(opts_parse_size("3mb") == 3LL << 20);
+	CHECK(opts_parse_size("64Mibzz") == -1);
+	CHECK(opts_parse_size("64MBB") == -1);
+	CHECK(opts_parse_size("") == -1);
+	CHECK(opts_parse_size("M") == -1);
+	CHECK(opts_parse_size("12X") == -1);
+	CHECK(opts_parse_size("-1") == -1);
+	CHECK(opts_parse_size("99999999999999G") == -1);
+	return unit_done("source");
+}
