@@ -181,8 +181,13 @@ int main(int argc, char *argv[])
 		if (!loop)
 			goto unmount;
 		fuse_loop_cfg_set_clone_fd(loop, 0);
-		if (cmd.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		/* Keep idle threads: libfuse otherwise ends a thread as soon as
+		 * a few are idle and starts a new one (with a fresh 1 MiB
+		 * buffer) for the next request, thousands of times per GiB
+		 * read while reads wait on S3. */
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads != UINT_MAX
+							     ? cmd.max_idle_threads
+							     : MAIN_MAX_THREADS);
 		/* Each FUSE thread may wait on S3, so allow enough of them
 		 * that lookups of many files proceed in parallel. */
 		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads > 0 && cmd.max_threads < 100000

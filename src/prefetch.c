@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,18 +26,31 @@ struct prefetch_chunk {
 	struct prefetch_file *file;
 	off_t off;
 	size_t len;	 /* bytes asked for; after a short fetch, bytes held */
-	size_t reserved; /* bytes charged to the budget */
+	size_t reserved; /* capacity of buf, charged to the budget */
 	enum prefetch_state state;
 	int err;
-	int orphan; /* dropped while in flight: the worker frees it */
+	unsigned readers; /* readers waiting on it or copying from it */
+	int orphan;	  /* dropped from the list: the last user frees it */
 	char *buf;
+};
+
+/* Chunk buffers are recycled, one free list per power-of-two size from
+ * PREFETCH_CHUNK_MIN to PREFETCH_CHUNK_MAX: a fresh buffer costs a page
+ * fault and a zeroed page for every 4 KiB, which was a quarter of the CPU
+ * time of a sequential read. */
+#define PREFETCH_CLASSES 6
+
+struct prefetch_free_buf {
+	struct prefetch_free_buf *next; /* stored in the buffer itself */
 };
 
 struct prefetch {
 	struct prefetch_config cfg;
 	struct pool *workers;
 	pthread_mutex_t lock;
-	size_t held_bytes;
+	size_t held_bytes;   /* buffers in use by chunks */
+	size_t cached_bytes; /* buffers on the free lists */
+	struct prefetch_free_buf *free_bufs[PREFETCH_CLASSES];
 };
 
 struct prefetch_file {
@@ -52,9 +66,10 @@ struct prefetch_file {
 	unsigned n_inflight;
 };
 
-int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes)
+int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes,
+			   int in_window)
 {
-	int sequential = (off == 0 && w->next_off == 0) ||
+	int sequential = in_window || (off == 0 && w->next_off == 0) ||
 			 (off + PREFETCH_SLACK >= w->next_off && off <= w->next_off + PREFETCH_SLACK);
 
 	if (sequential) {
@@ -95,12 +110,43 @@ struct prefetch *prefetch_new(const struct prefetch_config *cfg, struct pool *wo
 	return pf;
 }
 
+static void prefetch_drop_cached(struct prefetch *pf, size_t want_free)
+{
+	for (int i = PREFETCH_CLASSES - 1; i >= 0 && pf->cached_bytes && want_free; i--) {
+		while (pf->free_bufs[i] && want_free) {
+			struct prefetch_free_buf *b = pf->free_bufs[i];
+			size_t cap = (size_t)PREFETCH_CHUNK_MIN << i;
+
+			pf->free_bufs[i] = b->next;
+			pf->cached_bytes -= cap;
+			want_free = want_free > cap ? want_free - cap : 0;
+			free(b);
+		}
+	}
+}
+
 void prefetch_free(struct prefetch *pf)
 {
 	if (!pf)
 		return;
+	prefetch_drop_cached(pf, SIZE_MAX);
 	pthread_mutex_destroy(&pf->lock);
 	free(pf);
+}
+
+/* The size class of a buffer for len bytes, and its capacity. */
+static int prefetch_class(size_t len, size_t *cap)
+{
+	int i = 0;
+
+	*cap = PREFETCH_CHUNK_MIN;
+	while (*cap < len && i < PREFETCH_CLASSES - 1) {
+		*cap <<= 1;
+		i++;
+	}
+	if (*cap < len)
+		return -1; /* larger than any class: not recycled */
+	return i;
 }
 
 size_t prefetch_bytes_held(struct prefetch *pf)
@@ -113,31 +159,68 @@ size_t prefetch_bytes_held(struct prefetch *pf)
 	return n;
 }
 
-/* Charge len to the budget; a forced charge (bytes a reader waits for)
- * always succeeds, so a full budget slows reads down but never stalls them. */
-static int prefetch_reserve(struct prefetch *pf, size_t len, int force)
+/* Take a buffer for len bytes, charged to the budget.  A forced charge
+ * (bytes a reader waits for) always succeeds, so a full budget slows reads
+ * down but never stalls them.  Sets *cap to what was charged. */
+static char *prefetch_buf_get(struct prefetch *pf, size_t len, int force, size_t *cap)
 {
-	int ok;
+	int cls = prefetch_class(len, cap);
+	char *buf = NULL;
 
+	if (cls < 0)
+		*cap = len;
 	pthread_mutex_lock(&pf->lock);
-	ok = force || pf->held_bytes + len <= pf->cfg.total_max_bytes;
-	if (ok)
-		pf->held_bytes += len;
+	if (!force && pf->held_bytes + *cap > pf->cfg.total_max_bytes) {
+		pthread_mutex_unlock(&pf->lock);
+		return NULL;
+	}
+	if (cls >= 0 && pf->free_bufs[cls]) {
+		struct prefetch_free_buf *b = pf->free_bufs[cls];
+
+		pf->free_bufs[cls] = b->next;
+		pf->cached_bytes -= *cap;
+		buf = (char *)b;
+	} else if (pf->held_bytes + pf->cached_bytes + *cap > pf->cfg.total_max_bytes) {
+		/* Buffers of other sizes sit idle: give them back first. */
+		prefetch_drop_cached(pf, pf->held_bytes + pf->cached_bytes + *cap -
+						 pf->cfg.total_max_bytes);
+	}
+	pf->held_bytes += *cap;
 	pthread_mutex_unlock(&pf->lock);
-	return ok;
+	if (!buf) {
+		buf = malloc(*cap);
+		if (!buf) {
+			pthread_mutex_lock(&pf->lock);
+			pf->held_bytes -= *cap;
+			pthread_mutex_unlock(&pf->lock);
+		}
+	}
+	return buf;
 }
 
-static void prefetch_release(struct prefetch *pf, size_t len)
+static void prefetch_buf_put(struct prefetch *pf, char *buf, size_t cap)
 {
+	size_t unused;
+	int cls = prefetch_class(cap, &unused);
+
 	pthread_mutex_lock(&pf->lock);
-	pf->held_bytes -= len;
+	pf->held_bytes -= cap;
+	if (cls >= 0 && unused == cap &&
+	    pf->held_bytes + pf->cached_bytes + cap <= pf->cfg.total_max_bytes) {
+		struct prefetch_free_buf *b = (struct prefetch_free_buf *)buf;
+
+		b->next = pf->free_bufs[cls];
+		pf->free_bufs[cls] = b;
+		pf->cached_bytes += cap;
+		buf = NULL;
+	}
 	pthread_mutex_unlock(&pf->lock);
+	free(buf);
 }
 
 static void prefetch_chunk_free(struct prefetch_chunk *c)
 {
-	prefetch_release(c->file->pf, c->reserved);
-	free(c->buf);
+	prefetch_buf_put(c->file->pf, c->buf, c->reserved);
 	free(c);
 }
 
@@ -156,7 +239,7 @@ static void prefetch_job(void *arg)
 		c->len = (size_t)n;
 	}
 	f->n_inflight--;
-	if (c->orphan)
+	if (c->orphan && c->readers == 0)
 		prefetch_chunk_free(c);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
@@ -171,20 +254,17 @@ static struct prefetch_chunk *prefetch_start(struct prefetch_file *f, off_t off,
 
 	if ((off_t)len > f->size - off)
 		len = (size_t)(f->size - off);
-	if (!prefetch_reserve(f->pf, len, force))
-		return NULL;
 	c = calloc(1, sizeof(*c));
-	if (c)
-		c->buf = malloc(len ? len : 1);
-	if (!c || !c->buf) {
+	if (!c)
+		return NULL;
+	c->buf = prefetch_buf_get(f->pf, len ? len : 1, force, &c->reserved);
+	if (!c->buf) {
 		free(c);
-		prefetch_release(f->pf, len);
 		return NULL;
 	}
 	c->file = f;
 	c->off = off;
 	c->len = len;
-	c->reserved = len;
 	c->state = CHUNK_PENDING;
 	if (pool_submit(f->pf->workers, prefetch_job, c) < 0) {
 		prefetch_chunk_free(c);
@@ -212,7 +292,9 @@ static void prefetch_unlink(struct prefetch_file *f, struct prefetch_chunk *vict
 			break;
 		}
 	}
-	if (victim->state == CHUNK_PENDING)
+	/* A chunk in flight, or one another reader is waiting on, outlives
+	 * the list: whoever finishes with it last frees it. */
+	if (victim->state == CHUNK_PENDING || victim->readers)
 		victim->orphan = 1;
 	else
 		prefetch_chunk_free(victim);
@@ -283,7 +365,10 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 	end = off + (off_t)size < f->size ? off + (off_t)size : f->size;
 
 	pthread_mutex_lock(&f->lock);
-	sequential = prefetch_window_update(&f->window, off, size, f->pf->cfg.window_max_bytes);
+	/* A read that lands in bytes already fetched or in flight is part of
+	 * the sequence even if the kernel's threads delivered it late. */
+	sequential = prefetch_window_update(&f->window, off, size, f->pf->cfg.window_max_bytes,
+					    prefetch_find(f, off) != NULL);
 	if (sequential) {
 		prefetch_trim(f, off - PREFETCH_SLACK,
 			      f->window.next_off + (off_t)f->window.window_bytes + PREFETCH_SLACK);
@@ -308,23 +393,34 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 				break;
 			}
 		}
+		c->readers++;
 		while (c->state == CHUNK_PENDING)
 			pthread_cond_wait(&f->cond, &f->lock);
+		c->readers--;
 		if (c->state == CHUNK_FAILED) {
 			r = c->err;
-			prefetch_unlink(f, c);
+			if (c->orphan) {
+				if (c->readers == 0)
+					prefetch_chunk_free(c);
+			} else {
+				prefetch_unlink(f, c);
+			}
 			break;
 		}
 		if (pos >= c->off + (off_t)c->len) {
 			/* The object ended early: it changed under us. */
 			r = -EIO;
-			break;
+		} else {
+			n = (size_t)(c->off + (off_t)c->len - pos);
+			if ((off_t)n > end - pos)
+				n = (size_t)(end - pos);
+			memcpy(buf + (pos - off), c->buf + (pos - c->off), n);
+			pos += (off_t)n;
 		}
-		n = (size_t)(c->off + (off_t)c->len - pos);
-		if ((off_t)n > end - pos)
-			n = (size_t)(end - pos);
-		memcpy(buf + (pos - off), c->buf + (pos - c->off), n);
-		pos += (off_t)n;
+		if (c->orphan && c->readers == 0)
+			prefetch_chunk_free(c);
+		if (r < 0)
+			break;
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (pos > off && r == 0)

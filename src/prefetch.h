@@ -36,8 +36,10 @@ struct prefetch_window {
 	size_t window_bytes; /* how much to have fetched or in flight ahead */
 };
 
-/* Record a read; 1 if it continues the sequence, 0 if it is random. */
-int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes);
+/* Record a read; 1 if it continues the sequence, 0 if it is random.
+ * in_window: the read lands in bytes already fetched or in flight. */
+int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes,
+			   int in_window);
 /* Size of each chunk fetched for a window: a quarter of it, within
  * [PREFETCH_CHUNK_MIN, PREFETCH_CHUNK_MAX], so a full window is 4 to 8
  * requests in parallel. */

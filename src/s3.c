@@ -537,7 +537,7 @@ int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object 
 ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t off, size_t len,
 		     const char *if_match, char *buf)
 {
-	char range[64];
+	char range[64], etag[sizeof(((struct s3_object *)0)->etag)];
 	struct s3_call call = {
 		.method = "GET",
 		.bucket = bucket,
@@ -546,6 +546,7 @@ ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t of
 		.if_match = if_match,
 		.out_buf = buf,
 		.out_cap = len,
+		.keep_handle = 1,
 	};
 	int r;
 
@@ -558,5 +559,12 @@ ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t of
 		return 0; /* at or past the end of the object */
 	if (r < 0)
 		return r;
-	return (ssize_t)call.out_len;
+	/* If-Match is the contract, but not every server honours it: check
+	 * the ETag of what came back too, so an open file never mixes two
+	 * versions of an object. */
+	if (if_match && s3_header(call.curl, "ETag", etag, sizeof(etag)) == 0 &&
+	    strcmp(etag, if_match) != 0)
+		r = -ESTALE;
+	http_handle_put(s->http, call.curl);
+	return r < 0 ? r : (ssize_t)call.out_len;
 }

@@ -101,8 +101,10 @@ int source_parse(const char *uri, struct source *out, char **err)
 		while (dir_end > rest && dir_end[-1] != '/')
 			dir_end--;
 		s.kind = SOURCE_S3_GLOB;
-		s.prefix = strndup(rest, (size_t)(dir_end - rest));
-		s.glob_head = strndup(dir_end, (size_t)(star - dir_end));
+		if (asprintf(&s.prefix, "%.*s", (int)(dir_end - rest), rest) < 0)
+			s.prefix = NULL;
+		if (asprintf(&s.glob_head, "%.*s", (int)(star - dir_end), dir_end) < 0)
+			s.glob_head = NULL;
 		s.glob_tail = strdup(star + 1);
 		if (!s.prefix || !s.glob_head || !s.glob_tail) {
 			r = -ENOMEM;

@@ -58,25 +58,29 @@ static void test_window_policy(void)
 	struct prefetch_window w = {0};
 	size_t max = 64 << 20;
 
-	CHECK(prefetch_window_update(&w, 0, 128 << 10, max) == 1);
+	CHECK(prefetch_window_update(&w, 0, 128 << 10, max, 0) == 1);
 	CHECK(w.window_bytes == PREFETCH_WINDOW_START);
-	CHECK(prefetch_window_update(&w, 128 << 10, 128 << 10, max) == 1);
+	CHECK(prefetch_window_update(&w, 128 << 10, 128 << 10, max, 0) == 1);
 	CHECK(w.window_bytes == 2 * PREFETCH_WINDOW_START);
 	for (int i = 2; i < 20; i++)
-		prefetch_window_update(&w, (off_t)i * (128 << 10), 128 << 10, max);
+		prefetch_window_update(&w, (off_t)i * (128 << 10), 128 << 10, max, 0);
 	CHECK(w.window_bytes == max); /* grows, then stops at the cap */
 	CHECK(w.next_off == 20 * (128 << 10));
 
 	/* Slightly out of order (kernel threads): still sequential. */
-	CHECK(prefetch_window_update(&w, w.next_off - (256 << 10), 128 << 10, max) == 1);
+	CHECK(prefetch_window_update(&w, w.next_off - (256 << 10), 128 << 10, max, 0) == 1);
+	CHECK(w.window_bytes == max);
+
+	/* Far from the sequence but inside fetched data: still sequential. */
+	CHECK(prefetch_window_update(&w, 0, 4096, max, 1) == 1);
 	CHECK(w.window_bytes == max);
 
 	/* A jump far away: random, the window collapses. */
-	CHECK(prefetch_window_update(&w, 1LL << 30, 4096, max) == 0);
+	CHECK(prefetch_window_update(&w, 1LL << 30, 4096, max, 0) == 0);
 	CHECK(w.window_bytes == 0);
 	CHECK(w.next_off == (1LL << 30) + 4096);
 	/* ... and a reader that continues from there ramps up again. */
-	CHECK(prefetch_window_update(&w, (1LL << 30) + 4096, 4096, max) == 1);
+	CHECK(prefetch_window_update(&w, (1LL << 30) + 4096, 4096, max, 0) == 1);
 	CHECK(w.window_bytes == PREFETCH_WINDOW_START);
 
 	CHECK(prefetch_chunk_bytes(0) == PREFETCH_CHUNK_MIN);
