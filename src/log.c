@@ -1,6 +1,7 @@
 /* log.c - see log.h */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,4 +62,15 @@ void log_msg(int prio, const char *fmt, ...)
 	flockfile(stderr);
 	fprintf(stderr, "%s: %s: %s\n", log_ident, log_prio_name(prio), line);
 	funlockfile(stderr);
+}
+
+int log_einval(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		*err = NULL;
+	va_end(ap);
+	return -EINVAL;
 }

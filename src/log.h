@@ -16,6 +16,10 @@ void log_init(const char *ident, int level);
 void log_use_syslog(int on);
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Format a one-line message for the caller to show (*err, malloc'd, NULL
+ * on ENOMEM) and return -EINVAL: the idiom of every input check. */
+int log_einval(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #define LOG_AT(prio, ...)                                                      \
 	do {                                                                   \
 		if ((prio) <= log_level)                                       \

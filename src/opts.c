@@ -13,6 +13,7 @@
 #include <syslog.h>
 
 #include "creds.h"
+#include "log.h"
 #include "opts.h"
 
 #define OPT(t, p, v) {t, offsetof(struct opts, p), v}
@@ -228,19 +229,6 @@ long long opts_parse_size(const char *s)
 	return (long long)(v << shift);
 }
 
-static int opts_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int opts_fail(char **err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* A whole number of seconds (fractions allowed) within [lo, hi] -> ms. */
 static int opts_seconds(const char *name, const char *arg, unsigned dflt_ms, double lo, double hi,
 			unsigned *out_ms, char **err)
@@ -255,7 +243,7 @@ static int opts_seconds(const char *name, const char *arg, unsigned dflt_ms, dou
 	errno = 0;
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || v < lo || v > hi)
-		return opts_fail(err, "%s=%s: expected a number of seconds from %g to %g", name, arg,
+		return log_einval(err, "%s=%s: expected a number of seconds from %g to %g", name, arg,
 				 lo, hi);
 	*out_ms = (unsigned)(v * 1000.0 + 0.5);
 	return 0;
@@ -274,7 +262,7 @@ static int opts_count(const char *name, const char *arg, unsigned dflt, unsigned
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno || end == arg || *end || v < lo || v > hi)
-		return opts_fail(err, "%s=%s: expected a whole number from %u to %u", name, arg, lo,
+		return log_einval(err, "%s=%s: expected a whole number from %u to %u", name, arg, lo,
 				 hi);
 	*out = (unsigned)v;
 	return 0;
@@ -291,7 +279,7 @@ static int opts_size(const char *name, const char *arg, size_t dflt, size_t lo, 
 	}
 	v = opts_parse_size(arg);
 	if (v < 0 || (size_t)v < lo)
-		return opts_fail(err, "%s=%s: expected a size such as 64M (at least %zuK)", name, arg,
+		return log_einval(err, "%s=%s: expected a size such as 64M (at least %zuK)", name, arg,
 				 lo >> 10);
 	*out = (size_t)v;
 	return 0;
@@ -325,12 +313,12 @@ static int opts_resolve_endpoint(struct opts *o, char **err)
 		return 0;
 	}
 	if (strncmp(e, "http://", 7) && strncmp(e, "https://", 8))
-		return opts_fail(err, "endpoint=%s: expected http://HOST[:PORT] or https://HOST[:PORT]",
+		return log_einval(err, "endpoint=%s: expected http://HOST[:PORT] or https://HOST[:PORT]",
 				 e);
 	host = strstr(e, "://") + 3;
 	host_end = host + strcspn(host, "/?#");
 	if (host_end == host || (*host_end && strcmp(host_end, "/") != 0))
-		return opts_fail(err, "endpoint=%s: expected a URL with a host and no path", e);
+		return log_einval(err, "endpoint=%s: expected a URL with a host and no path", e);
 	n = (size_t)(host_end - e);
 	o->endpoint_url = strndup(e, n);
 	if (!o->endpoint_url)
@@ -357,9 +345,9 @@ int opts_resolve(struct opts *o, char **err)
 
 	*err = NULL;
 	if (!o->source_arg)
-		return opts_fail(err, "no source given (e.g. odofs s3://bucket/prefix /mnt/data)");
+		return log_einval(err, "no source given (e.g. odofs s3://bucket/prefix /mnt/data)");
 	if (!o->mountpoint)
-		return opts_fail(err, "no mount point given (e.g. odofs %s /mnt/data)", o->source_arg);
+		return log_einval(err, "no mount point given (e.g. odofs %s /mnt/data)", o->source_arg);
 	r = source_parse(o->source_arg, &o->source, err);
 	if (r < 0)
 		return r;
@@ -372,7 +360,7 @@ int opts_resolve(struct opts *o, char **err)
 			if (!strcmp(lvl, opts_levels[i].name))
 				break;
 		if (i == sizeof(opts_levels) / sizeof(opts_levels[0]))
-			return opts_fail(err,
+			return log_einval(err,
 					 "log_level=%s: expected error, warning, notice, info or debug",
 					 lvl);
 		o->log_level = opts_levels[i].level;
@@ -390,7 +378,7 @@ int opts_resolve(struct opts *o, char **err)
 			   &o->readahead_total_bytes, err)))
 		return r;
 	if (o->umask_set && o->umask > 0777)
-		return opts_fail(err, "umask=%o: expected an octal mode up to 0777", o->umask);
+		return log_einval(err, "umask=%o: expected an octal mode up to 0777", o->umask);
 	if (o->source.kind == SOURCE_S3_GLOB)
 		o->read_only = 1;
 

@@ -8,20 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "source.h"
-
-static int source_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int source_fail(char **err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-	return -EINVAL;
-}
 
 int source_bucket_name_ok(const char *name)
 {
@@ -62,9 +50,9 @@ int source_parse(const char *uri, struct source *out, char **err)
 		const char *colon = strstr(uri, "://");
 
 		if (colon)
-			return source_fail(err, "%.*s: unsupported source scheme (use s3://)",
+			return log_einval(err, "%.*s: unsupported source scheme (use s3://)",
 					   (int)(colon - uri), uri);
-		return source_fail(err, "'%s' is not a source URL (expected s3://BUCKET/PREFIX)", uri);
+		return log_einval(err, "'%s' is not a source URL (expected s3://BUCKET/PREFIX)", uri);
 	}
 	rest = uri + 5;
 	if (*rest == '\0') {
@@ -80,14 +68,14 @@ int source_parse(const char *uri, struct source *out, char **err)
 		goto fail;
 	}
 	if (!source_bucket_name_ok(s.bucket)) {
-		r = source_fail(err, "'%s' is not a valid bucket name (3-63 characters of a-z, 0-9, '.' and '-')",
+		r = log_einval(err, "'%s' is not a valid bucket name (3-63 characters of a-z, 0-9, '.' and '-')",
 				s.bucket);
 		goto fail;
 	}
 	rest = slash ? slash + 1 : "";
 
 	if (strstr(rest, "//")) {
-		r = source_fail(err, "%s: the prefix has an empty path segment ('//')", uri);
+		r = log_einval(err, "%s: the prefix has an empty path segment ('//')", uri);
 		goto fail;
 	}
 	star = strchr(rest, '*');
@@ -95,7 +83,7 @@ int source_parse(const char *uri, struct source *out, char **err)
 		const char *dir_end = star;
 
 		if (strchr(star + 1, '*')) {
-			r = source_fail(err, "%s: only one '*' is allowed in a glob", uri);
+			r = log_einval(err, "%s: only one '*' is allowed in a glob", uri);
 			goto fail;
 		}
 		while (dir_end > rest && dir_end[-1] != '/')
@@ -128,7 +116,7 @@ done:
 	for (const char *p = s.prefix; *p; p++) {
 		if (p == s.prefix || p[-1] == '/') {
 			if (!strncmp(p, "./", 2) || !strncmp(p, "../", 3)) {
-				r = source_fail(err, "%s: '.' and '..' are not allowed in a prefix", uri);
+				r = log_einval(err, "%s: '.' and '..' are not allowed in a prefix", uri);
 				goto fail;
 			}
 		}
