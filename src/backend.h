@@ -25,6 +25,9 @@ struct backend_ops {
 	 * (a cache layer uses them to replace what it held). */
 	int (*open)(void *ctx, const char *path, int flags, void **fh, struct stat *st);
 	ssize_t (*read)(void *ctx, void *fh, char *buf, size_t size, off_t off);
+	/* Attributes of an open file, as it was opened: what an open file
+	 * reads does not change when its object does. */
+	int (*fgetattr)(void *ctx, void *fh, struct stat *st);
 	int (*release)(void *ctx, void *fh);
 	int (*statfs)(void *ctx, struct statvfs *st);
 	/* Start threads and other per-process state; called after the daemon

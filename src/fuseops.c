@@ -39,7 +39,11 @@ static int fuseops_getattr(const char *path, struct stat *st, struct fuse_file_i
 {
 	struct backend *b = &fuseops_ctx()->backend;
 
-	(void)fi;
+	/* fstat(), and the kernel refreshing the size of a file being read,
+	 * come with the open file: answer from it, not from the path, whose
+	 * object may have changed or gone since. */
+	if (fi && fi->fh)
+		return b->ops->fgetattr(b->ctx, (void *)(uintptr_t)fi->fh, st);
 	return b->ops->getattr(b->ctx, path, st);
 }
 

@@ -341,6 +341,13 @@ static ssize_t mdcache_read(void *ctx, void *fh, char *buf, size_t size, off_t o
 	return c->inner.ops->read(c->inner.ctx, fh, buf, size, off);
 }
 
+static int mdcache_fgetattr(void *ctx, void *fh, struct stat *st)
+{
+	struct mdcache *c = ctx;
+
+	return c->inner.ops->fgetattr(c->inner.ctx, fh, st);
+}
+
 static int mdcache_release(void *ctx, void *fh)
 {
 	struct mdcache *c = ctx;
@@ -377,6 +384,7 @@ static const struct backend_ops mdcache_ops = {
 	.readdir = mdcache_readdir,
 	.open = mdcache_open,
 	.read = mdcache_read,
+	.fgetattr = mdcache_fgetattr,
 	.release = mdcache_release,
 	.statfs = mdcache_statfs,
 	.start = mdcache_start,

@@ -34,6 +34,7 @@ struct s3tree_file {
 	char *key;
 	char etag[80];
 	off_t size;
+	struct stat st; /* as opened */
 	struct prefetch_file *pf;
 };
 
@@ -210,6 +211,8 @@ static void s3tree_dedupe(struct s3tree_listing *l)
 {
 	size_t out = 0;
 
+	if (l->n == 0)
+		return;
 	qsort(l->entries, l->n, sizeof(*l->entries), s3tree_entry_cmp);
 	for (size_t i = 0; i < l->n; i++) {
 		struct s3tree_entry *e = &l->entries[i];
@@ -485,7 +488,8 @@ static int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct
 		r = -ENOMEM;
 		goto fail;
 	}
-	s3tree_stat(t, st, 0, obj.size, obj.mtime);
+	s3tree_stat(t, &f->st, 0, obj.size, obj.mtime);
+	*st = f->st;
 	*fh = f;
 	return 0;
 fail:
@@ -508,6 +512,13 @@ static ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t of
 		return -EIO;
 	}
 	return n;
+}
+
+static int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)
+{
+	(void)ctx;
+	*st = ((struct s3tree_file *)fh)->st;
+	return 0;
 }
 
 static int s3tree_release(void *ctx, void *fh)
@@ -561,6 +572,7 @@ static const struct backend_ops s3tree_ops = {
 	.readdir = s3tree_readdir,
 	.open = s3tree_open,
 	.read = s3tree_read,
+	.fgetattr = s3tree_fgetattr,
 	.release = s3tree_release,
 	.statfs = s3tree_statfs,
 	.start = s3tree_start,
