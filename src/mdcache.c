@@ -210,7 +210,9 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 		   (n = mdcache_find(c, parent)) && n->list_expires_ms > now) {
 		struct mdcache_dirent key = {.name = (char *)name}, *e;
 
-		e = bsearch(&key, n->entries, n->n_entries, sizeof(*e), mdcache_dirent_cmp);
+		e = n->n_entries ? bsearch(&key, n->entries, n->n_entries, sizeof(*e),
+					   mdcache_dirent_cmp)
+				 : NULL;
 		*r = e ? 0 : -ENOENT;
 		if (e)
 			*st = e->st;
@@ -290,7 +292,8 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 		r = col.err;
 	if (r < 0)
 		goto out;
-	qsort(col.entries, col.n, sizeof(*col.entries), mdcache_dirent_cmp);
+	if (col.n)
+		qsort(col.entries, col.n, sizeof(*col.entries), mdcache_dirent_cmp);
 
 	pthread_mutex_lock(&c->lock);
 	n = mdcache_get(c, path);
