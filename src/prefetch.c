@@ -38,7 +38,9 @@ struct prefetch_chunk {
  * PREFETCH_CHUNK_MIN to PREFETCH_CHUNK_MAX: a fresh buffer costs a page
  * fault and a zeroed page for every 4 KiB, which was a quarter of the CPU
  * time of a sequential read. */
-#define PREFETCH_CLASSES 6
+#define PREFETCH_CLASSES 7
+_Static_assert((PREFETCH_CHUNK_MIN << (PREFETCH_CLASSES - 1)) == PREFETCH_CHUNK_MAX,
+	       "one free list per power of two from PREFETCH_CHUNK_MIN to PREFETCH_CHUNK_MAX");
 
 struct prefetch_free_buf {
 	struct prefetch_free_buf *next; /* stored in the buffer itself */

@@ -24,7 +24,7 @@ struct prefetch_config {
 
 #define PREFETCH_WINDOW_START (1 << 20)
 #define PREFETCH_CHUNK_MIN (256 << 10)
-#define PREFETCH_CHUNK_MAX (8 << 20)
+#define PREFETCH_CHUNK_MAX (16 << 20)
 /* How far a read may land from where the last one ended and still count as
  * in order: the kernel sends read-ahead requests on several threads, so
  * they arrive slightly shuffled. */
@@ -41,8 +41,9 @@ struct prefetch_window {
 int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes,
 			   int in_window);
 /* Size of each chunk fetched for a window: a quarter of it, within
- * [PREFETCH_CHUNK_MIN, PREFETCH_CHUNK_MAX], so a full window is 4 to 8
- * requests in parallel. */
+ * [PREFETCH_CHUNK_MIN, PREFETCH_CHUNK_MAX], so a full window is 4
+ * requests in parallel: fewer, larger requests measured faster than eight
+ * 8 MiB ones, since each request has a fixed cost at the server. */
 size_t prefetch_chunk_bytes(size_t window_bytes);
 
 /* Fetch [off, off+len) into buf: the byte count, or a negative errno. */
