@@ -183,8 +183,13 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 		snprintf(line, sizeof(line), "Authorization: %s", sig.authorization);
 		hdrs = curl_slist_append(hdrs, line);
 		if (cr.session_token) {
-			snprintf(line, sizeof(line), "x-amz-security-token: %s", cr.session_token);
-			hdrs = curl_slist_append(hdrs, line);
+			/* Session tokens run to several KiB: no fixed line. */
+			struct buf tok;
+
+			buf_init(&tok, 64 * 1024);
+			if (buf_appendf(&tok, "x-amz-security-token: %s", cr.session_token) == 0)
+				hdrs = curl_slist_append(hdrs, tok.data);
+			buf_free_secret(&tok);
 		}
 		explicit_bzero(line, sizeof(line));
 	}
