@@ -392,11 +392,6 @@ void s3_free(struct s3 *s)
 	free(s);
 }
 
-struct s3_list_state {
-	s3xml_entry_fn fn;
-	void *arg;
-};
-
 static int s3_parse_page(struct buf *page, s3xml_entry_fn fn, void *arg, int *truncated,
 			 struct buf *token)
 {
