@@ -272,52 +272,43 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	struct mdcache_collect col = {0};
 	struct mdcache_node *n;
 	uint64_t now = mdcache_now_ms();
-	int r;
+	int cached, r;
 
-	/* Serve a fresh listing from the cache; copy it out under the lock,
-	 * fill outside it. */
+	/* A fresh listing is copied out under the lock and filled outside it. */
 	pthread_mutex_lock(&c->lock);
 	n = mdcache_find(c, path);
-	if (n && n->list_expires_ms > now) {
-		for (size_t i = 0; i < n->n_entries && !col.err; i++)
-			mdcache_collect(&col, n->entries[i].name, &n->entries[i].st);
-		pthread_mutex_unlock(&c->lock);
-		r = col.err;
-		goto fill;
-	}
+	cached = n && n->list_expires_ms > now;
+	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
+		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st);
 	pthread_mutex_unlock(&c->lock);
 
-	r = c->inner.ops->readdir(c->inner.ctx, path, mdcache_collect, &col);
+	r = cached ? 0 : c->inner.ops->readdir(c->inner.ctx, path, mdcache_collect, &col);
 	if (r == 0)
 		r = col.err;
 	if (r < 0)
 		goto out;
-	if (col.n)
+	if (!cached && col.n)
 		qsort(col.entries, col.n, sizeof(*col.entries), mdcache_dirent_cmp);
+	for (size_t i = 0; i < col.n; i++)
+		if (fill(arg, col.entries[i].name, &col.entries[i].st))
+			break;
+	if (cached)
+		goto out;
 
+	/* Keep the listing: the collected entries move into the cache as
+	 * they are, no second copy. */
 	pthread_mutex_lock(&c->lock);
 	n = mdcache_get(c, path);
 	if (n) {
 		mdcache_drop_listing(c, n);
-		n->entries = malloc((col.n ? col.n : 1) * sizeof(*n->entries));
-		if (n->entries) {
-			for (size_t i = 0; i < col.n; i++) {
-				n->entries[n->n_entries].name = strdup(col.entries[i].name);
-				if (!n->entries[n->n_entries].name)
-					break;
-				n->entries[n->n_entries].st = col.entries[i].st;
-				n->n_entries++;
-			}
-			c->n_dirents += n->n_entries;
-			if (n->n_entries == col.n)
-				n->list_expires_ms = now + c->ttl_ms;
-		}
+		n->entries = col.entries;
+		n->n_entries = col.n;
+		n->list_expires_ms = now + c->ttl_ms;
+		c->n_dirents += col.n;
+		col.entries = NULL;
+		col.n = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
-fill:
-	for (size_t i = 0; i < col.n && r == 0; i++)
-		if (fill(arg, col.entries[i].name, &col.entries[i].st))
-			break;
 out:
 	for (size_t i = 0; i < col.n; i++)
 		free(col.entries[i].name);
