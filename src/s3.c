@@ -12,12 +12,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "creds.h"
@@ -27,17 +31,20 @@
 #include "s3err.h"
 #include "sigv4.h"
 
-#define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define S3_ERROR_BODY_MAX (64 * 1024)
-#define S3_LIST_PAGE_MAX (32 * 1024 * 1024)
-#define S3_BACKOFF_BASE_MS 100
+#define S3_EMPTY_SHA256	       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_ERROR_BODY_MAX      (64 * 1024)
+#define S3_LIST_PAGE_MAX       (32 * 1024 * 1024)
+#define S3_BACKOFF_BASE_MS     100
 #define S3_BACKOFF_SLOWDOWN_MS 500
-#define S3_BACKOFF_CAP_MS 10000
+#define S3_BACKOFF_CAP_MS      10000
+#define S3_EXTRA_MAX	       8
+#define S3_SIGNED_BODY_MAX     (1024 * 1024)
+#define S3_RESULT_MAX	       (64 * 1024)
 
 struct s3 {
 	struct s3_config cfg;
-	char *scheme;	/* "http://" or "https://" */
-	char *host;	/* host[:port] of the endpoint */
+	char *scheme; /* "http://" or "https://" */
+	char *host;   /* host[:port] of the endpoint */
 	char *region;
 	struct http *http;
 };
@@ -50,6 +57,12 @@ struct s3_call {
 	const char *query; /* encoded, without '?' */
 	const char *range;
 	const char *if_match;
+	/* Headers to send and sign beside the usual ones: metadata,
+	 * Content-MD5, copy sources.  Values must be header-safe. */
+	const struct sigv4_header *extra;
+	size_t n_extra;
+	const char *body; /* request body (PUT, POST), or NULL */
+	size_t body_len;
 	int no_body;
 	int keep_handle; /* leave call->curl for the caller to read headers */
 
@@ -119,6 +132,14 @@ static size_t s3_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+static int s3_has_header(const struct s3_call *call, const char *name)
+{
+	for (size_t i = 0; i < call->n_extra; i++)
+		if (!strcasecmp(call->extra[i].name, name))
+			return 1;
+	return 0;
+}
+
 /* Build URL and headers, sign them, and run one attempt.  Returns the
  * CURLcode; call->status holds the HTTP status. */
 static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_ms)
@@ -131,6 +152,8 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 	CURLcode rc = CURLE_OUT_OF_MEMORY;
 	int have_key = call->key && *call->key;
 	time_t now = time(NULL);
+	char body_hash[65];
+	const char *payload_hash = S3_EMPTY_SHA256;
 
 	buf_init(&url, 16384);
 	buf_init(&path, 8192);
@@ -155,6 +178,19 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 			call->query && *call->query ? "?" : "", call->query ? call->query : "") < 0)
 		goto out;
 
+	/* Small bodies (XML, markers, symlinks) are signed; parts are not,
+	 * since hashing every byte twice costs more CPU than the network:
+	 * their Content-MD5 protects them instead. */
+	if (call->body && call->body_len <= S3_SIGNED_BODY_MAX) {
+		sigv4_sha256_hex(call->body, call->body_len, body_hash);
+		payload_hash = body_hash;
+	} else if (call->body) {
+		payload_hash = "UNSIGNED-PAYLOAD";
+	}
+	if (call->n_extra > S3_EXTRA_MAX) {
+		rc = CURLE_BAD_FUNCTION_ARGUMENT;
+		goto out;
+	}
 	if (creds_get(s->cfg.creds, &cr) < 0) {
 		rc = CURLE_LOGIN_DENIED;
 		goto out;
@@ -162,20 +198,25 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 
 	sigv4_amz_date(now, sig.amz_date);
 	if (cr.access_key_id) {
-		struct sigv4_header sh[4] = {
-			{"host", host.data},
-			{"x-amz-content-sha256", S3_EMPTY_SHA256},
-			{"x-amz-date", sig.amz_date},
-			{"x-amz-security-token", cr.session_token},
+		struct sigv4_header sh[4 + S3_EXTRA_MAX] = {
+		    {"host", host.data},
+		    {"x-amz-content-sha256", payload_hash},
+		    {"x-amz-date", sig.amz_date},
 		};
+		size_t n = 3;
 		struct sigv4_request req = {
-			.method = call->method,
-			.path = path.data,
-			.query = call->query,
-			.headers = sh,
-			.n_headers = cr.session_token ? 4 : 3,
-			.payload_hash = S3_EMPTY_SHA256,
+		    .method = call->method,
+		    .path = path.data,
+		    .query = call->query,
+		    .headers = sh,
+		    .payload_hash = payload_hash,
 		};
+
+		if (cr.session_token)
+			sh[n++] = (struct sigv4_header){"x-amz-security-token", cr.session_token};
+		for (size_t i = 0; i < call->n_extra; i++)
+			sh[n++] = call->extra[i];
+		req.n_headers = n;
 		struct sigv4_key key = {cr.access_key_id, cr.secret_access_key, s->region, "s3"};
 
 		if (sigv4_sign(&req, &key, now, 0, &sig) < 0)
@@ -195,9 +236,18 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 	}
 	snprintf(line, sizeof(line), "Host: %s", host.data);
 	hdrs = curl_slist_append(hdrs, line);
-	hdrs = curl_slist_append(hdrs, "x-amz-content-sha256: " S3_EMPTY_SHA256);
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payload_hash);
+	hdrs = curl_slist_append(hdrs, line);
 	snprintf(line, sizeof(line), "x-amz-date: %s", sig.amz_date);
 	hdrs = curl_slist_append(hdrs, line);
+	for (size_t i = 0; i < call->n_extra; i++) {
+		snprintf(line, sizeof(line), "%s: %s", call->extra[i].name, call->extra[i].value);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (call->body && !s3_has_header(call, "Content-Type")) {
+		/* curl would call a body form data; it is not. */
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+	}
 	if (call->range) {
 		snprintf(line, sizeof(line), "Range: %s", call->range);
 		hdrs = curl_slist_append(hdrs, line);
@@ -215,6 +265,12 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 	curl_easy_setopt(call->curl, CURLOPT_CUSTOMREQUEST, call->method);
 	if (call->no_body)
 		curl_easy_setopt(call->curl, CURLOPT_NOBODY, 1L);
+	if (call->body) {
+		/* Sent straight from the caller's buffer, no copy. */
+		curl_easy_setopt(call->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)call->body_len);
+		curl_easy_setopt(call->curl, CURLOPT_POSTFIELDS, call->body);
+	}
 	curl_easy_setopt(call->curl, CURLOPT_WRITEFUNCTION, s3_write_cb);
 	curl_easy_setopt(call->curl, CURLOPT_WRITEDATA, call);
 	curl_easy_setopt(call->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms);
@@ -244,7 +300,8 @@ out:
 static void s3_backoff(unsigned attempt, int slow_down, uint64_t deadline_ms)
 {
 	static __thread unsigned seed;
-	uint64_t cap = (uint64_t)(slow_down ? S3_BACKOFF_SLOWDOWN_MS : S3_BACKOFF_BASE_MS) << attempt;
+	uint64_t cap = (uint64_t)(slow_down ? S3_BACKOFF_SLOWDOWN_MS : S3_BACKOFF_BASE_MS)
+		       << attempt;
 	uint64_t now = s3_now_ms(), sleep_ms;
 
 	if (!seed)
@@ -323,10 +380,11 @@ static int s3_perform(struct s3 *s, struct s3_call *call)
 		log_debug("%s s3://%s/%s%s%s: %ld %s (%llu ms)", call->method,
 			  call->bucket ? call->bucket : "", call->key ? call->key : "",
 			  call->range ? " " : "", call->range ? call->range : "", call->status,
-			  rc ? curl_easy_strerror(rc) : "", (unsigned long long)(s3_now_ms() - now));
+			  rc ? curl_easy_strerror(rc) : "",
+			  (unsigned long long)(s3_now_ms() - now));
 		if (rc == CURLE_OK && call->status >= 300 && call->err_body.len)
-			s3xml_parse_error(call->err_body.data, call->err_body.len, code, sizeof(code),
-					  message, sizeof(message));
+			s3xml_parse_error(call->err_body.data, call->err_body.len, code,
+					  sizeof(code), message, sizeof(message));
 		if (rc == CURLE_LOGIN_DENIED) {
 			cls.err = -EACCES;
 			cls.retryable = 0;
@@ -335,11 +393,11 @@ static int s3_perform(struct s3 *s, struct s3_call *call)
 		}
 		if (cls.err == 0 || !cls.retryable || attempt >= s->cfg.retries)
 			break;
-		log_info("%s %s/%s: retrying after %s", call->method, call->bucket ? call->bucket : "",
-			 call->key ? call->key : "",
+		log_info("%s %s/%s: retrying after %s", call->method,
+			 call->bucket ? call->bucket : "", call->key ? call->key : "",
 			 rc ? curl_easy_strerror(rc) : (code[0] ? code : "server error"));
-		s3_backoff(attempt, !strcmp(code, "SlowDown") || call->status == 429 ||
-					    call->status == 503,
+		s3_backoff(attempt,
+			   !strcmp(code, "SlowDown") || call->status == 429 || call->status == 503,
 			   deadline);
 	}
 	r = cls.err;
@@ -455,8 +513,8 @@ int s3_list(struct s3 *s, const char *bucket, const char *prefix, const char *de
 		r = s3_parse_page(&page, fn, arg, &truncated, &token);
 		if (r < 0) {
 			if (r == -EBADMSG || r == -EPROTO) {
-				log_err("s3://%s/%s: the server sent a malformed listing page", bucket,
-					prefix ? prefix : "");
+				log_err("s3://%s/%s: the server sent a malformed listing page",
+					bucket, prefix ? prefix : "");
 				r = -EIO;
 			}
 			goto out;
@@ -465,8 +523,8 @@ int s3_list(struct s3 *s, const char *bucket, const char *prefix, const char *de
 		if (max_keys > 0)
 			break;
 		if (truncated && token.len == 0) {
-			log_err("s3://%s/%s: listing is truncated but has no continuation token", bucket,
-				prefix ? prefix : "");
+			log_err("s3://%s/%s: listing is truncated but has no continuation token",
+				bucket, prefix ? prefix : "");
 			r = -EIO;
 			goto out;
 		}
@@ -512,10 +570,49 @@ static int s3_header(CURL *c, const char *name, char *out, size_t size)
 	return 0;
 }
 
+/* A decimal header value, or -1. */
+static long long s3_header_num(CURL *c, const char *name)
+{
+	char value[64], *end;
+	long long v;
+
+	if (s3_header(c, name, value, sizeof(value)) < 0)
+		return -1;
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	/* s3fs may write mtime with a fraction: "1700000000.5". */
+	if (errno || end == value || (*end && *end != '.') || v < 0)
+		return -1;
+	return v;
+}
+
+static void s3_meta_read(CURL *c, struct s3_meta *m)
+{
+	long long v;
+
+	memset(m, 0, sizeof(*m));
+	if ((v = s3_header_num(c, "x-amz-meta-mode")) >= 0 && v <= 0177777) {
+		m->mode = (mode_t)v;
+		m->flags |= S3_META_MODE;
+	}
+	if ((v = s3_header_num(c, "x-amz-meta-uid")) >= 0 && v <= 0xfffffffeLL) {
+		m->uid = (uid_t)v;
+		m->flags |= S3_META_UID;
+	}
+	if ((v = s3_header_num(c, "x-amz-meta-gid")) >= 0 && v <= 0xfffffffeLL) {
+		m->gid = (gid_t)v;
+		m->flags |= S3_META_GID;
+	}
+	if ((v = s3_header_num(c, "x-amz-meta-mtime")) >= 0) {
+		m->mtime = (time_t)v;
+		m->flags |= S3_META_MTIME;
+	}
+}
+
 int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object *out)
 {
 	struct s3_call call = {
-		.method = "HEAD", .bucket = bucket, .key = key, .no_body = 1, .keep_handle = 1};
+	    .method = "HEAD", .bucket = bucket, .key = key, .no_body = 1, .keep_handle = 1};
 	struct s3_object obj = {0};
 	char value[128];
 	curl_off_t length = -1;
@@ -529,6 +626,7 @@ int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object 
 	if (s3_header(call.curl, "Last-Modified", value, sizeof(value)) == 0)
 		obj.mtime = curl_getdate(value, NULL);
 	s3_header(call.curl, "ETag", obj.etag, sizeof(obj.etag));
+	s3_meta_read(call.curl, &obj.meta);
 	http_handle_put(s->http, call.curl);
 	*out = obj;
 	return 0;
@@ -539,14 +637,14 @@ ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t of
 {
 	char range[64], etag[sizeof(((struct s3_object *)0)->etag)];
 	struct s3_call call = {
-		.method = "GET",
-		.bucket = bucket,
-		.key = key,
-		.range = range,
-		.if_match = if_match,
-		.out_buf = buf,
-		.out_cap = len,
-		.keep_handle = 1,
+	    .method = "GET",
+	    .bucket = bucket,
+	    .key = key,
+	    .range = range,
+	    .if_match = if_match,
+	    .out_buf = buf,
+	    .out_cap = len,
+	    .keep_handle = 1,
 	};
 	int r;
 
@@ -567,4 +665,369 @@ ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t of
 		r = -ESTALE;
 	http_handle_put(s->http, call.curl);
 	return r < 0 ? r : (ssize_t)call.out_len;
+}
+
+/* ---- writes ---- */
+
+/* Header lines built for one write: values live in the struct. */
+struct s3_hdrs {
+	struct sigv4_header h[S3_EXTRA_MAX];
+	char values[S3_EXTRA_MAX][1200];
+	size_t n;
+};
+
+static void s3_hdrs_add(struct s3_hdrs *hs, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s3_hdrs_add(struct s3_hdrs *hs, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (hs->n >= S3_EXTRA_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(hs->values[hs->n], sizeof(hs->values[hs->n]), fmt, ap);
+	va_end(ap);
+	hs->h[hs->n].name = name;
+	hs->h[hs->n].value = hs->values[hs->n];
+	hs->n++;
+}
+
+static void s3_hdrs_meta(struct s3_hdrs *hs, const struct s3_meta *m)
+{
+	if (!m)
+		return;
+	if (m->flags & S3_META_MODE)
+		s3_hdrs_add(hs, "x-amz-meta-mode", "%u", (unsigned)m->mode);
+	if (m->flags & S3_META_UID)
+		s3_hdrs_add(hs, "x-amz-meta-uid", "%u", (unsigned)m->uid);
+	if (m->flags & S3_META_GID)
+		s3_hdrs_add(hs, "x-amz-meta-gid", "%u", (unsigned)m->gid);
+	if (m->flags & S3_META_MTIME)
+		s3_hdrs_add(hs, "x-amz-meta-mtime", "%lld", (long long)m->mtime);
+}
+
+/* MD5 of data: binary into raw[16], "\"hex\"" (as an ETag) into etag. */
+static void s3_md5(const char *data, size_t len, unsigned char raw[16], s3_etag etag)
+{
+	unsigned int n = 16;
+
+	EVP_Digest(data, len, raw, &n, EVP_md5(), NULL);
+	etag[0] = '"';
+	for (int i = 0; i < 16; i++)
+		snprintf(etag + 1 + 2 * i, 3, "%02x", raw[i]);
+	etag[33] = '"';
+	etag[34] = '\0';
+}
+
+static void s3_hdrs_md5(struct s3_hdrs *hs, const unsigned char raw[16])
+{
+	char b64[32];
+
+	EVP_EncodeBlock((unsigned char *)b64, raw, 16);
+	s3_hdrs_add(hs, "Content-MD5", "%s", b64);
+}
+
+/* "x-amz-copy-source: /bucket/key", percent-encoded. */
+static int s3_hdrs_copy_source(struct s3_hdrs *hs, const char *bucket, const char *key,
+			       const char *etag)
+{
+	struct buf src;
+	int r;
+
+	buf_init(&src, sizeof(hs->values[0]) - 1);
+	r = buf_append(&src, "/", 1);
+	if (r == 0)
+		r = s3_encode(&src, bucket, 0);
+	if (r == 0)
+		r = buf_append(&src, "/", 1);
+	if (r == 0)
+		r = s3_encode(&src, key, 1);
+	if (r == 0)
+		s3_hdrs_add(hs, "x-amz-copy-source", "%s", src.data);
+	if (r == 0 && etag && *etag)
+		s3_hdrs_add(hs, "x-amz-copy-source-if-match", "%s", etag);
+	buf_free(&src);
+	return r < 0 ? -ENAMETOOLONG : 0;
+}
+
+/* Compare the ETag S3 stored with the one computed here. */
+static int s3_check_etag(const char *what, const char *bucket, const char *key, const char *got,
+			 const char *want)
+{
+	if (!got[0] || !strcasecmp(got, want))
+		return 0;
+	log_err("%s s3://%s/%s: the server stored other bytes than were sent (ETag %s, expected "
+		"%s)",
+		what, bucket, key, got, want);
+	return -EIO;
+}
+
+/* Run a call whose answer is an XML *Result (or an <Error> that S3 may
+ * send with status 200), retrying such errors as s3_perform retries
+ * others. */
+static int s3_perform_result(struct s3 *s, struct s3_call *call, struct s3xml_result *res)
+{
+	struct buf out;
+	unsigned attempt;
+	int r;
+
+	buf_init(&out, S3_RESULT_MAX);
+	call->out_dyn = &out;
+	for (attempt = 0;; attempt++) {
+		r = s3_perform(s, call);
+		if (r < 0)
+			break;
+		r = s3xml_parse_result(out.data, out.len, res);
+		if (r < 0) {
+			log_err("%s s3://%s/%s: the server's answer is not S3 XML", call->method,
+				call->bucket, call->key);
+			r = -EIO;
+			break;
+		}
+		if (!res->is_error)
+			break;
+		struct s3err_class cls = s3err_classify(0, 500, res->code);
+
+		r = cls.err ? cls.err : -EIO;
+		if (!cls.retryable || attempt >= s->cfg.retries) {
+			log_err("%s s3://%s/%s: %s (%s)", call->method, call->bucket, call->key,
+				res->code, res->message);
+			break;
+		}
+		s3_backoff(attempt, 0, s3_now_ms() + s->cfg.timeout_ms);
+	}
+	buf_free(&out);
+	call->out_dyn = NULL;
+	return r;
+}
+
+int s3_put(struct s3 *s, const char *bucket, const char *key, const char *data, size_t len,
+	   const struct s3_meta *meta, const char *content_type, s3_etag etag_out)
+{
+	struct s3_hdrs hs = {0};
+	struct s3_call call = {.method = "PUT",
+			       .bucket = bucket,
+			       .key = key,
+			       .body = data ? data : "",
+			       .body_len = len,
+			       .keep_handle = 1};
+	unsigned char raw[16];
+	s3_etag want, got = "";
+	int r;
+
+	s3_md5(data ? data : "", len, raw, want);
+	s3_hdrs_md5(&hs, raw);
+	s3_hdrs_meta(&hs, meta);
+	if (content_type)
+		s3_hdrs_add(&hs, "Content-Type", "%s", content_type);
+	call.extra = hs.h;
+	call.n_extra = hs.n;
+	r = s3_perform(s, &call);
+	if (r < 0)
+		return r;
+	s3_header(call.curl, "ETag", got, sizeof(s3_etag));
+	http_handle_put(s->http, call.curl);
+	r = s3_check_etag("PUT", bucket, key, got, want);
+	if (r == 0 && etag_out)
+		memcpy(etag_out, got[0] ? got : want, sizeof(s3_etag));
+	return r;
+}
+
+int s3_mpu_create(struct s3 *s, const char *bucket, const char *key, const struct s3_meta *meta,
+		  char **upload_id)
+{
+	struct s3_hdrs hs = {0};
+	struct s3_call call = {.method = "POST", .bucket = bucket, .key = key, .query = "uploads="};
+	struct s3xml_result res;
+	int r;
+
+	s3_hdrs_meta(&hs, meta);
+	s3_hdrs_add(&hs, "Content-Type", "application/octet-stream");
+	call.extra = hs.h;
+	call.n_extra = hs.n;
+	call.body = "";
+	r = s3_perform_result(s, &call, &res);
+	if (r < 0)
+		return r;
+	if (!res.upload_id[0]) {
+		log_err("POST s3://%s/%s: the server started an upload but gave no UploadId",
+			bucket, key);
+		return -EIO;
+	}
+	*upload_id = strdup(res.upload_id);
+	return *upload_id ? 0 : -ENOMEM;
+}
+
+/* "partNumber=N&uploadId=ID" */
+static int s3_part_query(struct buf *q, unsigned part, const char *upload_id)
+{
+	int r = buf_appendf(q, "partNumber=%u&uploadId=", part);
+
+	return r < 0 ? r : s3_encode(q, upload_id, 0);
+}
+
+int s3_mpu_put_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+		    unsigned part, const char *data, size_t len, s3_etag etag_out)
+{
+	struct s3_hdrs hs = {0};
+	struct s3_call call = {.method = "PUT",
+			       .bucket = bucket,
+			       .key = key,
+			       .body = data,
+			       .body_len = len,
+			       .keep_handle = 1};
+	unsigned char raw[16];
+	s3_etag want, got = "";
+	struct buf q;
+	int r;
+
+	buf_init(&q, 4096);
+	r = s3_part_query(&q, part, upload_id);
+	if (r < 0)
+		goto out;
+	s3_md5(data, len, raw, want);
+	s3_hdrs_md5(&hs, raw);
+	call.extra = hs.h;
+	call.n_extra = hs.n;
+	call.query = q.data;
+	r = s3_perform(s, &call);
+	if (r < 0)
+		goto out;
+	s3_header(call.curl, "ETag", got, sizeof(s3_etag));
+	http_handle_put(s->http, call.curl);
+	r = s3_check_etag("UploadPart", bucket, key, got, want);
+	if (r == 0)
+		memcpy(etag_out, got[0] ? got : want, sizeof(s3_etag));
+out:
+	buf_free(&q);
+	return r;
+}
+
+int s3_mpu_copy_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+		     unsigned part, const char *src_bucket, const char *src_key,
+		     const char *src_etag, off_t off, off_t len, s3_etag etag_out)
+{
+	struct s3_hdrs hs = {0};
+	struct s3_call call = {.method = "PUT", .bucket = bucket, .key = key};
+	struct s3xml_result res;
+	struct buf q;
+	int r;
+
+	buf_init(&q, 4096);
+	r = s3_part_query(&q, part, upload_id);
+	if (r == 0)
+		r = s3_hdrs_copy_source(&hs, src_bucket, src_key, src_etag);
+	if (r < 0)
+		goto out;
+	s3_hdrs_add(&hs, "x-amz-copy-source-range", "bytes=%lld-%lld", (long long)off,
+		    (long long)(off + len - 1));
+	call.extra = hs.h;
+	call.n_extra = hs.n;
+	call.query = q.data;
+	r = s3_perform_result(s, &call, &res);
+	if (r == 0)
+		memcpy(etag_out, res.etag, sizeof(s3_etag));
+out:
+	buf_free(&q);
+	return r;
+}
+
+int s3_mpu_complete(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+		    const s3_etag *parts, unsigned n, s3_etag etag_out)
+{
+	struct s3_call call = {.method = "POST", .bucket = bucket, .key = key};
+	struct s3xml_result res;
+	struct buf q, body;
+	int r;
+
+	buf_init(&q, 4096);
+	/* About 80 bytes a part: 10,000 parts fit. */
+	buf_init(&body, 128 + (size_t)n * 128);
+	r = buf_append(&q, "uploadId=", 9);
+	if (r == 0)
+		r = s3_encode(&q, upload_id, 0);
+	if (r == 0)
+		r = buf_appendf(&body, "<CompleteMultipartUpload>");
+	for (unsigned i = 0; i < n && r == 0; i++)
+		r = buf_appendf(&body, "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>",
+				i + 1, parts[i]);
+	if (r == 0)
+		r = buf_appendf(&body, "</CompleteMultipartUpload>");
+	if (r < 0)
+		goto out;
+	call.query = q.data;
+	call.body = body.data;
+	call.body_len = body.len;
+	r = s3_perform_result(s, &call, &res);
+	if (r == 0)
+		memcpy(etag_out, res.etag, sizeof(s3_etag));
+out:
+	buf_free(&q);
+	buf_free(&body);
+	return r;
+}
+
+int s3_mpu_abort(struct s3 *s, const char *bucket, const char *key, const char *upload_id)
+{
+	struct s3_call call = {.method = "DELETE", .bucket = bucket, .key = key};
+	struct buf q;
+	int r;
+
+	buf_init(&q, 4096);
+	r = buf_append(&q, "uploadId=", 9);
+	if (r == 0)
+		r = s3_encode(&q, upload_id, 0);
+	if (r == 0) {
+		call.query = q.data;
+		r = s3_perform(s, &call);
+	}
+	buf_free(&q);
+	return r == -ENOENT ? 0 : r;
+}
+
+int s3_copy(struct s3 *s, const char *src_bucket, const char *src_key, const char *src_etag,
+	    const char *bucket, const char *key, const struct s3_meta *meta,
+	    const char *content_type, s3_etag etag_out)
+{
+	struct s3_hdrs hs = {0};
+	struct s3_call call = {.method = "PUT", .bucket = bucket, .key = key};
+	struct s3xml_result res;
+	int r;
+
+	r = s3_hdrs_copy_source(&hs, src_bucket, src_key, src_etag);
+	if (r < 0)
+		return r;
+	if (meta) {
+		s3_hdrs_add(&hs, "x-amz-metadata-directive", "REPLACE");
+		s3_hdrs_meta(&hs, meta);
+		if (content_type)
+			s3_hdrs_add(&hs, "Content-Type", "%s", content_type);
+	}
+	call.extra = hs.h;
+	call.n_extra = hs.n;
+	r = s3_perform_result(s, &call, &res);
+	if (r == 0 && etag_out)
+		memcpy(etag_out, res.etag, sizeof(s3_etag));
+	return r;
+}
+
+int s3_delete(struct s3 *s, const char *bucket, const char *key)
+{
+	struct s3_call call = {.method = "DELETE", .bucket = bucket, .key = key};
+	int r = s3_perform(s, &call);
+
+	return r == -ENOENT ? 0 : r;
+}
+
+ssize_t s3_get_small(struct s3 *s, const char *bucket, const char *key, char *buf, size_t cap)
+{
+	struct s3_object obj;
+	int r = s3_head(s, bucket, key, &obj);
+
+	if (r < 0)
+		return r;
+	if (obj.size > (off_t)cap)
+		return -EFBIG;
+	return s3_get_range(s, bucket, key, 0, (size_t)obj.size, obj.etag, buf);
 }

@@ -9,6 +9,7 @@
 #define ODOFS_S3_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -20,18 +21,40 @@ struct s3_config {
 	const char *endpoint_url; /* scheme://host[:port] */
 	const char *region;
 	int path_style;
-	unsigned timeout_ms;	     /* bound on one call, retries included */
+	unsigned timeout_ms; /* bound on one call, retries included */
 	unsigned connect_timeout_ms;
 	unsigned retries;
 	const char *ca_bundle;
 	struct creds_provider *creds; /* borrowed; NULL: unsigned requests */
 };
 
+/* POSIX attributes kept in object metadata, in the headers s3fs uses
+ * (x-amz-meta-mode, -uid, -gid, -mtime), so either tool reads what the
+ * other wrote.  Only the fields whose flag is set are present. */
+enum {
+	S3_META_MODE = 1 << 0,
+	S3_META_UID = 1 << 1,
+	S3_META_GID = 1 << 2,
+	S3_META_MTIME = 1 << 3,
+};
+
+struct s3_meta {
+	unsigned flags;
+	mode_t mode; /* with its type bits: S_IFREG, S_IFDIR, S_IFLNK */
+	uid_t uid;
+	gid_t gid;
+	time_t mtime;
+};
+
 struct s3_object {
 	off_t size;
 	time_t mtime;
 	char etag[80]; /* with its quotes, as S3 sends it */
+	struct s3_meta meta;
 };
+
+/* An ETag as S3 sends it, quotes included. */
+typedef char s3_etag[80];
 
 struct s3;
 
@@ -56,6 +79,51 @@ int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object 
  * at the end of the object) or a negative errno. */
 ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t off, size_t len,
 		     const char *if_match, char *buf);
+
+/* ---- writes ----
+ * Each either completes or leaves nothing new behind that the caller does
+ * not know of; etag_out (may be NULL) receives the stored ETag.  Bodies
+ * carry a Content-MD5 and the ETag S3 answers is checked against it, so a
+ * body damaged on the way is an error (-EIO), never a stored object. */
+
+/* PutObject of len bytes (a whole small file, a folder marker, a symlink). */
+int s3_put(struct s3 *s, const char *bucket, const char *key, const char *data, size_t len,
+	   const struct s3_meta *meta, const char *content_type, s3_etag etag_out);
+
+/* CreateMultipartUpload; *upload_id is malloc'd. */
+int s3_mpu_create(struct s3 *s, const char *bucket, const char *key, const struct s3_meta *meta,
+		  char **upload_id);
+
+/* UploadPart number part (1..10000). */
+int s3_mpu_put_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+		    unsigned part, const char *data, size_t len, s3_etag etag_out);
+
+/* UploadPartCopy of bytes [off, off+len) of src, pinned to src_etag (or
+ * NULL). */
+int s3_mpu_copy_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+		     unsigned part, const char *src_bucket, const char *src_key,
+		     const char *src_etag, off_t off, off_t len, s3_etag etag_out);
+
+/* CompleteMultipartUpload of parts 1..n with their ETags; etag_out gets
+ * the object's.  -ENOENT (NoSuchUpload) may mean an earlier attempt whose
+ * answer was lost did complete it: the caller checks the object. */
+int s3_mpu_complete(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+		    const s3_etag *parts, unsigned n, s3_etag etag_out);
+
+/* AbortMultipartUpload; an upload already gone is success. */
+int s3_mpu_abort(struct s3 *s, const char *bucket, const char *key, const char *upload_id);
+
+/* CopyObject (up to 5 GiB), pinned to src_etag (or NULL).  meta NULL
+ * copies the source's metadata; otherwise it replaces it. */
+int s3_copy(struct s3 *s, const char *src_bucket, const char *src_key, const char *src_etag,
+	    const char *bucket, const char *key, const struct s3_meta *meta,
+	    const char *content_type, s3_etag etag_out);
+
+/* DeleteObject; a key already gone is success. */
+int s3_delete(struct s3 *s, const char *bucket, const char *key);
+
+/* The whole body of a small object (at most cap bytes, else -EFBIG). */
+ssize_t s3_get_small(struct s3 *s, const char *bucket, const char *key, char *buf, size_t cap);
 
 /* "s3://bucket/key" for messages, into out. */
 void s3_uri(const char *bucket, const char *key, char *out, size_t size);

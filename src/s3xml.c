@@ -53,6 +53,9 @@ enum s3xml_elem {
 	S3XML_E_CREATION_DATE,
 	S3XML_E_CODE,
 	S3XML_E_MESSAGE,
+	S3XML_E_RESULT, /* the root of a write's answer (s3xml_parse_result) */
+	S3XML_E_UPLOAD_ID,
+	S3XML_E_RESULT_ETAG,
 };
 
 /* Where an element's text goes. */
@@ -77,29 +80,32 @@ struct s3xml_rule {
  * Roots have parent S3XML_E_OTHER and are checked against the parser's
  * mode separately. */
 static const struct s3xml_rule s3xml_rules[] = {
-	{S3XML_E_LIST_RESULT, "Contents", S3XML_E_CONTENTS, S3XML_F_NONE},
-	{S3XML_E_CONTENTS, "Key", S3XML_E_KEY, S3XML_F_NAME},
-	{S3XML_E_CONTENTS, "Size", S3XML_E_SIZE, S3XML_F_SCALAR},
-	{S3XML_E_CONTENTS, "LastModified", S3XML_E_LAST_MODIFIED, S3XML_F_SCALAR},
-	{S3XML_E_CONTENTS, "ETag", S3XML_E_ETAG, S3XML_F_ETAG},
-	{S3XML_E_LIST_RESULT, "CommonPrefixes", S3XML_E_COMMON_PREFIXES, S3XML_F_NONE},
-	{S3XML_E_COMMON_PREFIXES, "Prefix", S3XML_E_PREFIX, S3XML_F_NAME},
-	{S3XML_E_LIST_RESULT, "IsTruncated", S3XML_E_IS_TRUNCATED, S3XML_F_SCALAR},
-	{S3XML_E_LIST_RESULT, "NextContinuationToken", S3XML_E_NEXT_TOKEN, S3XML_F_TOKEN},
-	{S3XML_E_LIST_RESULT, "KeyCount", S3XML_E_KEY_COUNT, S3XML_F_SCALAR},
-	{S3XML_E_BUCKETS_RESULT, "Buckets", S3XML_E_BUCKETS, S3XML_F_NONE},
-	{S3XML_E_BUCKETS, "Bucket", S3XML_E_BUCKET, S3XML_F_NONE},
-	{S3XML_E_BUCKET, "Name", S3XML_E_NAME, S3XML_F_NAME},
-	{S3XML_E_BUCKET, "CreationDate", S3XML_E_CREATION_DATE, S3XML_F_SCALAR},
-	/* ListBuckets pages too since 2024, with a plain ContinuationToken. */
-	{S3XML_E_BUCKETS_RESULT, "ContinuationToken", S3XML_E_NEXT_TOKEN, S3XML_F_TOKEN},
-	{S3XML_E_ERROR, "Code", S3XML_E_CODE, S3XML_F_CODE},
-	{S3XML_E_ERROR, "Message", S3XML_E_MESSAGE, S3XML_F_MESSAGE},
+    {S3XML_E_LIST_RESULT, "Contents", S3XML_E_CONTENTS, S3XML_F_NONE},
+    {S3XML_E_CONTENTS, "Key", S3XML_E_KEY, S3XML_F_NAME},
+    {S3XML_E_CONTENTS, "Size", S3XML_E_SIZE, S3XML_F_SCALAR},
+    {S3XML_E_CONTENTS, "LastModified", S3XML_E_LAST_MODIFIED, S3XML_F_SCALAR},
+    {S3XML_E_CONTENTS, "ETag", S3XML_E_ETAG, S3XML_F_ETAG},
+    {S3XML_E_LIST_RESULT, "CommonPrefixes", S3XML_E_COMMON_PREFIXES, S3XML_F_NONE},
+    {S3XML_E_COMMON_PREFIXES, "Prefix", S3XML_E_PREFIX, S3XML_F_NAME},
+    {S3XML_E_LIST_RESULT, "IsTruncated", S3XML_E_IS_TRUNCATED, S3XML_F_SCALAR},
+    {S3XML_E_LIST_RESULT, "NextContinuationToken", S3XML_E_NEXT_TOKEN, S3XML_F_TOKEN},
+    {S3XML_E_LIST_RESULT, "KeyCount", S3XML_E_KEY_COUNT, S3XML_F_SCALAR},
+    {S3XML_E_BUCKETS_RESULT, "Buckets", S3XML_E_BUCKETS, S3XML_F_NONE},
+    {S3XML_E_BUCKETS, "Bucket", S3XML_E_BUCKET, S3XML_F_NONE},
+    {S3XML_E_BUCKET, "Name", S3XML_E_NAME, S3XML_F_NAME},
+    {S3XML_E_BUCKET, "CreationDate", S3XML_E_CREATION_DATE, S3XML_F_SCALAR},
+    /* ListBuckets pages too since 2024, with a plain ContinuationToken. */
+    {S3XML_E_BUCKETS_RESULT, "ContinuationToken", S3XML_E_NEXT_TOKEN, S3XML_F_TOKEN},
+    {S3XML_E_ERROR, "Code", S3XML_E_CODE, S3XML_F_CODE},
+    {S3XML_E_ERROR, "Message", S3XML_E_MESSAGE, S3XML_F_MESSAGE},
+    {S3XML_E_RESULT, "UploadId", S3XML_E_UPLOAD_ID, S3XML_F_TOKEN},
+    {S3XML_E_RESULT, "ETag", S3XML_E_RESULT_ETAG, S3XML_F_ETAG},
 };
 
 enum s3xml_mode {
-	S3XML_MODE_LIST,  /* ListBucketResult or ListAllMyBucketsResult */
-	S3XML_MODE_ERROR, /* Error */
+	S3XML_MODE_LIST,   /* ListBucketResult or ListAllMyBucketsResult */
+	S3XML_MODE_ERROR,  /* Error */
+	S3XML_MODE_RESULT, /* a write's *Result, or Error */
 };
 
 struct s3xml_parser {
@@ -129,6 +135,7 @@ struct s3xml_parser {
 	/* Error documents. */
 	struct buf code, message;
 	int have_code;
+	int is_error; /* the root was <Error> */
 };
 
 static void s3xml_fail(struct s3xml_parser *p, int err)
@@ -249,8 +256,23 @@ static int s3xml_time(const char *s, time_t *out)
 
 static enum s3xml_elem s3xml_root(const struct s3xml_parser *p, const char *name)
 {
+	static const char *const results[] = {
+	    "InitiateMultipartUploadResult",
+	    "CompleteMultipartUploadResult",
+	    "CopyObjectResult",
+	    "CopyPartResult",
+	};
+
 	if (p->mode == S3XML_MODE_ERROR)
 		return strcmp(name, "Error") ? S3XML_E_OTHER : S3XML_E_ERROR;
+	if (p->mode == S3XML_MODE_RESULT) {
+		if (!strcmp(name, "Error"))
+			return S3XML_E_ERROR;
+		for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+			if (!strcmp(name, results[i]))
+				return S3XML_E_RESULT;
+		return S3XML_E_OTHER;
+	}
 	if (!strcmp(name, "ListBucketResult"))
 		return S3XML_E_LIST_RESULT;
 	if (!strcmp(name, "ListAllMyBucketsResult"))
@@ -318,9 +340,11 @@ static void s3xml_on_start(void *data, const XML_Char *qname, const XML_Char **a
 	if (p->depth == 0) {
 		elem = s3xml_root(p, name);
 		if (elem == S3XML_E_OTHER) {
-			s3xml_fail(p, p->mode == S3XML_MODE_ERROR ? -EBADMSG : -EPROTO);
+			s3xml_fail(p, p->mode == S3XML_MODE_LIST ? -EPROTO : -EBADMSG);
 			return;
 		}
+		if (elem == S3XML_E_ERROR)
+			p->is_error = 1;
 	} else {
 		if (p->depth <= S3XML_DEPTH_MAX)
 			parent = p->stack[p->depth - 1];
@@ -618,4 +642,31 @@ time_t s3xml_parse_time(const char *iso8601)
 	time_t t;
 
 	return s3xml_time(iso8601, &t) < 0 ? (time_t)-1 : t;
+}
+
+int s3xml_parse_result(const char *body, size_t len, struct s3xml_result *out)
+{
+	struct s3xml_parser *p = s3xml_parser_create(S3XML_MODE_RESULT, s3xml_no_entries, NULL);
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		return -ENOMEM;
+	r = s3xml_parser_feed(p, body ? body : "", body ? len : 0, 1);
+	if (r < 0)
+		goto out;
+	out->is_error = p->is_error;
+	s3xml_copy(out->code, sizeof(out->code), &p->code);
+	s3xml_copy(out->message, sizeof(out->message), &p->message);
+	if (p->token.len >= sizeof(out->upload_id) || p->etag.len >= sizeof(out->etag)) {
+		r = -EBADMSG;
+		goto out;
+	}
+	s3xml_copy(out->upload_id, sizeof(out->upload_id), &p->token);
+	s3xml_copy(out->etag, sizeof(out->etag), &p->etag);
+	if (out->is_error && !out->code[0])
+		r = -EBADMSG;
+out:
+	s3xml_parser_free(p);
+	return r;
 }

@@ -12,17 +12,17 @@
 #include <time.h>
 
 enum s3xml_kind {
-	S3XML_OBJECT,	/* <Contents> of ListObjectsV2 */
-	S3XML_PREFIX,	/* <CommonPrefixes><Prefix> of ListObjectsV2 */
-	S3XML_BUCKET,	/* <Bucket> of ListAllMyBucketsResult */
+	S3XML_OBJECT, /* <Contents> of ListObjectsV2 */
+	S3XML_PREFIX, /* <CommonPrefixes><Prefix> of ListObjectsV2 */
+	S3XML_BUCKET, /* <Bucket> of ListAllMyBucketsResult */
 };
 
 struct s3xml_entry {
 	enum s3xml_kind kind;
-	const char *name;  /* the Key, the Prefix or the bucket Name */
-	off_t size;        /* objects */
-	time_t mtime;      /* LastModified or CreationDate, UTC */
-	const char *etag;  /* objects, quotes included as S3 sends them */
+	const char *name; /* the Key, the Prefix or the bucket Name */
+	off_t size;	  /* objects */
+	time_t mtime;	  /* LastModified or CreationDate, UTC */
+	const char *etag; /* objects, quotes included as S3 sends them */
 };
 
 /* Called once per entry as it completes; the strings live until the call
@@ -52,6 +52,21 @@ void s3xml_parser_free(struct s3xml_parser *p);
  * 0, or -EBADMSG when the body is not an S3 error document. */
 int s3xml_parse_error(const char *body, size_t len, char *code, size_t code_size, char *message,
 		      size_t message_size);
+
+/* What a write answers: InitiateMultipartUploadResult (UploadId),
+ * CompleteMultipartUploadResult, CopyObjectResult, CopyPartResult (ETag),
+ * or an <Error>, which S3 may send with status 200 for the long-running
+ * ones. */
+struct s3xml_result {
+	int is_error;
+	char code[64];
+	char message[256];
+	char upload_id[1024];
+	char etag[80]; /* with its quotes */
+};
+
+/* 0, or -EBADMSG when the body is none of those (or a field is too long). */
+int s3xml_parse_result(const char *body, size_t len, struct s3xml_result *out);
 
 /* "2019-10-12T17:50:30.000Z" -> time_t (UTC); -1 when malformed. */
 time_t s3xml_parse_time(const char *iso8601);
