@@ -1,0 +1,87 @@
+/* upload.h - one object written from its first byte to its last, streamed
+ * to S3 while it is being written.
+ *
+ * Bytes are gathered into a part in memory; a full part goes out on the
+ * worker pool while the writer fills the next one.  A file that ends within
+ * its first part is one PUT when it is finished; a longer one is a
+ * multipart upload, created when the first part leaves, completed when the
+ * file is finished, and aborted on any failure, so the object appears
+ * whole or not at all.  Memory is bounded by the parts in flight, never by
+ * the file: per upload at most UPLOAD_MAX_INFLIGHT parts plus the one being
+ * filled, and across all uploads the uploader's buffer budget.
+ */
+#ifndef ODOFS_UPLOAD_H
+#define ODOFS_UPLOAD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "s3.h"
+
+struct pool;
+
+#define UPLOAD_PART_MIN	      (8u << 20) /* the first 1,000 parts */
+#define UPLOAD_PARTS_PER_STEP 1000u	 /* the part size doubles after each step */
+#define UPLOAD_MAX_PARTS      10000u	 /* S3's limit */
+#define UPLOAD_MAX_INFLIGHT   4u	 /* parts of one upload on the wire at once */
+
+/* Size of part number part (1-based): 8 MiB for parts 1-1000, 16 MiB for
+ * 1001-2000, ... 4 GiB for 9001-10000.  The sum is about 7.8 TiB, past
+ * S3's 5 TiB object limit, and no part exceeds S3's 5 GiB. */
+size_t upload_part_size(unsigned part);
+
+/* The largest object the policy can write (the sum of all parts). */
+unsigned long long upload_max_size(void);
+
+struct uploader_config {
+	size_t buffer_total; /* bytes of parts held in memory, all uploads */
+};
+
+struct uploader;
+
+/* s3 and pool are borrowed.  NULL on ENOMEM. */
+struct uploader *uploader_new(struct s3 *s3, struct pool *pool, const struct uploader_config *cfg);
+/* Makes one last attempt at aborts that are still owed. */
+void uploader_free(struct uploader *u);
+
+/* Multipart uploads that could not be aborted yet (the server was away);
+ * they are retried in the background until it answers. */
+unsigned uploader_pending_aborts(struct uploader *u);
+
+struct upload;
+
+/* Starts nothing on the server yet.  meta may be NULL. */
+struct upload *upload_new(struct uploader *u, const char *bucket, const char *key,
+			  const struct s3_meta *meta);
+
+/* Append len bytes.  Blocks while the parts in flight are at their
+ * limit.  0, or the upload's first failure (sticky: later calls return it
+ * too, and the multipart upload has been aborted). */
+int upload_write(struct upload *up, const char *data, size_t len);
+
+/* Append len zero bytes (a hole, or a file grown by truncate). */
+int upload_write_zeros(struct upload *up, off_t len);
+
+/* Bytes appended so far. */
+off_t upload_size(const struct upload *up);
+
+/* Whether bytes have left memory: if not, upload_pending() has them all. */
+int upload_started(const struct upload *up);
+const char *upload_pending(const struct upload *up, size_t *len);
+
+/* Change the metadata the object will get.  Returns 1 if it can no longer
+ * go with the upload itself (the multipart upload already exists). */
+int upload_set_meta(struct upload *up, const struct s3_meta *meta);
+
+/* Wait until every part handed over so far is stored: 0 or the failure. */
+int upload_wait(struct upload *up);
+
+/* Send what is left and make the object appear; etag_out gets its ETag.
+ * On failure nothing appears and the multipart upload is aborted. */
+int upload_finish(struct upload *up, s3_etag etag_out);
+
+/* Free; an unfinished upload is aborted (retried in the background if the
+ * server does not answer).  NULL is fine. */
+void upload_free(struct upload *up);
+
+#endif

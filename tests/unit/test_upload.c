@@ -1,0 +1,53 @@
+/* test_upload.c - the part-size policy reaches S3's 5 TiB object limit
+ * within 10,000 parts, every part within S3's bounds, small files cheap. */
+#include "config.h"
+
+#include "unit.h"
+#include "upload.h"
+
+#define MiB (1024ULL * 1024)
+#define GiB (1024 * MiB)
+#define TiB (1024 * GiB)
+
+int main(void)
+{
+	unsigned long long sum = 0, at_5tib = 0;
+	size_t prev = 0;
+	int within_bounds = 1, monotonic = 1;
+
+	/* Small files: the first part (and so the single-PUT threshold) is
+	 * 8 MiB, and a 1 GiB file needs 128 parts. */
+	CHECK(upload_part_size(1) == 8 * MiB);
+	CHECK(upload_part_size(1000) == 8 * MiB);
+	CHECK(upload_part_size(1001) == 16 * MiB);
+	CHECK(upload_part_size(10000) == 4 * GiB);
+
+	for (unsigned p = 1; p <= UPLOAD_MAX_PARTS; p++) {
+		size_t size = upload_part_size(p);
+
+		/* S3: 5 MiB to 5 GiB per part (the last may be smaller). */
+		if (size < 5 * MiB || size > 5 * GiB)
+			within_bounds = 0;
+		if (size < prev)
+			monotonic = 0;
+		prev = size;
+		sum += size;
+		if (!at_5tib && sum >= 5 * TiB)
+			at_5tib = p;
+	}
+	CHECK(within_bounds);
+	CHECK(monotonic);
+	CHECK(sum >= 5 * TiB);
+	CHECK(at_5tib > 0 && at_5tib <= UPLOAD_MAX_PARTS);
+	CHECK(upload_max_size() == sum);
+	printf("5 TiB reached at part %llu; the policy's limit is %.2f TiB\n", at_5tib,
+	       (double)sum / (double)TiB);
+
+	/* Memory: the parts of a file below 7.8 GiB are all 8 MiB, so its
+	 * upload holds at most (UPLOAD_MAX_INFLIGHT + 1) x 8 MiB. */
+	sum = 0;
+	for (unsigned p = 1; upload_part_size(p) == 8 * MiB; p++)
+		sum += upload_part_size(p);
+	CHECK(sum == 1000 * 8 * MiB);
+	return unit_done("test_upload");
+}
