@@ -12,10 +12,27 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Called once per directory entry; name and st live only for the call.
  * Return nonzero to stop the listing (the caller's buffer is full). */
 typedef int (*backend_fill_fn)(void *arg, const char *name, const struct stat *st);
+
+/* What setattr changes: only the fields whose flag is set. */
+enum {
+	BACKEND_SET_MODE = 1 << 0, /* permission bits only */
+	BACKEND_SET_UID = 1 << 1,
+	BACKEND_SET_GID = 1 << 2,
+	BACKEND_SET_MTIME = 1 << 3,
+};
+
+struct backend_setattr {
+	unsigned set;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	time_t mtime;
+};
 
 struct backend_ops {
 	int (*getattr)(void *ctx, const char *path, struct stat *st);
@@ -28,8 +45,33 @@ struct backend_ops {
 	/* Attributes of an open file, as it was opened: what an open file
 	 * reads does not change when its object does. */
 	int (*fgetattr)(void *ctx, void *fh, struct stat *st);
-	int (*release)(void *ctx, void *fh);
+	/* path: where the file is now (it may have been renamed since it
+	 * was opened). */
+	int (*release)(void *ctx, const char *path, void *fh);
 	int (*statfs)(void *ctx, struct statvfs *st);
+
+	/* Changes.  A backend that cannot change anything leaves these NULL
+	 * and the adapter answers EROFS; one that can but is mounted
+	 * read-only answers -EROFS itself.  Calls that take an open file
+	 * also get its current path, so a cache layer knows what changed. */
+	int (*create)(void *ctx, const char *path, mode_t mode, int flags, void **fh,
+		      struct stat *st);
+	ssize_t (*write)(void *ctx, const char *path, void *fh, const char *buf, size_t size,
+			 off_t off);
+	/* close() of one descriptor: publish what was written; the error
+	 * is what close() returns. */
+	int (*flush)(void *ctx, const char *path, void *fh);
+	int (*fsync)(void *ctx, const char *path, void *fh, int datasync);
+	/* fh NULL: truncate(2) by path. */
+	int (*truncate)(void *ctx, const char *path, void *fh, off_t size);
+	int (*setattr)(void *ctx, const char *path, void *fh, const struct backend_setattr *a);
+	int (*unlink)(void *ctx, const char *path);
+	int (*mkdir)(void *ctx, const char *path, mode_t mode);
+	int (*rmdir)(void *ctx, const char *path);
+	/* flags: RENAME_NOREPLACE; RENAME_EXCHANGE is -EINVAL. */
+	int (*rename)(void *ctx, const char *from, const char *to, unsigned flags);
+	int (*symlink)(void *ctx, const char *target, const char *path);
+	int (*readlink)(void *ctx, const char *path, char *buf, size_t size);
 	/* Start threads and other per-process state; called after the daemon
 	 * has forked into the background.  May be NULL. */
 	int (*start)(void *ctx);

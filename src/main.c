@@ -24,6 +24,7 @@
 #include "s3.h"
 #include "s3err.h"
 #include "s3tree.h"
+#include "spool.h"
 
 #define MAIN_MAX_THREADS 64
 
@@ -41,6 +42,7 @@ int main(int argc, char *argv[])
 	struct opts o;
 	struct creds_provider *creds = NULL;
 	struct s3 *s3 = NULL;
+	struct spool *spool = NULL;
 	struct fuseops_ctx ctx = {0};
 	struct fuse *fuse = NULL;
 	char *err = NULL, *fsname_esc = NULL;
@@ -81,14 +83,14 @@ int main(int argc, char *argv[])
 	}
 	{
 		struct s3_config sc = {
-			.endpoint_url = o.endpoint_url,
-			.region = o.region_name,
-			.path_style = o.path_style,
-			.timeout_ms = o.timeout_ms,
-			.connect_timeout_ms = o.connect_timeout_ms,
-			.retries = o.retries,
-			.ca_bundle = o.ca_bundle,
-			.creds = creds,
+		    .endpoint_url = o.endpoint_url,
+		    .region = o.region_name,
+		    .path_style = o.path_style,
+		    .timeout_ms = o.timeout_ms,
+		    .connect_timeout_ms = o.connect_timeout_ms,
+		    .retries = o.retries,
+		    .ca_bundle = o.ca_bundle,
+		    .creds = creds,
 		};
 
 		s3 = s3_new(&sc);
@@ -109,23 +111,36 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
+	if (!o.read_only) {
+		spool = spool_new(o.cache_dir, (off_t)o.spool_max_bytes, &err);
+		if (!spool) {
+			main_fail(NULL, err ? err : "out of memory");
+			goto out;
+		}
+	}
 	{
 		struct s3tree_config tc = {
-			.s3 = s3,
-			.src = &o.source,
-			.uid = o.uid_set ? o.uid : getuid(),
-			.gid = o.gid_set ? o.gid : getgid(),
-			.umask = o.umask_set ? o.umask : 022,
-			.read_only = 1,
-			.workers = o.connections,
-			.prefetch = {
-				.window_max_bytes = o.readahead_bytes,
-				.total_max_bytes = o.readahead_total_bytes,
-				.random_min_bytes = 128 * 1024,
+		    .s3 = s3,
+		    .src = &o.source,
+		    .uid = o.uid_set ? o.uid : getuid(),
+		    .gid = o.gid_set ? o.gid : getgid(),
+		    .uid_forced = o.uid_set,
+		    .gid_forced = o.gid_set,
+		    .umask = o.umask_set ? o.umask : 022,
+		    .read_only = o.read_only,
+		    .workers = o.connections,
+		    .write_buffer = o.write_buffer_bytes,
+		    .spool = spool,
+		    .prefetch =
+			{
+			    .window_max_bytes = o.readahead_bytes,
+			    .total_max_bytes = o.readahead_total_bytes,
+			    .random_min_bytes = 128 * 1024,
 			},
 		};
 
-		if (s3tree_new(&tc, &ctx.backend) < 0 || mdcache_wrap(&ctx.backend, o.cache_ttl_ms) < 0) {
+		if (s3tree_new(&tc, &ctx.backend) < 0 ||
+		    mdcache_wrap(&ctx.backend, o.cache_ttl_ms) < 0) {
 			main_fail(NULL, "out of memory");
 			goto out;
 		}
@@ -133,8 +148,9 @@ int main(int argc, char *argv[])
 	ctx.ttl_ms = o.cache_ttl_ms;
 
 	/* What libfuse and the kernel see: the source as the device name,
-	 * "fuse.odofs" as the type, and read-only in this release. */
-	if (fuse_opt_add_arg(&args, "-o") < 0 || fuse_opt_add_arg(&args, "subtype=odofs,ro") < 0 ||
+	 * "fuse.odofs" as the type, and "ro" when nothing may change. */
+	if (fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, o.read_only ? "subtype=odofs,ro" : "subtype=odofs") < 0 ||
 	    fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_opt_escaped(&fsname_esc, o.source_arg) < 0) {
 		main_fail(NULL, "out of memory");
@@ -186,13 +202,13 @@ int main(int argc, char *argv[])
 		 * buffer) for the next request, thousands of times per GiB
 		 * read while reads wait on S3. */
 		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads != UINT_MAX
-							     ? cmd.max_idle_threads
-							     : MAIN_MAX_THREADS);
+							 ? cmd.max_idle_threads
+							 : MAIN_MAX_THREADS);
 		/* Each FUSE thread may wait on S3, so allow enough of them
 		 * that lookups of many files proceed in parallel. */
 		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads > 0 && cmd.max_threads < 100000
-							    ? (unsigned)cmd.max_threads
-							    : MAIN_MAX_THREADS);
+							? (unsigned)cmd.max_threads
+							: MAIN_MAX_THREADS);
 		r = fuse_loop_mt(fuse, loop);
 	}
 	status = r == 0 ? 0 : 1;
@@ -207,6 +223,7 @@ out:
 	if (ctx.backend.ops)
 		ctx.backend.ops->destroy(ctx.backend.ctx);
 	s3_free(s3);
+	spool_free(spool);
 	creds_free(creds);
 	curl_global_cleanup();
 	free(cmd.mountpoint);

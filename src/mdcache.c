@@ -2,10 +2,19 @@
  *
  * Lock order: mdcache.lock is a leaf; the inner backend is always called
  * without it.
+ *
+ * Invalidation races with filling: a getattr, listing or open whose inner
+ * call was under way when a change dropped its path would put back what
+ * the change made stale.  So every drop but a write's bumps a generation
+ * count, and a result is kept only if the count did not move during its
+ * inner call.  Writes are too frequent for that (every fill overlapping
+ * an upload would be lost); they drop attributes and mark the path
+ * instead, and flush and release, which follow, bump the count.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <search.h>
 #include <stdint.h>
@@ -18,7 +27,7 @@
 
 /* Past this many paths or listed entries, expired ones are swept; past it
  * again, everything goes.  Bounds memory whatever the tree's size. */
-#define MDCACHE_MAX_NODES 50000
+#define MDCACHE_MAX_NODES   50000
 #define MDCACHE_MAX_DIRENTS 2000000
 
 struct mdcache_dirent {
@@ -31,18 +40,43 @@ struct mdcache_node {
 	uint64_t attr_expires_ms; /* 0: no attributes held */
 	int attr_err;		  /* 0, or -ENOENT for a negative entry */
 	struct stat st;
-	uint64_t list_expires_ms; /* 0: no listing held */
+	uint64_t list_expires_ms;	/* 0: no listing held */
 	struct mdcache_dirent *entries; /* sorted by name */
 	size_t n_entries;
+	/* Written since its parent's listing was last dropped: that
+	 * listing's entry for it is stale, so lookups skip it. */
+	int written;
 };
 
 struct mdcache {
 	struct backend inner;
+	/* mdcache_ops, less the changes inner cannot make (NULL stays NULL,
+	 * so the adapter still knows the tree is read-only). */
+	struct backend_ops ops;
 	unsigned ttl_ms;
 	pthread_mutex_t lock;
 	void *root; /* tsearch tree of struct mdcache_node, by path */
 	size_t n_nodes;
 	size_t n_dirents;
+	uint64_t gen; /* bumped by every drop but a write's */
+	/* The handles opened read-only (a tsearch tree of the handles
+	 * themselves): their flush, fsync and release publish nothing, so
+	 * drop nothing; a close of every file read must not cost its
+	 * folder's listing.  A handle missing here (not noted for want of
+	 * memory) only drops more than it needs to. */
+	void *readers;
+};
+
+/* What mdcache_forget() drops. */
+enum {
+	MDCACHE_FORGET_ATTR = 1 << 0,	     /* the path's attributes or negative entry */
+	MDCACHE_FORGET_LIST = 1 << 1,	     /* the path's own listing */
+	MDCACHE_FORGET_PARENT_LIST = 1 << 2, /* the listing of the folder holding it */
+	MDCACHE_FORGET_WRITTEN = 1 << 3,     /* a write: mark it, keep the generation */
+	/* A name appeared, went or changed: what is known of it and the
+	 * listing of its folder. */
+	MDCACHE_FORGET_ENTRY = MDCACHE_FORGET_ATTR | MDCACHE_FORGET_PARENT_LIST,
+	MDCACHE_FORGET_DIR = MDCACHE_FORGET_ENTRY | MDCACHE_FORGET_LIST,
 };
 
 static uint64_t mdcache_now_ms(void)
@@ -55,7 +89,8 @@ static uint64_t mdcache_now_ms(void)
 
 static int mdcache_node_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct mdcache_node *)a)->path, ((const struct mdcache_node *)b)->path);
+	return strcmp(((const struct mdcache_node *)a)->path,
+		      ((const struct mdcache_node *)b)->path);
 }
 
 static int mdcache_dirent_cmp(const void *a, const void *b)
@@ -105,8 +140,18 @@ static void mdcache_sweep_visit(const void *nodep, VISIT which, int depth)
 
 	(void)depth;
 	if ((which == postorder || which == leaf) && n->attr_expires_ms <= mdcache_sweep_now &&
-	    n->list_expires_ms <= mdcache_sweep_now)
+	    n->list_expires_ms <= mdcache_sweep_now && !n->written)
 		mdcache_sweep_list[mdcache_sweep_n++] = n;
+}
+
+/* Called with c->lock held. */
+static void mdcache_drop_all(struct mdcache *c)
+{
+	tdestroy(c->root, mdcache_node_free);
+	c->root = NULL;
+	c->n_nodes = 0;
+	c->n_dirents = 0;
+	c->gen++;
 }
 
 /* Called with c->lock held (which also guards the sweep globals). */
@@ -130,12 +175,8 @@ static void mdcache_make_room(struct mdcache *c)
 		free(mdcache_sweep_list);
 		mdcache_sweep_list = NULL;
 	}
-	if (c->n_nodes >= MDCACHE_MAX_NODES || c->n_dirents >= MDCACHE_MAX_DIRENTS) {
-		tdestroy(c->root, mdcache_node_free);
-		c->root = NULL;
-		c->n_nodes = 0;
-		c->n_dirents = 0;
-	}
+	if (c->n_nodes >= MDCACHE_MAX_NODES || c->n_dirents >= MDCACHE_MAX_DIRENTS)
+		mdcache_drop_all(c);
 }
 
 static struct mdcache_node *mdcache_get(struct mdcache *c, const char *path)
@@ -158,12 +199,25 @@ static struct mdcache_node *mdcache_get(struct mdcache *c, const char *path)
 	return n;
 }
 
-static void mdcache_put_attr(struct mdcache *c, const char *path, int err, const struct stat *st)
+static uint64_t mdcache_gen(struct mdcache *c)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	return gen;
+}
+
+/* Keep what an inner call found, unless something was dropped since gen
+ * was read before it. */
+static void mdcache_put_attr(struct mdcache *c, const char *path, uint64_t gen, int err,
+			     const struct stat *st)
 {
 	struct mdcache_node *n;
 
 	pthread_mutex_lock(&c->lock);
-	n = mdcache_get(c, path);
+	n = c->gen == gen ? mdcache_get(c, path) : NULL;
 	if (n) {
 		n->attr_err = err;
 		if (st)
@@ -190,8 +244,10 @@ static int mdcache_split(const char *path, char *parent, size_t size, const char
 	return 0;
 }
 
-/* 1 if answered from the cache (r set), 0 if the inner backend must go. */
-static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, int *r)
+/* 1 if answered from the cache (r set), 0 if the inner backend must go
+ * (then *gen is what to hand mdcache_put_attr). */
+static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, int *r,
+			  uint64_t *gen)
 {
 	uint64_t now = mdcache_now_ms();
 	struct mdcache_node *n;
@@ -200,19 +256,20 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 	int hit = 0;
 
 	pthread_mutex_lock(&c->lock);
+	*gen = c->gen;
 	n = mdcache_find(c, path);
 	if (n && n->attr_expires_ms > now) {
 		*r = n->attr_err;
 		if (!n->attr_err)
 			*st = n->st;
 		hit = 1;
-	} else if (mdcache_split(path, parent, sizeof(parent), &name) == 0 &&
+	} else if (!(n && n->written) && mdcache_split(path, parent, sizeof(parent), &name) == 0 &&
 		   (n = mdcache_find(c, parent)) && n->list_expires_ms > now) {
 		struct mdcache_dirent key = {.name = (char *)name}, *e;
 
-		e = n->n_entries ? bsearch(&key, n->entries, n->n_entries, sizeof(*e),
-					   mdcache_dirent_cmp)
-				 : NULL;
+		e = n->n_entries
+			? bsearch(&key, n->entries, n->n_entries, sizeof(*e), mdcache_dirent_cmp)
+			: NULL;
 		*r = e ? 0 : -ENOENT;
 		if (e)
 			*st = e->st;
@@ -225,13 +282,14 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 static int mdcache_getattr(void *ctx, const char *path, struct stat *st)
 {
 	struct mdcache *c = ctx;
+	uint64_t gen;
 	int r;
 
-	if (mdcache_lookup(c, path, st, &r))
+	if (mdcache_lookup(c, path, st, &r, &gen))
 		return r;
 	r = c->inner.ops->getattr(c->inner.ctx, path, st);
 	if (r == 0 || r == -ENOENT)
-		mdcache_put_attr(c, path, r, r == 0 ? st : NULL);
+		mdcache_put_attr(c, path, gen, r, r == 0 ? st : NULL);
 	return r;
 }
 
@@ -271,11 +329,12 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	struct mdcache *c = ctx;
 	struct mdcache_collect col = {0};
 	struct mdcache_node *n;
-	uint64_t now = mdcache_now_ms();
+	uint64_t now = mdcache_now_ms(), gen;
 	int cached, r;
 
 	/* A fresh listing is copied out under the lock and filled outside it. */
 	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
 	n = mdcache_find(c, path);
 	cached = n && n->list_expires_ms > now;
 	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
@@ -298,7 +357,7 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	/* Keep the listing: the collected entries move into the cache as
 	 * they are, no second copy. */
 	pthread_mutex_lock(&c->lock);
-	n = mdcache_get(c, path);
+	n = c->gen == gen ? mdcache_get(c, path) : NULL;
 	if (n) {
 		mdcache_drop_listing(c, n);
 		n->entries = col.entries;
@@ -316,15 +375,84 @@ out:
 	return r;
 }
 
+static int mdcache_handle_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void mdcache_handle_keep(void *fh)
+{
+	(void)fh; /* the tree holds handles, it does not own them */
+}
+
+/* 1 if fh was opened read-only; release also forgets it. */
+static int mdcache_is_reader(struct mdcache *c, void *fh, int release)
+{
+	int reader;
+
+	pthread_mutex_lock(&c->lock);
+	reader = tfind(fh, &c->readers, mdcache_handle_cmp) != NULL;
+	if (reader && release)
+		tdelete(fh, &c->readers, mdcache_handle_cmp);
+	pthread_mutex_unlock(&c->lock);
+	return reader;
+}
+
+/* Drop what a change to path made stale: what (MDCACHE_FORGET_*).  path is
+ * NULL for a file unlinked while open, which no longer has a name. */
+static void mdcache_forget(struct mdcache *c, const char *path, unsigned what)
+{
+	struct mdcache_node *n;
+	char parent[4096];
+	const char *name;
+
+	if (!path)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (what & MDCACHE_FORGET_WRITTEN) {
+		/* Frequent: one lookup, which makes the node the first time
+		 * so that the mark has somewhere to live. */
+		n = mdcache_get(c, path);
+		if (n)
+			n->written = 1;
+	} else {
+		c->gen++;
+		n = mdcache_find(c, path);
+	}
+	if (n && (what & MDCACHE_FORGET_ATTR))
+		n->attr_expires_ms = 0;
+	if (n && (what & MDCACHE_FORGET_LIST))
+		mdcache_drop_listing(c, n);
+	if (what & MDCACHE_FORGET_PARENT_LIST) {
+		if (n)
+			n->written = 0;
+		if (mdcache_split(path, parent, sizeof(parent), &name) == 0 &&
+		    (n = mdcache_find(c, parent)))
+			mdcache_drop_listing(c, n);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 static int mdcache_open(void *ctx, const char *path, int flags, void **fh, struct stat *st)
 {
 	struct mdcache *c = ctx;
+	uint64_t gen = mdcache_gen(c);
 	int r = c->inner.ops->open(c->inner.ctx, path, flags, fh, st);
 
-	if (r == 0)
-		mdcache_put_attr(c, path, 0, st);
-	else if (r == -ENOENT)
-		mdcache_put_attr(c, path, -ENOENT, NULL);
+	/* Truncated by the open itself (atomic O_TRUNC): a change, and the
+	 * file is open to change further, so keep nothing (as create). */
+	if (flags & O_TRUNC)
+		mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	else if (r == 0 || r == -ENOENT)
+		mdcache_put_attr(c, path, gen, r, r == 0 ? st : NULL);
+	if (r == 0 && (flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY) {
+		pthread_mutex_lock(&c->lock);
+		/* Not noted for want of memory: its close drops more. */
+		(void)tsearch(*fh, &c->readers, mdcache_handle_cmp);
+		pthread_mutex_unlock(&c->lock);
+	}
 	return r;
 }
 
@@ -342,11 +470,135 @@ static int mdcache_fgetattr(void *ctx, void *fh, struct stat *st)
 	return c->inner.ops->fgetattr(c->inner.ctx, fh, st);
 }
 
-static int mdcache_release(void *ctx, void *fh)
+/* What was written becomes visible at flush (close), fsync and release,
+ * and whether they succeed or not, what the tree now holds may differ
+ * from what was cached: unless the handle was only read. */
+static int mdcache_release(void *ctx, const char *path, void *fh)
+{
+	struct mdcache *c = ctx;
+	/* Before inner frees fh, whose address a new open may then get. */
+	int reader = mdcache_is_reader(c, fh, 1);
+	int r = c->inner.ops->release(c->inner.ctx, path, fh);
+
+	if (!reader)
+		mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_create(void *ctx, const char *path, mode_t mode, int flags, void **fh,
+			  struct stat *st)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->create(c->inner.ctx, path, mode, flags, fh, st);
+
+	/* st is what the new file is, but it is open to change: keep
+	 * nothing rather than something soon stale. */
+	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static ssize_t mdcache_write(void *ctx, const char *path, void *fh, const char *buf, size_t size,
+			     off_t off)
+{
+	struct mdcache *c = ctx;
+	ssize_t n = c->inner.ops->write(c->inner.ctx, path, fh, buf, size, off);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_ATTR | MDCACHE_FORGET_WRITTEN);
+	return n;
+}
+
+static int mdcache_flush(void *ctx, const char *path, void *fh)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->flush(c->inner.ctx, path, fh);
+
+	if (!mdcache_is_reader(c, fh, 0))
+		mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_fsync(void *ctx, const char *path, void *fh, int datasync)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->fsync(c->inner.ctx, path, fh, datasync);
+
+	if (!mdcache_is_reader(c, fh, 0))
+		mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_truncate(void *ctx, const char *path, void *fh, off_t size)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->truncate(c->inner.ctx, path, fh, size);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->setattr(c->inner.ctx, path, fh, a);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_unlink(void *ctx, const char *path)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->unlink(c->inner.ctx, path);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->mkdir(c->inner.ctx, path, mode);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_DIR);
+	return r;
+}
+
+static int mdcache_rmdir(void *ctx, const char *path)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->rmdir(c->inner.ctx, path);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_DIR);
+	return r;
+}
+
+/* A renamed folder moves everything below it, under both names: rather
+ * than walk two subtrees, start afresh; renames are rare. */
+static int mdcache_rename(void *ctx, const char *from, const char *to, unsigned flags)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->rename(c->inner.ctx, from, to, flags);
+
+	pthread_mutex_lock(&c->lock);
+	mdcache_drop_all(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int mdcache_symlink(void *ctx, const char *target, const char *path)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->symlink(c->inner.ctx, target, path);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
+static int mdcache_readlink(void *ctx, const char *path, char *buf, size_t size)
 {
 	struct mdcache *c = ctx;
 
-	return c->inner.ops->release(c->inner.ctx, fh);
+	return c->inner.ops->readlink(c->inner.ctx, path, buf, size);
 }
 
 static int mdcache_statfs(void *ctx, struct statvfs *st)
@@ -369,21 +621,41 @@ static void mdcache_destroy(void *ctx)
 
 	c->inner.ops->destroy(c->inner.ctx);
 	tdestroy(c->root, mdcache_node_free);
+	tdestroy(c->readers, mdcache_handle_keep);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
 static const struct backend_ops mdcache_ops = {
-	.getattr = mdcache_getattr,
-	.readdir = mdcache_readdir,
-	.open = mdcache_open,
-	.read = mdcache_read,
-	.fgetattr = mdcache_fgetattr,
-	.release = mdcache_release,
-	.statfs = mdcache_statfs,
-	.start = mdcache_start,
-	.destroy = mdcache_destroy,
+    .getattr = mdcache_getattr,
+    .readdir = mdcache_readdir,
+    .open = mdcache_open,
+    .read = mdcache_read,
+    .fgetattr = mdcache_fgetattr,
+    .release = mdcache_release,
+    .statfs = mdcache_statfs,
+    .create = mdcache_create,
+    .write = mdcache_write,
+    .flush = mdcache_flush,
+    .fsync = mdcache_fsync,
+    .truncate = mdcache_truncate,
+    .setattr = mdcache_setattr,
+    .unlink = mdcache_unlink,
+    .mkdir = mdcache_mkdir,
+    .rmdir = mdcache_rmdir,
+    .rename = mdcache_rename,
+    .symlink = mdcache_symlink,
+    .readlink = mdcache_readlink,
+    .start = mdcache_start,
+    .destroy = mdcache_destroy,
 };
+
+/* An operation inner lacks stays absent in the layer. */
+#define MDCACHE_KEEP_ABSENT(c, op)                                                                 \
+	do {                                                                                       \
+		if (!(c)->inner.ops->op)                                                           \
+			(c)->ops.op = NULL;                                                        \
+	} while (0)
 
 int mdcache_wrap(struct backend *b, unsigned ttl_ms)
 {
@@ -395,9 +667,22 @@ int mdcache_wrap(struct backend *b, unsigned ttl_ms)
 	if (!c)
 		return -ENOMEM;
 	c->inner = *b;
+	c->ops = mdcache_ops;
+	MDCACHE_KEEP_ABSENT(c, create);
+	MDCACHE_KEEP_ABSENT(c, write);
+	MDCACHE_KEEP_ABSENT(c, flush);
+	MDCACHE_KEEP_ABSENT(c, fsync);
+	MDCACHE_KEEP_ABSENT(c, truncate);
+	MDCACHE_KEEP_ABSENT(c, setattr);
+	MDCACHE_KEEP_ABSENT(c, unlink);
+	MDCACHE_KEEP_ABSENT(c, mkdir);
+	MDCACHE_KEEP_ABSENT(c, rmdir);
+	MDCACHE_KEEP_ABSENT(c, rename);
+	MDCACHE_KEEP_ABSENT(c, symlink);
+	MDCACHE_KEEP_ABSENT(c, readlink);
 	c->ttl_ms = ttl_ms;
 	pthread_mutex_init(&c->lock, NULL);
-	b->ops = &mdcache_ops;
+	b->ops = &c->ops;
 	b->ctx = c;
 	return 0;
 }

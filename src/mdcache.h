@@ -6,6 +6,17 @@
  * parent listing is fresh is answered from that listing, found or not, so
  * `ls -l` after a listing costs no request at all.  Opening a file
  * replaces what is held for it with what the open saw.
+ *
+ * Every change passes through to inner and then drops what it made stale,
+ * whether it succeeded or not (a failed change may have half happened):
+ * the path's attributes or negative entry and its folder's listing for
+ * create, unlink, symlink, truncate, setattr, an O_TRUNC open, and flush,
+ * fsync and release of a file not opened read-only; for mkdir and rmdir
+ * also the folder's own listing; for rename everything.  A write only
+ * drops the path's attributes and keeps later lookups of it off its
+ * folder's listing, whose entry for it is stale until close; a listing
+ * read while a file is written may show its old size until then.  A
+ * change that inner lacks (NULL) stays NULL here.
  */
 #ifndef ODOFS_MDCACHE_H
 #define ODOFS_MDCACHE_H

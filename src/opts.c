@@ -16,7 +16,10 @@
 #include "log.h"
 #include "opts.h"
 
-#define OPT(t, p, v) {t, offsetof(struct opts, p), v}
+#define OPT(t, p, v)                                                                               \
+	{                                                                                          \
+		t, offsetof(struct opts, p), v                                                     \
+	}
 
 enum {
 	KEY_HELP,
@@ -29,100 +32,132 @@ enum {
 };
 
 static const struct fuse_opt opts_table[] = {
-	OPT("endpoint=%s", endpoint, 0),
-	OPT("region=%s", region, 0),
-	OPT("path_style", path_style, 1),
-	OPT("virtual_style", path_style, 0),
-	OPT("profile=%s", profile, 0),
-	OPT("anonymous", anonymous, 1),
-	OPT("uid=%u", uid, 0),
-	OPT("uid=", uid_set, 1),
-	OPT("gid=%u", gid, 0),
-	OPT("gid=", gid_set, 1),
-	OPT("umask=%o", umask, 0),
-	OPT("umask=", umask_set, 1),
-	OPT("cache_ttl=%s", cache_ttl_arg, 0),
-	OPT("timeout=%s", timeout_arg, 0),
-	OPT("connect_timeout=%s", connect_timeout_arg, 0),
-	OPT("retries=%s", retries_arg, 0),
-	OPT("readahead=%s", readahead_arg, 0),
-	OPT("readahead_total=%s", readahead_total_arg, 0),
-	OPT("connections=%s", connections_arg, 0),
-	OPT("log_level=%s", log_level_name, 0),
-	OPT("ca_bundle=%s", ca_bundle, 0),
-	OPT("allow_other", allow_other, 1),
-	OPT("default_permissions", default_permissions, 1),
-	FUSE_OPT_KEY("allow_other", KEY_PASS),
-	FUSE_OPT_KEY("default_permissions", KEY_PASS),
-	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	/* Words only fstab and mount(8) use. */
-	FUSE_OPT_KEY("_netdev", KEY_IGNORE),
-	FUSE_OPT_KEY("auto", KEY_IGNORE),
-	FUSE_OPT_KEY("noauto", KEY_IGNORE),
-	FUSE_OPT_KEY("nofail", KEY_IGNORE),
-	FUSE_OPT_KEY("user", KEY_IGNORE),
-	FUSE_OPT_KEY("users", KEY_IGNORE),
-	FUSE_OPT_KEY("nouser", KEY_IGNORE),
-	FUSE_OPT_KEY("defaults", KEY_IGNORE),
-	FUSE_OPT_KEY("x-systemd.", KEY_IGNORE),
-	FUSE_OPT_KEY("comment=", KEY_IGNORE),
-	FUSE_OPT_END,
+    OPT("endpoint=%s", endpoint, 0),
+    OPT("region=%s", region, 0),
+    OPT("path_style", path_style, 1),
+    OPT("virtual_style", path_style, 0),
+    OPT("profile=%s", profile, 0),
+    OPT("anonymous", anonymous, 1),
+    OPT("uid=%u", uid, 0),
+    OPT("uid=", uid_set, 1),
+    OPT("gid=%u", gid, 0),
+    OPT("gid=", gid_set, 1),
+    OPT("umask=%o", umask, 0),
+    OPT("umask=", umask_set, 1),
+    OPT("cache_ttl=%s", cache_ttl_arg, 0),
+    OPT("timeout=%s", timeout_arg, 0),
+    OPT("connect_timeout=%s", connect_timeout_arg, 0),
+    OPT("retries=%s", retries_arg, 0),
+    OPT("readahead=%s", readahead_arg, 0),
+    OPT("readahead_total=%s", readahead_total_arg, 0),
+    OPT("connections=%s", connections_arg, 0),
+    OPT("log_level=%s", log_level_name, 0),
+    OPT("ca_bundle=%s", ca_bundle, 0),
+    OPT("cache_dir=%s", cache_dir, 0),
+    OPT("spool_max=%s", spool_max_arg, 0),
+    OPT("write_buffer=%s", write_buffer_arg, 0),
+    OPT("allow_other", allow_other, 1),
+    OPT("default_permissions", default_permissions, 1),
+    FUSE_OPT_KEY("allow_other", KEY_PASS),
+    FUSE_OPT_KEY("default_permissions", KEY_PASS),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    /* Words only fstab and mount(8) use. */
+    FUSE_OPT_KEY("_netdev", KEY_IGNORE),
+    FUSE_OPT_KEY("auto", KEY_IGNORE),
+    FUSE_OPT_KEY("noauto", KEY_IGNORE),
+    FUSE_OPT_KEY("nofail", KEY_IGNORE),
+    FUSE_OPT_KEY("user", KEY_IGNORE),
+    FUSE_OPT_KEY("users", KEY_IGNORE),
+    FUSE_OPT_KEY("nouser", KEY_IGNORE),
+    FUSE_OPT_KEY("defaults", KEY_IGNORE),
+    FUSE_OPT_KEY("x-systemd.", KEY_IGNORE),
+    FUSE_OPT_KEY("comment=", KEY_IGNORE),
+    FUSE_OPT_END,
 };
 
 /* Mount options libfuse or the kernel understand; everything else given
  * with -o is refused rather than silently passed on. */
 static const char *const opts_fuse_words[] = {
-	"rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime",
-	"relatime", "norelatime", "strictatime", "nodiratime", "async", "sync", "dirsync",
-	"max_read=", "blksize=", "fsname=", "subtype=", "max_idle_threads=",
-	"max_threads=", "clone_fd", "kernel_cache", "auto_unmount", "noforget",
-	"attr_timeout=", "entry_timeout=", "negative_timeout=", NULL,
+    "rw",
+    "dev",
+    "nodev",
+    "suid",
+    "nosuid",
+    "exec",
+    "noexec",
+    "atime",
+    "noatime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nodiratime",
+    "async",
+    "sync",
+    "dirsync",
+    "max_read=",
+    "blksize=",
+    "fsname=",
+    "subtype=",
+    "max_idle_threads=",
+    "max_threads=",
+    "clone_fd",
+    "kernel_cache",
+    "auto_unmount",
+    "noforget",
+    "attr_timeout=",
+    "entry_timeout=",
+    "negative_timeout=",
+    NULL,
 };
 
 void opts_usage(const char *progname)
 {
-	printf("usage: %s SOURCE MOUNTPOINT [options]\n"
-	       "\n"
-	       "Sources:\n"
-	       "    s3://                      every bucket the credentials can list\n"
-	       "    s3://BUCKET[/PREFIX/]      a bucket or a prefix of it\n"
-	       "    s3://BUCKET/DIR/PRE*SUF    only keys matching the glob (read-only)\n"
-	       "\n"
-	       "General options:\n"
-	       "    -h, --help                 print this help and exit\n"
-	       "    -V, --version              print the version and exit\n"
-	       "    -f                         stay in the foreground, log to stderr\n"
-	       "    -d, -o debug               foreground, log every request\n"
-	       "    -s                         single-threaded\n"
-	       "\n"
-	       "odofs options (-o opt[,opt...]):\n"
-	       "    endpoint=URL               S3 endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)\n"
-	       "    region=NAME                signing region (AWS_REGION, profile, us-east-1)\n"
-	       "    path_style                 path-style addressing (auto for IP/localhost)\n"
-	       "    profile=NAME               credentials profile (AWS_PROFILE, default)\n"
-	       "    anonymous                  send unsigned requests (public buckets)\n"
-	       "    ro                         read-only mount\n"
-	       "    uid=N, gid=N, umask=OCT    owner and permissions of every entry (umask 022)\n"
-	       "    allow_other                let other users see the mount\n"
-	       "    cache_ttl=SECONDS          metadata cache lifetime (60; 0 disables)\n"
-	       "    timeout=SECONDS            bound on one operation, retries included (30)\n"
-	       "    connect_timeout=SECONDS    TCP+TLS connect timeout (5)\n"
-	       "    retries=N                  retries of a failed request (4)\n"
-	       "    readahead=SIZE             prefetch window per open file (64M)\n"
-	       "    readahead_total=SIZE       prefetch memory for all files (96M)\n"
-	       "    connections=N              parallel connections to S3 (16)\n"
-	       "    ca_bundle=FILE             CA certificates (AWS_CA_BUNDLE)\n"
-	       "    log_level=LEVEL            error, warning, notice, info, debug (notice)\n"
-	       "\n"
-	       "See odofs(8) for credentials, caching and error codes.\n",
-	       progname);
+	printf(
+	    "usage: %s SOURCE MOUNTPOINT [options]\n"
+	    "\n"
+	    "Sources:\n"
+	    "    s3://                      every bucket the credentials can list\n"
+	    "    s3://BUCKET[/PREFIX/]      a bucket or a prefix of it\n"
+	    "    s3://BUCKET/DIR/PRE*SUF    only keys matching the glob (read-only)\n"
+	    "\n"
+	    "General options:\n"
+	    "    -h, --help                 print this help and exit\n"
+	    "    -V, --version              print the version and exit\n"
+	    "    -f                         stay in the foreground, log to stderr\n"
+	    "    -d, -o debug               foreground, log every request\n"
+	    "    -s                         single-threaded\n"
+	    "\n"
+	    "odofs options (-o opt[,opt...]):\n"
+	    "    endpoint=URL               S3 endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)\n"
+	    "    region=NAME                signing region (AWS_REGION, profile, us-east-1)\n"
+	    "    path_style                 path-style addressing (auto for IP/localhost)\n"
+	    "    profile=NAME               credentials profile (AWS_PROFILE, default)\n"
+	    "    anonymous                  send unsigned requests (public buckets)\n"
+	    "    ro                         read-only mount\n"
+	    "    uid=N, gid=N, umask=OCT    owner and permissions of every entry (umask 022)\n"
+	    "    allow_other                let other users see the mount\n"
+	    "    cache_ttl=SECONDS          metadata cache lifetime (60; 0 disables)\n"
+	    "    timeout=SECONDS            bound on one operation, retries included (30)\n"
+	    "    connect_timeout=SECONDS    TCP+TLS connect timeout (5)\n"
+	    "    retries=N                  retries of a failed request (4)\n"
+	    "    readahead=SIZE             prefetch window per open file (64M)\n"
+	    "    readahead_total=SIZE       prefetch memory for all files (96M)\n"
+	    "    connections=N              parallel connections to S3 (16)\n"
+	    "    write_buffer=SIZE          memory for uploads in flight, all files (128M)\n"
+	    "    cache_dir=DIR              spool folder for in-place changes (/var/tmp/odofs)\n"
+	    "    spool_max=SIZE             disk the spool may use (8G)\n"
+	    "    ca_bundle=FILE             CA certificates (AWS_CA_BUNDLE)\n"
+	    "    log_level=LEVEL            error, warning, notice, info, debug (notice)\n"
+	    "\n"
+	    "See odofs(8) for credentials, caching and error codes.\n",
+	    progname);
 }
 
 static int opts_is_fuse_word(const char *arg)
@@ -243,8 +278,8 @@ static int opts_seconds(const char *name, const char *arg, unsigned dflt_ms, dou
 	errno = 0;
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || v < lo || v > hi)
-		return log_einval(err, "%s=%s: expected a number of seconds from %g to %g", name, arg,
-				 lo, hi);
+		return log_einval(err, "%s=%s: expected a number of seconds from %g to %g", name,
+				  arg, lo, hi);
 	*out_ms = (unsigned)(v * 1000.0 + 0.5);
 	return 0;
 }
@@ -262,8 +297,8 @@ static int opts_count(const char *name, const char *arg, unsigned dflt, unsigned
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno || end == arg || *end || v < lo || v > hi)
-		return log_einval(err, "%s=%s: expected a whole number from %u to %u", name, arg, lo,
-				 hi);
+		return log_einval(err, "%s=%s: expected a whole number from %u to %u", name, arg,
+				  lo, hi);
 	*out = (unsigned)v;
 	return 0;
 }
@@ -279,8 +314,8 @@ static int opts_size(const char *name, const char *arg, size_t dflt, size_t lo, 
 	}
 	v = opts_parse_size(arg);
 	if (v < 0 || (size_t)v < lo)
-		return log_einval(err, "%s=%s: expected a size such as 64M (at least %zuK)", name, arg,
-				 lo >> 10);
+		return log_einval(err, "%s=%s: expected a size such as 64M (at least %zuK)", name,
+				  arg, lo >> 10);
 	*out = (size_t)v;
 	return 0;
 }
@@ -289,8 +324,8 @@ static const struct {
 	const char *name;
 	int level;
 } opts_levels[] = {
-	{"error", LOG_ERR},   {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
-	{"info", LOG_INFO},   {"debug", LOG_DEBUG},
+    {"error", LOG_ERR}, {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
+    {"info", LOG_INFO}, {"debug", LOG_DEBUG},
 };
 
 /* The endpoint as scheme://host[:port]; path-style by default when the host
@@ -313,8 +348,8 @@ static int opts_resolve_endpoint(struct opts *o, char **err)
 		return 0;
 	}
 	if (strncmp(e, "http://", 7) && strncmp(e, "https://", 8))
-		return log_einval(err, "endpoint=%s: expected http://HOST[:PORT] or https://HOST[:PORT]",
-				 e);
+		return log_einval(
+		    err, "endpoint=%s: expected http://HOST[:PORT] or https://HOST[:PORT]", e);
 	host = strstr(e, "://") + 3;
 	host_end = host + strcspn(host, "/?#");
 	if (host_end == host || (*host_end && strcmp(host_end, "/") != 0))
@@ -347,7 +382,8 @@ int opts_resolve(struct opts *o, char **err)
 	if (!o->source_arg)
 		return log_einval(err, "no source given (e.g. odofs s3://bucket/prefix /mnt/data)");
 	if (!o->mountpoint)
-		return log_einval(err, "no mount point given (e.g. odofs %s /mnt/data)", o->source_arg);
+		return log_einval(err, "no mount point given (e.g. odofs %s /mnt/data)",
+				  o->source_arg);
 	r = source_parse(o->source_arg, &o->source, err);
 	if (r < 0)
 		return r;
@@ -360,13 +396,14 @@ int opts_resolve(struct opts *o, char **err)
 			if (!strcmp(lvl, opts_levels[i].name))
 				break;
 		if (i == sizeof(opts_levels) / sizeof(opts_levels[0]))
-			return log_einval(err,
-					 "log_level=%s: expected error, warning, notice, info or debug",
-					 lvl);
+			return log_einval(
+			    err, "log_level=%s: expected error, warning, notice, info or debug",
+			    lvl);
 		o->log_level = opts_levels[i].level;
 	}
 
-	if ((r = opts_seconds("cache_ttl", o->cache_ttl_arg, 60000, 0, 86400, &o->cache_ttl_ms, err)) ||
+	if ((r = opts_seconds("cache_ttl", o->cache_ttl_arg, 60000, 0, 86400, &o->cache_ttl_ms,
+			      err)) ||
 	    (r = opts_seconds("timeout", o->timeout_arg, 30000, 1, 3600, &o->timeout_ms, err)) ||
 	    (r = opts_seconds("connect_timeout", o->connect_timeout_arg, 5000, 0.1, 300,
 			      &o->connect_timeout_ms, err)) ||
@@ -375,8 +412,16 @@ int opts_resolve(struct opts *o, char **err)
 	    (r = opts_size("readahead", o->readahead_arg, 64 << 20, 256 << 10, &o->readahead_bytes,
 			   err)) ||
 	    (r = opts_size("readahead_total", o->readahead_total_arg, 96 << 20, 1 << 20,
-			   &o->readahead_total_bytes, err)))
+			   &o->readahead_total_bytes, err)) ||
+	    (r = opts_size("write_buffer", o->write_buffer_arg, 128 << 20, 1 << 20,
+			   &o->write_buffer_bytes, err)) ||
+	    (r = opts_size("spool_max", o->spool_max_arg, (size_t)8 << 30, 0, &o->spool_max_bytes,
+			   err)))
 		return r;
+	if (o->cache_dir && o->cache_dir[0] != '/')
+		return log_einval(err, "cache_dir=%s: expected an absolute path", o->cache_dir);
+	if (!o->cache_dir && !(o->cache_dir = strdup("/var/tmp/odofs")))
+		return -ENOMEM;
 	if (o->umask_set && o->umask > 0777)
 		return log_einval(err, "umask=%o: expected an octal mode up to 0777", o->umask);
 	if (o->source.kind == SOURCE_S3_GLOB)
@@ -417,6 +462,9 @@ void opts_free(struct opts *o)
 	free(o->readahead_total_arg);
 	free(o->connections_arg);
 	free(o->ca_bundle);
+	free(o->cache_dir);
+	free(o->spool_max_arg);
+	free(o->write_buffer_arg);
 	free(o->endpoint_url);
 	free(o->region_name);
 	source_free(&o->source);

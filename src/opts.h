@@ -27,6 +27,9 @@ struct opts {
 	char *readahead_total_arg;
 	char *connections_arg;
 	char *ca_bundle;
+	char *cache_dir; /* resolved: /var/tmp/odofs by default */
+	char *spool_max_arg;
+	char *write_buffer_arg;
 	int path_style;	 /* -1: decide from the endpoint */
 	int anonymous;
 	int read_only;
@@ -49,6 +52,8 @@ struct opts {
 	size_t readahead_bytes;
 	size_t readahead_total_bytes;
 	unsigned connections;
+	size_t write_buffer_bytes;
+	size_t spool_max_bytes;
 	char *endpoint_url; /* scheme://host[:port], no trailing '/' */
 	char *region_name;
 };

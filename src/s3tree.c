@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,29 +14,43 @@
 #include "pool.h"
 #include "prefetch.h"
 #include "s3.h"
+#include "s3file.h"
 #include "s3tree.h"
 #include "source.h"
+#include "upload.h"
 
 #define S3TREE_NAME_MAX 255
 /* A listing past this many entries is refused rather than held in memory. */
 #define S3TREE_DIR_MAX_ENTRIES 5000000
+
+/* CopyObject's limit; larger objects are copied part by part. */
+#define S3TREE_COPY_MAX	 (5LL << 30)
+#define S3TREE_COPY_PART (1LL << 30)
+/* A symlink's target is read whole. */
+#define S3TREE_LINK_MAX 4096
+
+struct s3tree_handle;
 
 struct s3tree {
 	struct s3tree_config cfg;
 	time_t mount_time;
 	struct pool *workers;
 	struct prefetch *prefetch;
+	struct uploader *uploader;
 	char *glob_prefix; /* glob mounts: prefix + glob_head */
+
+	/* Files open for writing: a lookup must see them before they
+	 * exist in S3, and a rename or unlink must reach them. */
+	pthread_mutex_t lock;
+	struct s3tree_handle *writers;
 };
 
-struct s3tree_file {
-	struct s3tree *t;
+struct s3tree_handle {
+	struct s3tree_handle *next, *prev; /* in writers, if writable */
+	struct s3file *f;
 	char *bucket;
 	char *key;
-	char etag[80];
-	off_t size;
-	struct stat st; /* as opened */
-	struct prefetch_file *pf;
+	int writable;
 };
 
 /* ---- paths ---- */
@@ -86,7 +101,8 @@ static char *s3tree_dir_prefix(const char *key)
 static void s3tree_stat(struct s3tree *t, struct stat *st, int is_dir, off_t size, time_t mtime)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mode = is_dir ? (S_IFDIR | (0777 & ~t->cfg.umask)) : (S_IFREG | (0666 & ~t->cfg.umask));
+	st->st_mode =
+	    is_dir ? (S_IFDIR | (0777 & ~t->cfg.umask)) : (S_IFREG | (0666 & ~t->cfg.umask));
 	if (t->cfg.read_only)
 		st->st_mode &= ~(mode_t)0222;
 	st->st_nlink = is_dir ? 2 : 1;
@@ -98,13 +114,36 @@ static void s3tree_stat(struct s3tree *t, struct stat *st, int is_dir, off_t siz
 	st->st_mtime = st->st_ctime = st->st_atime = mtime ? mtime : t->mount_time;
 }
 
+/* A file's attributes with what its metadata says (s3fs's headers). */
+static void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
+			     const struct s3_meta *m)
+{
+	s3tree_stat(t, st, 0, size, mtime);
+	if (m->flags & S3_META_MODE) {
+		mode_t type = m->mode & S_IFMT;
+
+		/* Only what a key can be: a file or a symlink. */
+		st->st_mode = (type == S_IFLNK ? S_IFLNK : S_IFREG) | (m->mode & 07777);
+		if (t->cfg.read_only && type != S_IFLNK)
+			st->st_mode &= ~(mode_t)0222;
+	}
+	if ((m->flags & S3_META_UID) && !t->cfg.uid_forced)
+		st->st_uid = m->uid;
+	if ((m->flags & S3_META_GID) && !t->cfg.gid_forced)
+		st->st_gid = m->gid;
+	if (m->flags & S3_META_MTIME)
+		st->st_mtime = st->st_ctime = st->st_atime = m->mtime;
+}
+
 /* ---- listings ---- */
 
 struct s3tree_entry {
 	char *name;
 	int is_dir;
+	int pending; /* a file open for writing, not yet (or not so) in S3 */
 	off_t size;
 	time_t mtime;
+	struct s3_meta meta;
 };
 
 struct s3tree_listing {
@@ -129,7 +168,8 @@ static int s3tree_name_ok(const struct s3tree_listing *l, const char *name, size
 	else if (len > S3TREE_NAME_MAX)
 		why = "a segment over 255 bytes";
 	if (why)
-		log_warn("s3://%s/%s: key has %s and cannot be a path; left out", l->bucket, key, why);
+		log_warn("s3://%s/%s: key has %s and cannot be a path; left out", l->bucket, key,
+			 why);
 	return why == NULL;
 }
 
@@ -154,8 +194,10 @@ static int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, in
 	if (!e->name)
 		return -ENOMEM;
 	e->is_dir = is_dir;
+	e->pending = 0;
 	e->size = size;
 	e->mtime = mtime;
+	memset(&e->meta, 0, sizeof(e->meta));
 	l->n++;
 	return 0;
 }
@@ -178,8 +220,8 @@ static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 
 	if (e->kind == S3XML_BUCKET)
 		return source_bucket_name_ok(e->name)
-			       ? s3tree_add(l, e->name, strlen(e->name), 1, 0, e->mtime)
-			       : 0;
+			   ? s3tree_add(l, e->name, strlen(e->name), 1, 0, e->mtime)
+			   : 0;
 	if (strncmp(e->name, l->prefix, plen) != 0)
 		return 0; /* not below this folder: a broken server */
 	rel = e->name + plen;
@@ -201,8 +243,11 @@ static int s3tree_entry_cmp(const void *a, const void *b)
 	const struct s3tree_entry *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
 
-	/* Folders first among equal names: the folder wins. */
-	return c ? c : y->is_dir - x->is_dir;
+	/* Folders first among equal names: the folder wins; then a file
+	 * being written, which is newer than what S3 lists. */
+	if (c)
+		return c;
+	return y->is_dir != x->is_dir ? y->is_dir - x->is_dir : y->pending - x->pending;
 }
 
 /* Sort, and keep one entry per name: a folder beats a file, and a folder
@@ -218,9 +263,10 @@ static void s3tree_dedupe(struct s3tree_listing *l)
 		struct s3tree_entry *e = &l->entries[i];
 
 		if (out && !strcmp(l->entries[out - 1].name, e->name)) {
-			if (!e->is_dir)
-				log_notice("s3://%s/%s%s: a folder of the same name hides this file",
-					   l->bucket, l->prefix, e->name);
+			if (!e->is_dir && !e->pending && !l->entries[out - 1].pending)
+				log_notice(
+				    "s3://%s/%s%s: a folder of the same name hides this file",
+				    l->bucket, l->prefix, e->name);
 			free(e->name);
 			continue;
 		}
@@ -234,6 +280,68 @@ static void s3tree_listing_free(struct s3tree_listing *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->entries[i].name);
 	free(l->entries);
+}
+
+static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct stat *st)
+{
+	if (e->is_dir)
+		s3tree_stat(t, st, 1, 0, e->mtime);
+	else
+		s3tree_stat_meta(t, st, e->size, e->mtime, &e->meta);
+}
+
+/* The attributes of a file open for writing on bucket/key whose changes
+ * are not yet all in S3: 0, or -ENOENT when there is none. */
+static int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key,
+			      struct stat *st)
+{
+	struct s3file_info info;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
+		if (!s3file_is(h->f, bucket, key))
+			continue;
+		s3file_info(h->f, &info);
+		if (info.pending) {
+			s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+/* Add to a listing the files open for writing directly in its folder. */
+static int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
+{
+	size_t plen = strlen(l->prefix);
+	int r = 0;
+
+	if (!*l->bucket)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	for (struct s3tree_handle *h = t->writers; h && r == 0; h = h->next) {
+		struct s3file_info info;
+		const char *rel;
+
+		if (strcmp(h->bucket, l->bucket) || strncmp(h->key, l->prefix, plen))
+			continue;
+		rel = h->key + plen;
+		if (!*rel || strchr(rel, '/'))
+			continue;
+		s3file_info(h->f, &info);
+		if (!info.pending)
+			continue;
+		r = s3tree_add(l, rel, strlen(rel), 0, info.size, info.mtime);
+		if (r == 0) {
+			l->entries[l->n - 1].pending = 1;
+			l->entries[l->n - 1].meta = info.meta;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }
 
 /* List the folder at path into l (sorted, deduplicated). */
@@ -267,6 +375,8 @@ static int s3tree_list(struct s3tree *t, const char *path, struct s3tree_listing
 		r = s3_list(t->cfg.s3, bucket, prefix, "/", 0, s3tree_list_entry, l);
 	}
 	if (r == 0)
+		r = s3tree_add_writers(t, l);
+	if (r == 0)
 		s3tree_dedupe(l);
 out:
 	free(key);
@@ -293,7 +403,7 @@ static int s3tree_readdir(void *ctx, const char *path, backend_fill_fn fill, voi
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < l.n; i++) {
-		s3tree_stat(t, &st, l.entries[i].is_dir, l.entries[i].size, l.entries[i].mtime);
+		s3tree_entry_stat(t, &l.entries[i], &st);
 		if (fill(arg, l.entries[i].name, &st))
 			break;
 	}
@@ -358,8 +468,7 @@ static int s3tree_getattr_via_parent(struct s3tree *t, const char *path, struct 
 	r = -ENOENT;
 	for (size_t i = 0; i < l.n; i++) {
 		if (!strcmp(l.entries[i].name, name)) {
-			s3tree_stat(t, st, l.entries[i].is_dir, l.entries[i].size,
-				    l.entries[i].mtime);
+			s3tree_entry_stat(t, &l.entries[i], st);
 			r = 0;
 			break;
 		}
@@ -389,10 +498,14 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 	if (t->cfg.src->kind == SOURCE_S3_ALL && !*key) {
 		/* A bucket folder: it exists if it can be listed. */
 		r = source_bucket_name_ok(bucket)
-			    ? s3_list(t->cfg.s3, bucket, NULL, "/", 1, s3tree_count_entry, &n_below)
-			    : -ENOENT;
+			? s3_list(t->cfg.s3, bucket, NULL, "/", 1, s3tree_count_entry, &n_below)
+			: -ENOENT;
 		if (r == 0)
 			s3tree_stat(t, st, 1, 0, 0);
+		goto out;
+	}
+	if (s3tree_writer_stat(t, bucket, key, st) == 0) {
+		r = 0;
 		goto out;
 	}
 	dir_prefix = s3tree_dir_prefix(key);
@@ -422,7 +535,7 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 		s3tree_stat(t, st, 1, 0, 0);
 		r = 0;
 	} else if (job.r == 0) {
-		s3tree_stat(t, st, 0, job.obj.size, job.obj.mtime);
+		s3tree_stat_meta(t, st, job.obj.size, job.obj.mtime, &job.obj.meta);
 		r = 0;
 	} else {
 		r = r_list < 0 ? r_list : job.r;
@@ -434,98 +547,754 @@ out:
 	return r;
 }
 
-/* ---- files ---- */
+/* ---- open files ---- */
 
-static ssize_t s3tree_fetch(void *arg, off_t off, size_t len, char *buf)
+static void s3tree_env(struct s3tree *t, struct s3file_env *env)
 {
-	struct s3tree_file *f = arg;
-
-	return s3_get_range(f->t->cfg.s3, f->bucket, f->key, off, len,
-			    f->etag[0] ? f->etag : NULL, buf);
+	env->s3 = t->cfg.s3;
+	env->prefetch = t->prefetch;
+	env->uploader = t->uploader;
+	env->spool = t->cfg.spool;
 }
 
-static void s3tree_file_free(struct s3tree_file *f)
+/* Changes are refused on read-only mounts and glob mounts (a glob names
+ * what is shown, not where a new key would go). */
+static int s3tree_writable(struct s3tree *t)
 {
-	if (!f)
+	return t->cfg.read_only || t->cfg.src->kind == SOURCE_S3_GLOB ? -EROFS : 0;
+}
+
+/* Locate a path that names an object: -EISDIR (or -EPERM for changes) at
+ * the root and at a bucket of an all-buckets mount. */
+static int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **key)
+{
+	int r = s3tree_locate(t, path, bucket, key);
+
+	if (r == 0 && (!*bucket || !**key)) {
+		free(*bucket);
+		free(*key);
+		return -EPERM;
+	}
+	return r;
+}
+
+static void s3tree_handle_free(struct s3tree *t, struct s3tree_handle *h)
+{
+	if (!h)
 		return;
-	prefetch_close(f->pf);
-	free(f->bucket);
-	free(f->key);
-	free(f);
+	if (h->writable) {
+		pthread_mutex_lock(&t->lock);
+		if (h->prev)
+			h->prev->next = h->next;
+		else if (t->writers == h)
+			t->writers = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		pthread_mutex_unlock(&t->lock);
+	}
+	s3file_close(h->f);
+	free(h->bucket);
+	free(h->key);
+	free(h);
+}
+
+/* Wrap an open s3file into a handle, listed among the writers if it is
+ * one.  Takes bucket and key. */
+static int s3tree_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
+			     int writable, void **fh)
+{
+	struct s3tree_handle *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		s3file_close(f);
+		free(bucket);
+		free(key);
+		return -ENOMEM;
+	}
+	h->f = f;
+	h->bucket = bucket;
+	h->key = key;
+	h->writable = writable;
+	if (writable) {
+		pthread_mutex_lock(&t->lock);
+		h->next = t->writers;
+		if (h->next)
+			h->next->prev = h;
+		t->writers = h;
+		pthread_mutex_unlock(&t->lock);
+	}
+	*fh = h;
+	return 0;
+}
+
+static void s3tree_handle_stat(struct s3tree *t, struct s3tree_handle *h, struct stat *st)
+{
+	struct s3file_info info;
+
+	s3file_info(h->f, &info);
+	s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
 }
 
 static int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *st)
 {
 	struct s3tree *t = ctx;
-	struct s3tree_file *f;
+	int writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct s3file_env env;
+	struct s3file *f;
 	struct s3_object obj;
+	char *bucket, *key;
 	int r;
 
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
-		return -EROFS;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->t = t;
-	r = s3tree_locate(t, path, &f->bucket, &f->key);
-	if (r < 0) {
-		free(f);
+	if (writable && (r = s3tree_writable(t)) < 0)
 		return r;
-	}
-	if (!f->bucket || !*f->key) {
+	r = s3tree_locate(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	if (!bucket || !*key) {
 		r = -EISDIR;
 		goto fail;
 	}
 	/* Always ask: a new open must see the object as it is now, and the
 	 * ETag pins every later range GET to this version (If-Match). */
-	r = s3_head(t->cfg.s3, f->bucket, f->key, &obj);
+	r = s3_head(t->cfg.s3, bucket, key, &obj);
 	if (r < 0)
 		goto fail;
-	memcpy(f->etag, obj.etag, sizeof(f->etag));
-	f->size = obj.size;
-	f->pf = prefetch_open(t->prefetch, obj.size, s3tree_fetch, f);
-	if (!f->pf) {
-		r = -ENOMEM;
+	s3tree_env(t, &env);
+	r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
+	if (r < 0)
 		goto fail;
-	}
-	s3tree_stat(t, &f->st, 0, obj.size, obj.mtime);
-	*st = f->st;
-	*fh = f;
-	return 0;
+	r = s3tree_handle_new(t, f, bucket, key, writable, fh);
+	if (r == 0)
+		s3tree_handle_stat(t, *fh, st);
+	return r;
 fail:
-	s3tree_file_free(f);
+	free(bucket);
+	free(key);
+	return r;
+}
+
+static int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh,
+			 struct stat *st)
+{
+	struct s3tree *t = ctx;
+	struct s3_meta meta = {
+	    .flags = S3_META_MODE | S3_META_MTIME,
+	    .mode = S_IFREG | (mode & 07777),
+	    .mtime = time(NULL),
+	};
+	struct s3file_env env;
+	struct s3file *f;
+	char *bucket, *key;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	r = s3tree_locate_key(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	s3tree_env(t, &env);
+	r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &meta, &f);
+	if (r < 0) {
+		free(bucket);
+		free(key);
+		return r;
+	}
+	r = s3tree_handle_new(t, f, bucket, key, 1, fh);
+	if (r == 0)
+		s3tree_handle_stat(t, *fh, st);
 	return r;
 }
 
 static ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t off)
 {
-	struct s3tree_file *f = fh;
-	ssize_t n;
-
 	(void)ctx;
-	if (off >= f->size)
-		return 0;
-	n = prefetch_read(f->pf, buf, size, off);
-	if (n == -ESTALE || n == -ENOENT) {
-		log_err("s3://%s/%s: the object changed or was deleted while open; reopen it",
-			f->bucket, f->key);
-		return -EIO;
-	}
-	return n;
+	return s3file_read(((struct s3tree_handle *)fh)->f, buf, size, off);
+}
+
+static ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, size_t size,
+			    off_t off)
+{
+	(void)ctx;
+	(void)path;
+	return s3file_write(((struct s3tree_handle *)fh)->f, buf, size, off);
+}
+
+static int s3tree_flush(void *ctx, const char *path, void *fh)
+{
+	(void)ctx;
+	(void)path;
+	return s3file_flush(((struct s3tree_handle *)fh)->f);
+}
+
+static int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
+{
+	(void)ctx;
+	(void)path;
+	(void)datasync;
+	return s3file_fsync(((struct s3tree_handle *)fh)->f);
 }
 
 static int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)
 {
-	(void)ctx;
-	*st = ((struct s3tree_file *)fh)->st;
+	s3tree_handle_stat(ctx, fh, st);
 	return 0;
 }
 
-static int s3tree_release(void *ctx, void *fh)
+static int s3tree_release(void *ctx, const char *path, void *fh)
 {
-	(void)ctx;
-	s3tree_file_free(fh);
+	struct s3tree_handle *h = fh;
+
+	(void)path;
+	/* close() already published (flush); this only catches a file
+	 * whose last flush failed: s3file_close keeps its spool. */
+	s3tree_handle_free(ctx, h);
 	return 0;
+}
+
+/* Open path for a change made without a descriptor (truncate, chmod):
+ * like open(2) with flags. */
+static int s3tree_open_internal(struct s3tree *t, const char *path, int flags,
+				struct s3tree_handle **h)
+{
+	struct stat st;
+	void *fh = NULL;
+	int r = s3tree_open(t, path, flags, &fh, &st);
+
+	if (r == 0 && !fh)
+		r = -EIO;
+	*h = fh;
+	return r;
+}
+
+static int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size)
+{
+	struct s3tree *t = ctx;
+	struct s3tree_handle *h = fh;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	if (h)
+		return s3file_truncate(h->f, size);
+	r = s3tree_open_internal(t, path, size == 0 ? O_WRONLY | O_TRUNC : O_RDWR, &h);
+	if (r < 0)
+		return r;
+	r = size == 0 ? 0 : s3file_truncate(h->f, size);
+	if (r == 0)
+		r = s3file_flush(h->f);
+	s3tree_handle_free(t, h);
+	return r;
+}
+
+/* ---- changes by path ---- */
+
+/* A folder's marker "key/" with its attributes, as s3fs writes it. */
+static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *key, mode_t mode,
+			     time_t mtime)
+{
+	struct s3_meta meta = {
+	    .flags = S3_META_MODE | S3_META_MTIME,
+	    .mode = S_IFDIR | (mode & 07777),
+	    .mtime = mtime,
+	};
+	char *marker = s3tree_dir_prefix(key);
+	int r;
+
+	if (!marker)
+		return -ENOMEM;
+	r = s3_put(t->cfg.s3, bucket, marker, "", 0, &meta, "application/x-directory", NULL);
+	free(marker);
+	return r;
+}
+
+/* A change by path to a file open for writing and not yet published goes
+ * to the open file(s), which publish it when closed.  -ENOENT if none. */
+static int s3tree_writers_setattr(struct s3tree *t, const char *path,
+				  const struct backend_setattr *a)
+{
+	char *bucket, *key;
+	int r = s3tree_locate_key(t, path, &bucket, &key);
+
+	if (r < 0)
+		return r == -EPERM ? -ENOENT : r;
+	r = -ENOENT;
+	pthread_mutex_lock(&t->lock);
+	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
+		struct s3file_info info;
+
+		if (!s3file_is(h->f, bucket, key))
+			continue;
+		s3file_info(h->f, &info);
+		if (info.pending)
+			r = s3file_setattr(h->f, a);
+	}
+	pthread_mutex_unlock(&t->lock);
+	free(bucket);
+	free(key);
+	return r;
+}
+
+static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
+{
+	struct s3tree *t = ctx;
+	struct s3tree_handle *h = fh;
+	struct stat st;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	if (h)
+		return s3file_setattr(h->f, a);
+	r = s3tree_writers_setattr(t, path, a);
+	if (r != -ENOENT)
+		return r;
+	r = s3tree_getattr(t, path, &st);
+	if (r < 0)
+		return r;
+	if (S_ISDIR(st.st_mode)) {
+		/* Folders keep attributes in their marker, made if missing. */
+		char *bucket, *key;
+
+		r = s3tree_locate_key(t, path, &bucket, &key);
+		if (r < 0)
+			return r;
+		r = s3tree_put_marker(t, bucket, key,
+				      (a->set & BACKEND_SET_MODE) ? a->mode : st.st_mode,
+				      (a->set & BACKEND_SET_MTIME) ? a->mtime : time(NULL));
+		free(bucket);
+		free(key);
+		return r;
+	}
+	/* A file: open it (a file being written gets it with its data),
+	 * set, and publish, which copies the object onto itself. */
+	r = s3tree_open_internal(t, path, O_RDONLY, &h);
+	if (r < 0)
+		return r;
+	r = s3file_setattr(h->f, a);
+	if (r == 0)
+		r = s3file_flush(h->f);
+	s3tree_handle_free(t, h);
+	return r;
+}
+
+/* Tell open files of bucket/key that it is gone, or now elsewhere. */
+static int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
+				const char *to_bucket, const char *to_key)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
+		if (!s3file_is(h->f, bucket, key))
+			continue;
+		if (!to_key) {
+			s3file_unlinked(h->f);
+			continue;
+		}
+		r = s3file_retarget(h->f, to_bucket, to_key);
+		if (r < 0)
+			break;
+		char *b = strdup(to_bucket), *k = strdup(to_key);
+
+		if (!b || !k) {
+			free(b);
+			free(k);
+			r = -ENOMEM;
+			break;
+		}
+		free(h->bucket);
+		free(h->key);
+		h->bucket = b;
+		h->key = k;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+static int s3tree_unlink(void *ctx, const char *path)
+{
+	struct s3tree *t = ctx;
+	char *bucket, *key;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	r = s3tree_locate_key(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	r = s3_delete(t->cfg.s3, bucket, key);
+	if (r == 0)
+		s3tree_writers_moved(t, bucket, key, NULL, NULL);
+	free(bucket);
+	free(key);
+	return r;
+}
+
+static int s3tree_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	struct s3tree *t = ctx;
+	char *bucket, *key;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	r = s3tree_locate_key(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	r = s3tree_put_marker(t, bucket, key, mode, time(NULL));
+	free(bucket);
+	free(key);
+	return r;
+}
+
+struct s3tree_count {
+	const char *marker; /* the folder's own marker, not counted */
+	int n;
+};
+
+static int s3tree_count_below(void *arg, const struct s3xml_entry *e)
+{
+	struct s3tree_count *c = arg;
+
+	if (e->kind != S3XML_OBJECT || strcmp(e->name, c->marker))
+		c->n++;
+	return 0;
+}
+
+/* Whether anything but its own marker is below the folder prefix. */
+static int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix)
+{
+	struct s3tree_count c = {prefix, 0};
+	size_t plen = strlen(prefix);
+	int r = s3_list(t->cfg.s3, bucket, prefix, "/", 2, s3tree_count_below, &c);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&t->lock);
+	for (struct s3tree_handle *h = t->writers; h; h = h->next)
+		if (!strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
+			c.n++;
+	pthread_mutex_unlock(&t->lock);
+	return c.n > 0;
+}
+
+static int s3tree_rmdir(void *ctx, const char *path)
+{
+	struct s3tree *t = ctx;
+	char *bucket, *key, *prefix = NULL;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	r = s3tree_locate_key(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	prefix = s3tree_dir_prefix(key);
+	r = prefix ? s3tree_has_children(t, bucket, prefix) : -ENOMEM;
+	if (r > 0)
+		r = -ENOTEMPTY;
+	else if (r == 0)
+		/* A folder with no marker (only implied by keys that are now
+		 * gone) has nothing to delete: success all the same. */
+		r = s3_delete(t->cfg.s3, bucket, prefix);
+	free(prefix);
+	free(bucket);
+	free(key);
+	return r;
+}
+
+static int s3tree_symlink(void *ctx, const char *target, const char *path)
+{
+	struct s3tree *t = ctx;
+	struct s3_meta meta = {
+	    .flags = S3_META_MODE | S3_META_MTIME,
+	    .mode = S_IFLNK | 0777,
+	    .mtime = time(NULL),
+	};
+	char *bucket, *key;
+	int r = s3tree_writable(t);
+
+	if (r < 0)
+		return r;
+	if (strlen(target) >= S3TREE_LINK_MAX)
+		return -ENAMETOOLONG;
+	r = s3tree_locate_key(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	r = s3_put(t->cfg.s3, bucket, key, target, strlen(target), &meta, NULL, NULL);
+	free(bucket);
+	free(key);
+	return r;
+}
+
+static int s3tree_readlink(void *ctx, const char *path, char *buf, size_t size)
+{
+	struct s3tree *t = ctx;
+	char *bucket, *key;
+	ssize_t n;
+	int r;
+
+	if (size == 0)
+		return -EINVAL;
+	r = s3tree_locate_key(t, path, &bucket, &key);
+	if (r < 0)
+		return r == -EPERM ? -EINVAL : r;
+	n = s3_get_small(t->cfg.s3, bucket, key, buf, size - 1);
+	if (n == -EFBIG)
+		n = -ENAMETOOLONG;
+	if (n >= 0)
+		buf[n] = '\0';
+	free(bucket);
+	free(key);
+	return n < 0 ? (int)n : 0;
+}
+
+/* ---- rename ---- */
+
+/* Copy one object, part by part past CopyObject's 5 GiB. */
+static int s3tree_copy_object(struct s3tree *t, const char *bucket, const char *from,
+			      const char *to_bucket, const char *to, off_t size, const char *etag)
+{
+	s3_etag *parts = NULL;
+	char *upload_id = NULL;
+	struct s3_object obj;
+	unsigned n;
+	int r;
+
+	if (size <= S3TREE_COPY_MAX)
+		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, NULL, NULL, NULL);
+	/* The metadata of the source goes with the new upload. */
+	r = s3_head(t->cfg.s3, bucket, from, &obj);
+	if (r < 0)
+		return r;
+	n = (unsigned)((size + S3TREE_COPY_PART - 1) / S3TREE_COPY_PART);
+	parts = calloc(n, sizeof(*parts));
+	if (!parts)
+		return -ENOMEM;
+	r = s3_mpu_create(t->cfg.s3, to_bucket, to, &obj.meta, &upload_id);
+	for (unsigned i = 0; r == 0 && i < n; i++) {
+		off_t off = (off_t)i * S3TREE_COPY_PART;
+		off_t len = size - off < S3TREE_COPY_PART ? size - off : S3TREE_COPY_PART;
+
+		r = s3_mpu_copy_part(t->cfg.s3, to_bucket, to, upload_id, i + 1, bucket, from, etag,
+				     off, len, parts[i]);
+	}
+	if (r == 0) {
+		s3_etag done;
+
+		r = s3_mpu_complete(t->cfg.s3, to_bucket, to, upload_id, parts, n, done);
+	}
+	if (r < 0 && upload_id)
+		s3_mpu_abort(t->cfg.s3, to_bucket, to, upload_id);
+	free(upload_id);
+	free(parts);
+	return r;
+}
+
+struct s3tree_key {
+	char *key;
+	off_t size;
+	s3_etag etag;
+};
+
+struct s3tree_keys {
+	struct s3tree_key *keys;
+	size_t n, cap;
+};
+
+static int s3tree_collect_key(void *arg, const struct s3xml_entry *e)
+{
+	struct s3tree_keys *ks = arg;
+
+	if (e->kind != S3XML_OBJECT)
+		return 0;
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 64;
+		struct s3tree_key *k = realloc(ks->keys, cap * sizeof(*k));
+
+		if (!k)
+			return -ENOMEM;
+		ks->keys = k;
+		ks->cap = cap;
+	}
+	ks->keys[ks->n].key = strdup(e->name);
+	if (!ks->keys[ks->n].key)
+		return -ENOMEM;
+	ks->keys[ks->n].size = e->size;
+	snprintf(ks->keys[ks->n].etag, sizeof(s3_etag), "%s", e->etag ? e->etag : "");
+	ks->n++;
+	return 0;
+}
+
+/* A folder rename runs its copies, then its deletes, on the pool. */
+struct s3tree_batch {
+	struct s3tree *t;
+	const char *bucket, *to_bucket;
+	const char *from_prefix, *to_prefix;
+	struct s3tree_keys *ks;
+	int deleting;
+	size_t next;
+	int err;
+	unsigned running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void s3tree_batch_job(void *arg)
+{
+	struct s3tree_batch *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->err && b->next < b->ks->n) {
+		struct s3tree_key *k = &b->ks->keys[b->next++];
+		char *to = NULL;
+		int r;
+
+		pthread_mutex_unlock(&b->lock);
+		if (b->deleting) {
+			r = s3_delete(b->t->cfg.s3, b->bucket, k->key);
+		} else if (asprintf(&to, "%s%s", b->to_prefix, k->key + strlen(b->from_prefix)) <
+			   0) {
+			r = -ENOMEM;
+		} else {
+			r = s3tree_copy_object(b->t, b->bucket, k->key, b->to_bucket, to, k->size,
+					       k->etag[0] ? k->etag : NULL);
+		}
+		free(to);
+		pthread_mutex_lock(&b->lock);
+		if (r < 0 && !b->err)
+			b->err = r;
+	}
+	b->running--;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static int s3tree_batch_run(struct s3tree_batch *b, int deleting)
+{
+	unsigned n = b->t->cfg.workers > 1 ? b->t->cfg.workers / 2 : 1;
+
+	b->deleting = deleting;
+	b->next = 0;
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_lock(&b->lock);
+		b->running++;
+		pthread_mutex_unlock(&b->lock);
+		if (pool_submit(b->t->workers, s3tree_batch_job, b) < 0)
+			s3tree_batch_job(b);
+	}
+	pthread_mutex_lock(&b->lock);
+	while (b->running)
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+	return b->err;
+}
+
+/* Every key below from_prefix copied below to_prefix, then deleted: not
+ * atomic; a failure midway leaves the copies made so far and every
+ * original. */
+static int s3tree_rename_dir(struct s3tree *t, const char *bucket, const char *from_prefix,
+			     const char *to_bucket, const char *to_prefix)
+{
+	struct s3tree_keys ks = {0};
+	struct s3tree_batch b = {
+	    .t = t,
+	    .bucket = bucket,
+	    .to_bucket = to_bucket,
+	    .from_prefix = from_prefix,
+	    .to_prefix = to_prefix,
+	    .ks = &ks,
+	};
+	int r;
+
+	r = s3_list(t->cfg.s3, bucket, from_prefix, NULL, 0, s3tree_collect_key, &ks);
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
+	if (r == 0)
+		r = s3tree_batch_run(&b, 0);
+	if (r == 0)
+		r = s3tree_batch_run(&b, 1);
+	pthread_mutex_destroy(&b.lock);
+	pthread_cond_destroy(&b.cond);
+	for (size_t i = 0; i < ks.n; i++)
+		free(ks.keys[i].key);
+	free(ks.keys);
+	return r;
+}
+
+static int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
+{
+	struct s3tree *t = ctx;
+	char *bucket = NULL, *key = NULL, *to_bucket = NULL, *to_key = NULL;
+	char *from_prefix = NULL, *to_prefix = NULL;
+	struct stat st, to_st;
+	int r = s3tree_writable(t), to_r;
+
+	if (r < 0)
+		return r;
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL;
+	r = s3tree_getattr(t, from, &st);
+	if (r < 0)
+		return r;
+	to_r = s3tree_getattr(t, to, &to_st);
+	if (to_r == 0 && (flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (to_r == 0 && S_ISDIR(to_st.st_mode) != S_ISDIR(st.st_mode))
+		return S_ISDIR(to_st.st_mode) ? -EISDIR : -ENOTDIR;
+	r = s3tree_locate_key(t, from, &bucket, &key);
+	if (r == 0)
+		r = s3tree_locate_key(t, to, &to_bucket, &to_key);
+	if (r < 0)
+		goto out;
+
+	if (S_ISDIR(st.st_mode)) {
+		from_prefix = s3tree_dir_prefix(key);
+		to_prefix = s3tree_dir_prefix(to_key);
+		if (!from_prefix || !to_prefix) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (!strcmp(bucket, to_bucket) &&
+		    !strncmp(to_prefix, from_prefix, strlen(from_prefix))) {
+			r = -EINVAL; /* into itself */
+			goto out;
+		}
+		if (to_r == 0 && (r = s3tree_has_children(t, to_bucket, to_prefix)) != 0) {
+			r = r > 0 ? -ENOTEMPTY : r;
+			goto out;
+		}
+		r = s3tree_rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
+		goto out;
+	}
+
+	/* A file: first the open files (a new one may not be in S3 yet),
+	 * then the object, if there is one. */
+	r = s3tree_writers_moved(t, bucket, key, to_bucket, to_key);
+	if (r < 0)
+		goto out;
+	{
+		struct s3_object obj;
+
+		r = s3_head(t->cfg.s3, bucket, key, &obj);
+		if (r == -ENOENT) {
+			r = 0; /* only open, not yet published */
+			goto out;
+		}
+		if (r == 0)
+			r = s3tree_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
+					       obj.etag);
+		if (r == 0)
+			r = s3_delete(t->cfg.s3, bucket, key);
+	}
+out:
+	free(bucket);
+	free(key);
+	free(to_bucket);
+	free(to_key);
+	free(from_prefix);
+	free(to_prefix);
+	return r;
 }
 
 static int s3tree_statfs(void *ctx, struct statvfs *st)
@@ -549,34 +1318,52 @@ static int s3tree_statfs(void *ctx, struct statvfs *st)
 static int s3tree_start(void *ctx)
 {
 	struct s3tree *t = ctx;
+	struct uploader_config uc = {.buffer_total = t->cfg.write_buffer};
 
 	t->workers = pool_new(t->cfg.workers);
 	if (!t->workers)
 		return -ENOMEM;
 	t->prefetch = prefetch_new(&t->cfg.prefetch, t->workers);
-	return t->prefetch ? 0 : -ENOMEM;
+	t->uploader = uploader_new(t->cfg.s3, t->workers, &uc);
+	return t->prefetch && t->uploader ? 0 : -ENOMEM;
 }
 
 static void s3tree_destroy(void *ctx)
 {
 	struct s3tree *t = ctx;
 
+	/* Files still open at unmount are released by libfuse before this;
+	 * the uploader gets a last go at aborts it owes. */
+	uploader_free(t->uploader);
 	pool_free(t->workers);
 	prefetch_free(t->prefetch);
+	pthread_mutex_destroy(&t->lock);
 	free(t->glob_prefix);
 	free(t);
 }
 
 static const struct backend_ops s3tree_ops = {
-	.getattr = s3tree_getattr,
-	.readdir = s3tree_readdir,
-	.open = s3tree_open,
-	.read = s3tree_read,
-	.fgetattr = s3tree_fgetattr,
-	.release = s3tree_release,
-	.statfs = s3tree_statfs,
-	.start = s3tree_start,
-	.destroy = s3tree_destroy,
+    .getattr = s3tree_getattr,
+    .readdir = s3tree_readdir,
+    .open = s3tree_open,
+    .read = s3tree_read,
+    .fgetattr = s3tree_fgetattr,
+    .release = s3tree_release,
+    .statfs = s3tree_statfs,
+    .start = s3tree_start,
+    .destroy = s3tree_destroy,
+    .create = s3tree_create,
+    .write = s3tree_write,
+    .flush = s3tree_flush,
+    .fsync = s3tree_fsync,
+    .truncate = s3tree_truncate,
+    .setattr = s3tree_setattr,
+    .unlink = s3tree_unlink,
+    .mkdir = s3tree_mkdir,
+    .rmdir = s3tree_rmdir,
+    .rename = s3tree_rename,
+    .symlink = s3tree_symlink,
+    .readlink = s3tree_readlink,
 };
 
 int s3tree_new(const struct s3tree_config *cfg, struct backend *out)
@@ -587,6 +1374,7 @@ int s3tree_new(const struct s3tree_config *cfg, struct backend *out)
 		return -ENOMEM;
 	t->cfg = *cfg;
 	t->mount_time = time(NULL);
+	pthread_mutex_init(&t->lock, NULL);
 	if (cfg->src->kind == SOURCE_S3_GLOB &&
 	    asprintf(&t->glob_prefix, "%s%s", cfg->src->prefix, cfg->src->glob_head) < 0) {
 		free(t);

@@ -2,7 +2,12 @@
  *
  * Folders are common prefixes and "dir/" marker objects; file attributes
  * come from the listing itself, so listing a folder costs one request per
- * 1,000 entries and no HEAD per entry.
+ * 1,000 entries and no HEAD per entry.  A lookup by name (HEAD) also reads
+ * the POSIX attributes s3fs keeps in object metadata.  Changes map to S3
+ * as s3fs maps them: mkdir puts a "dir/" marker, rename copies then
+ * deletes, chmod/chown/utimens copy the object onto itself with new
+ * metadata, a symlink is an object holding its target.  Open files are
+ * s3file.c's.
  */
 #ifndef ODOFS_S3TREE_H
 #define ODOFS_S3TREE_H
@@ -14,6 +19,7 @@
 
 struct s3;
 struct source;
+struct spool;
 
 struct s3tree_config {
 	struct s3 *s3;		   /* borrowed */
@@ -21,9 +27,12 @@ struct s3tree_config {
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;
+	int uid_forced, gid_forced; /* uid=/gid= given: they beat stored owners */
 	int read_only;
-	unsigned workers;	   /* threads for prefetch and lookups */
+	unsigned workers;	   /* threads for prefetch, uploads and lookups */
 	struct prefetch_config prefetch;
+	size_t write_buffer;	   /* bytes of upload parts in flight, all files */
+	struct spool *spool;	   /* borrowed */
 };
 
 /* Fills *out; 0 or -ENOMEM.  out->ops->destroy frees it. */
