@@ -477,8 +477,10 @@ static int s3file_publish(struct s3file *f)
 	}
 	if (!f->dirty && !f->meta_dirty)
 		return 0;
-	if (!f->mtime_set) {
-		f->meta.mtime = f->dirty ? f->changed : time(NULL);
+	if (f->dirty && !f->mtime_set) {
+		/* New bytes: the time they were written.  A change of
+		 * attributes alone keeps the stored time, as ctime would. */
+		f->meta.mtime = f->changed;
 		f->meta.flags |= S3_META_MTIME;
 	}
 	if (f->dirty && f->state == S3FILE_STREAM) {

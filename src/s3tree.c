@@ -290,26 +290,33 @@ static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, st
 		s3tree_stat_meta(t, st, e->size, e->mtime, &e->meta);
 }
 
-/* The attributes of a file open for writing on bucket/key whose changes
- * are not yet all in S3: 0, or -ENOENT when there is none. */
+/* What a file open for writing on bucket/key holds that is not yet all
+ * in S3: 0, or -ENOENT when there is none. */
+static int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
+			      struct s3file_info *out)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct s3tree_handle *h = t->writers; h && r < 0; h = h->next) {
+		if (!s3file_is(h->f, bucket, key))
+			continue;
+		s3file_info(h->f, out);
+		if (out->pending)
+			r = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
 static int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key,
 			      struct stat *st)
 {
 	struct s3file_info info;
-	int r = -ENOENT;
+	int r = s3tree_writer_info(t, bucket, key, &info);
 
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		if (!s3file_is(h->f, bucket, key))
-			continue;
-		s3file_info(h->f, &info);
-		if (info.pending) {
-			s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
-			r = 0;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&t->lock);
+	if (r == 0)
+		s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
 	return r;
 }
 
@@ -639,6 +646,7 @@ static int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct
 {
 	struct s3tree *t = ctx;
 	int writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct s3file_info info;
 	struct s3file_env env;
 	struct s3file *f;
 	struct s3_object obj;
@@ -657,10 +665,20 @@ static int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct
 	/* Always ask: a new open must see the object as it is now, and the
 	 * ETag pins every later range GET to this version (If-Match). */
 	r = s3_head(t->cfg.s3, bucket, key, &obj);
-	if (r < 0)
-		goto fail;
-	s3tree_env(t, &env);
-	r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
+	if (r == -ENOENT && s3tree_writer_info(t, bucket, key, &info) == 0) {
+		obj.meta = info.meta;
+		/* Created by another open file and not yet published: it is
+		 * empty until that file is closed. */
+		s3tree_env(t, &env);
+		if (writable)
+			r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &obj.meta, &f);
+		else
+			r = s3file_open(&env, bucket, key, flags,
+					&(struct s3_object){.meta = obj.meta}, NULL, &f);
+	} else if (r == 0) {
+		s3tree_env(t, &env);
+		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
+	}
 	if (r < 0)
 		goto fail;
 	r = s3tree_handle_new(t, f, bucket, key, writable, fh);
@@ -1208,6 +1226,8 @@ static int s3tree_rename_dir(struct s3tree *t, const char *bucket, const char *f
 	int r;
 
 	r = s3_list(t->cfg.s3, bucket, from_prefix, NULL, 0, s3tree_collect_key, &ks);
+	if (r == 0 && ks.n == 0)
+		r = -ENOENT;
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
 	if (r == 0)
@@ -1222,71 +1242,56 @@ static int s3tree_rename_dir(struct s3tree *t, const char *bucket, const char *f
 	return r;
 }
 
+/* The kernel has looked both names up and checked what rename(2) asks
+ * (types, RENAME_NOREPLACE, a folder into itself) against what it saw. */
 static int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 {
 	struct s3tree *t = ctx;
 	char *bucket = NULL, *key = NULL, *to_bucket = NULL, *to_key = NULL;
 	char *from_prefix = NULL, *to_prefix = NULL;
-	struct stat st, to_st;
-	int r = s3tree_writable(t), to_r;
+	struct s3file_info info;
+	struct s3_object obj;
+	int r = s3tree_writable(t), pending;
 
 	if (r < 0)
 		return r;
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return -EINVAL;
-	r = s3tree_getattr(t, from, &st);
-	if (r < 0)
-		return r;
-	to_r = s3tree_getattr(t, to, &to_st);
-	if (to_r == 0 && (flags & RENAME_NOREPLACE))
-		return -EEXIST;
-	if (to_r == 0 && S_ISDIR(to_st.st_mode) != S_ISDIR(st.st_mode))
-		return S_ISDIR(to_st.st_mode) ? -EISDIR : -ENOTDIR;
 	r = s3tree_locate_key(t, from, &bucket, &key);
 	if (r == 0)
 		r = s3tree_locate_key(t, to, &to_bucket, &to_key);
 	if (r < 0)
 		goto out;
 
-	if (S_ISDIR(st.st_mode)) {
-		from_prefix = s3tree_dir_prefix(key);
-		to_prefix = s3tree_dir_prefix(to_key);
-		if (!from_prefix || !to_prefix) {
-			r = -ENOMEM;
-			goto out;
-		}
-		if (!strcmp(bucket, to_bucket) &&
-		    !strncmp(to_prefix, from_prefix, strlen(from_prefix))) {
-			r = -EINVAL; /* into itself */
-			goto out;
-		}
-		if (to_r == 0 && (r = s3tree_has_children(t, to_bucket, to_prefix)) != 0) {
-			r = r > 0 ? -ENOTEMPTY : r;
-			goto out;
-		}
-		r = s3tree_rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
-		goto out;
-	}
+	/* A file: an object, or one open and not yet published, or both. */
+	pending = s3tree_writer_info(t, bucket, key, &info) == 0;
+	r = s3_head(t->cfg.s3, bucket, key, &obj);
+	if (r == 0 || (r == -ENOENT && pending)) {
+		int exists = r == 0;
 
-	/* A file: first the open files (a new one may not be in S3 yet),
-	 * then the object, if there is one. */
-	r = s3tree_writers_moved(t, bucket, key, to_bucket, to_key);
-	if (r < 0)
-		goto out;
-	{
-		struct s3_object obj;
-
-		r = s3_head(t->cfg.s3, bucket, key, &obj);
-		if (r == -ENOENT) {
-			r = 0; /* only open, not yet published */
-			goto out;
-		}
-		if (r == 0)
+		r = s3tree_writers_moved(t, bucket, key, to_bucket, to_key);
+		if (r == 0 && exists)
 			r = s3tree_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
 					       obj.etag);
-		if (r == 0)
+		if (r == 0 && exists)
 			r = s3_delete(t->cfg.s3, bucket, key);
+		goto out;
 	}
+	if (r != -ENOENT)
+		goto out;
+
+	/* A folder: everything below it moves. */
+	from_prefix = s3tree_dir_prefix(key);
+	to_prefix = s3tree_dir_prefix(to_key);
+	if (!from_prefix || !to_prefix) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = s3tree_has_children(t, to_bucket, to_prefix);
+	if (r > 0)
+		r = -ENOTEMPTY;
+	if (r == 0)
+		r = s3tree_rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
 out:
 	free(bucket);
 	free(key);

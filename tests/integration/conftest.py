@@ -108,6 +108,34 @@ def sha256_bytes(b):
     return hashlib.sha256(b).hexdigest()
 
 
+def write_random_file(path, size, block=None):
+    """A local file of `size` random bytes. With `block`, one random block of
+    that many bytes repeated (fast for GiBs; pick a size that is not a
+    multiple of any part size, so misplaced parts still show)."""
+    rep = os.urandom(block) if block else None
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, block or 8 * MiB)
+            f.write(rep[:n] if rep else os.urandom(n))
+            left -= n
+    return Path(path)
+
+
+def wait_for(predicate, timeout, what, interval=0.2):
+    """Poll until predicate() is true; fail the test after `timeout` s with
+    `what`."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"after {timeout} s: {what}")
+        time.sleep(interval)
+
+
+# For commands whose error messages a test reads.
+C_LOCALE_ENV = {**os.environ, "LC_ALL": "C"}
+
+
 def random_name(prefix, n=10):
     alphabet = string.ascii_lowercase + string.digits
     return prefix + "".join(secrets.choice(alphabet) for _ in range(n))
@@ -232,6 +260,27 @@ class S3Server:
                             None if rng == "-" else rng))
         return out
 
+    def key_requests(self, bucket, key, mark=0):
+        """[(method, query)] of the successful (2xx) requests on one key
+        answered since mark."""
+        path = f"/{bucket}/{key}"
+        return [(method, query) for method, p, query, status, _rng in self.requests_since(mark)
+                if p == path and 200 <= status < 300]
+
+    def uploaded_parts(self, bucket, key, mark=0):
+        """Part numbers UploadPart'ed for `key` since mark."""
+        return {int(q["partNumber"]) for method, q in self.key_requests(bucket, key, mark)
+                if method == "PUT" and "uploadId" in q and "partNumber" in q}
+
+    def kill(self):
+        """SIGKILL, as a crash would: no connection is closed cleanly. start()
+        with the old port brings the server back on the same data folder."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.stop()
+
     def pause(self):
         os.kill(self.proc.pid, signal.SIGSTOP)
 
@@ -311,6 +360,31 @@ class S3Server:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for _ in pool.map(put, items):
                 pass
+
+    def head(self, bucket, key):
+        """head_object's answer, or None if the key does not exist (404)."""
+        import botocore.exceptions
+
+        try:
+            return self.client.head_object(Bucket=bucket, Key=key)
+        except botocore.exceptions.ClientError as e:
+            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+
+    def get(self, bucket, key):
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def sha256(self, bucket, key, bufsize=4 * MiB):
+        """(size, sha256 hex) of an object, streamed: never the whole body in
+        memory."""
+        h = hashlib.sha256()
+        size = 0
+        body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+        for chunk in iter(lambda: body.read(bufsize), b""):
+            h.update(chunk)
+            size += len(chunk)
+        return size, h.hexdigest()
 
     def list_objects(self, bucket, prefix=""):
         """{key: (size, mtime_seconds, etag)} from ListObjectsV2, all pages."""
