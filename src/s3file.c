@@ -543,7 +543,21 @@ int s3file_flush(struct s3file *f)
 
 int s3file_fsync(struct s3file *f)
 {
-	return s3file_flush(f);
+	int r;
+
+	pthread_rwlock_wrlock(&f->lock);
+	if (f->err)
+		r = f->err;
+	else if (f->state == S3FILE_STREAM)
+		/* Completing the upload now would end the stream: later
+		 * writes would have to fetch the object back.  So fsync waits
+		 * until every part handed over is stored, and says whether
+		 * all were; the object appears at close. */
+		r = upload_wait(f->up);
+	else
+		r = s3file_publish(f);
+	pthread_rwlock_unlock(&f->lock);
+	return r;
 }
 
 void s3file_close(struct s3file *f)

@@ -54,7 +54,8 @@ int s3file_truncate(struct s3file *f, off_t size);
 int s3file_setattr(struct s3file *f, const struct backend_setattr *a);
 /* Publish what was written: 0 or what close() should return. */
 int s3file_flush(struct s3file *f);
-/* flush, documented as fsync's guarantee: the bytes are in S3. */
+/* A stream: wait until every part sent so far is stored (the object
+ * still appears at close).  Anything else: publish now, as flush. */
 int s3file_fsync(struct s3file *f);
 void s3file_close(struct s3file *f);
 

@@ -856,7 +856,10 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 {
 	struct s3tree *t = ctx;
 	struct s3tree_handle *h = fh;
-	struct stat st;
+	struct s3file_env env;
+	struct s3_object obj;
+	struct s3file *f = NULL;
+	char *bucket, *key;
 	int r = s3tree_writable(t);
 
 	if (r < 0)
@@ -866,32 +869,29 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	r = s3tree_writers_setattr(t, path, a);
 	if (r != -ENOENT)
 		return r;
-	r = s3tree_getattr(t, path, &st);
+	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
-	if (S_ISDIR(st.st_mode)) {
-		/* Folders keep attributes in their marker, made if missing. */
-		char *bucket, *key;
-
-		r = s3tree_locate_key(t, path, &bucket, &key);
-		if (r < 0)
-			return r;
+	r = s3_head(t->cfg.s3, bucket, key, &obj);
+	if (r == 0) {
+		/* A file: set, and publish, which copies the object onto
+		 * itself with the new metadata. */
+		s3tree_env(t, &env);
+		r = s3file_open(&env, bucket, key, O_RDONLY, &obj, NULL, &f);
+		if (r == 0)
+			r = s3file_setattr(f, a);
+		if (r == 0)
+			r = s3file_flush(f);
+		s3file_close(f);
+	} else if (r == -ENOENT) {
+		/* The kernel found it, so a folder: its attributes go in its
+		 * marker, made if missing. */
 		r = s3tree_put_marker(t, bucket, key,
-				      (a->set & BACKEND_SET_MODE) ? a->mode : st.st_mode,
+				      (a->set & BACKEND_SET_MODE) ? a->mode : 0777 & ~t->cfg.umask,
 				      (a->set & BACKEND_SET_MTIME) ? a->mtime : time(NULL));
-		free(bucket);
-		free(key);
-		return r;
 	}
-	/* A file: open it (a file being written gets it with its data),
-	 * set, and publish, which copies the object onto itself. */
-	r = s3tree_open_internal(t, path, O_RDONLY, &h);
-	if (r < 0)
-		return r;
-	r = s3file_setattr(h->f, a);
-	if (r == 0)
-		r = s3file_flush(h->f);
-	s3tree_handle_free(t, h);
+	free(bucket);
+	free(key);
 	return r;
 }
 

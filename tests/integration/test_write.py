@@ -186,6 +186,23 @@ def test_fstat_reports_bytes_written_so_far(mount, s3, bucket):
     assert s3.sha256(bucket, "sizes.bin") == (len(written), sha256_bytes(written))
 
 
+def test_fsync_while_streaming_keeps_the_stream(mount, s3, bucket):
+    # fsync waits until the parts sent so far are stored; the object still
+    # appears whole at close, and the writer goes on streaming: no part is
+    # sent twice and nothing is fetched back.
+    data = os.urandom(2 * PART + 5)
+    m = mount(f"s3://{bucket}")
+    mark = s3.log_mark()
+    with open(m / "synced.bin", "wb", buffering=0) as f:
+        write_all(f.fileno(), data[:PART + 1])
+        os.fsync(f.fileno())
+        assert s3.head(bucket, "synced.bin") is None, "fsync published a partial object"
+        write_all(f.fileno(), data[PART + 1:])
+    assert not [q for method, q in s3.key_requests(bucket, "synced.bin", mark) if method == "GET"]
+    assert_upload_shape(s3, mark, bucket, "synced.bin", len(data))
+    assert s3.get(bucket, "synced.bin") == data
+
+
 def test_read_back_in_new_file(mount, s3, bucket):
     data = os.urandom(PART + 3 * MiB + 1)
     m = mount(f"s3://{bucket}")
