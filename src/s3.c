@@ -802,6 +802,30 @@ static int s3_perform_result(struct s3 *s, struct s3_call *call, struct s3xml_re
 	return r;
 }
 
+/* Send a body with its Content-MD5, and check the ETag S3 answers. */
+static int s3_put_body(struct s3 *s, struct s3_call *call, struct s3_hdrs *hs, const char *what,
+		       s3_etag etag_out)
+{
+	unsigned char raw[16];
+	s3_etag want, got = "";
+	int r;
+
+	s3_md5(call->body, call->body_len, raw, want);
+	s3_hdrs_md5(hs, raw);
+	call->extra = hs->h;
+	call->n_extra = hs->n;
+	call->keep_handle = 1;
+	r = s3_perform(s, call);
+	if (r < 0)
+		return r;
+	s3_header(call->curl, "ETag", got, sizeof(s3_etag));
+	http_handle_put(s->http, call->curl);
+	r = s3_check_etag(what, call->bucket, call->key, got, want);
+	if (r == 0 && etag_out)
+		memcpy(etag_out, got[0] ? got : want, sizeof(s3_etag));
+	return r;
+}
+
 int s3_put(struct s3 *s, const char *bucket, const char *key, const char *data, size_t len,
 	   const struct s3_meta *meta, const char *content_type, s3_etag etag_out)
 {
@@ -810,28 +834,12 @@ int s3_put(struct s3 *s, const char *bucket, const char *key, const char *data, 
 			       .bucket = bucket,
 			       .key = key,
 			       .body = data ? data : "",
-			       .body_len = len,
-			       .keep_handle = 1};
-	unsigned char raw[16];
-	s3_etag want, got = "";
-	int r;
+			       .body_len = len};
 
-	s3_md5(data ? data : "", len, raw, want);
-	s3_hdrs_md5(&hs, raw);
 	s3_hdrs_meta(&hs, meta);
 	if (content_type)
 		s3_hdrs_add(&hs, "Content-Type", "%s", content_type);
-	call.extra = hs.h;
-	call.n_extra = hs.n;
-	r = s3_perform(s, &call);
-	if (r < 0)
-		return r;
-	s3_header(call.curl, "ETag", got, sizeof(s3_etag));
-	http_handle_put(s->http, call.curl);
-	r = s3_check_etag("PUT", bucket, key, got, want);
-	if (r == 0 && etag_out)
-		memcpy(etag_out, got[0] ? got : want, sizeof(s3_etag));
-	return r;
+	return s3_put_body(s, &call, &hs, "PUT", etag_out);
 }
 
 int s3_mpu_create(struct s3 *s, const char *bucket, const char *key, const struct s3_meta *meta,
@@ -871,35 +879,17 @@ int s3_mpu_put_part(struct s3 *s, const char *bucket, const char *key, const cha
 		    unsigned part, const char *data, size_t len, s3_etag etag_out)
 {
 	struct s3_hdrs hs = {0};
-	struct s3_call call = {.method = "PUT",
-			       .bucket = bucket,
-			       .key = key,
-			       .body = data,
-			       .body_len = len,
-			       .keep_handle = 1};
-	unsigned char raw[16];
-	s3_etag want, got = "";
+	struct s3_call call = {
+	    .method = "PUT", .bucket = bucket, .key = key, .body = data, .body_len = len};
 	struct buf q;
 	int r;
 
 	buf_init(&q, 4096);
 	r = s3_part_query(&q, part, upload_id);
-	if (r < 0)
-		goto out;
-	s3_md5(data, len, raw, want);
-	s3_hdrs_md5(&hs, raw);
-	call.extra = hs.h;
-	call.n_extra = hs.n;
-	call.query = q.data;
-	r = s3_perform(s, &call);
-	if (r < 0)
-		goto out;
-	s3_header(call.curl, "ETag", got, sizeof(s3_etag));
-	http_handle_put(s->http, call.curl);
-	r = s3_check_etag("UploadPart", bucket, key, got, want);
-	if (r == 0)
-		memcpy(etag_out, got[0] ? got : want, sizeof(s3_etag));
-out:
+	if (r == 0) {
+		call.query = q.data;
+		r = s3_put_body(s, &call, &hs, "UploadPart", etag_out);
+	}
 	buf_free(&q);
 	return r;
 }

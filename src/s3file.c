@@ -56,6 +56,11 @@ struct s3file {
 	int unlinked;
 	int err; /* a failure that lost the data: every flush reports it */
 	time_t changed;
+
+	/* What stat shows, refreshed after every change, so that lookups
+	 * never wait for a write, a flush or an upload in progress. */
+	pthread_mutex_t info_lock;
+	struct s3file_info info;
 };
 
 static void s3file_label(const struct s3file *f, char *out, size_t size)
@@ -115,6 +120,10 @@ static ssize_t s3file_read_object(struct s3file *f, char *buf, size_t size, off_
 
 static int s3file_start_stream(struct s3file *f)
 {
+	/* The upload may carry the metadata from its start: give it the
+	 * time the new bytes begin, not the object's old one. */
+	f->meta.mtime = time(NULL);
+	f->meta.flags |= S3_META_MTIME;
 	f->up = upload_new(f->env.uploader, f->bucket, f->key, &f->meta);
 	if (!f->up)
 		return -ENOMEM;
@@ -225,6 +234,24 @@ static void s3file_touch(struct s3file *f)
 	f->changed = time(NULL);
 }
 
+/* Recompute what stat shows; called with f->lock held alone (or at open). */
+static void s3file_refresh(struct s3file *f)
+{
+	struct s3file_info info = {
+	    .size = f->state == S3FILE_CLEAN ? f->obj_size : f->size,
+	    .meta = f->meta,
+	    .writable = f->writable,
+	    .pending = !f->unlinked && (f->dirty || f->meta_dirty || !f->exists),
+	};
+
+	info.mtime = (f->meta.flags & S3_META_MTIME) && (f->mtime_set || !f->dirty)
+			 ? f->meta.mtime
+			 : (f->dirty ? f->changed : f->obj_mtime);
+	pthread_mutex_lock(&f->info_lock);
+	f->info = info;
+	pthread_mutex_unlock(&f->info_lock);
+}
+
 /* ---- open, read, write ---- */
 
 int s3file_open(const struct s3file_env *env, const char *bucket, const char *key, int flags,
@@ -237,6 +264,7 @@ int s3file_open(const struct s3file_env *env, const char *bucket, const char *ke
 		return -ENOMEM;
 	f->env = *env;
 	pthread_rwlock_init(&f->lock, NULL);
+	pthread_mutex_init(&f->info_lock, NULL);
 	f->bucket = strdup(bucket);
 	f->key = strdup(key);
 	if (!f->bucket || !f->key)
@@ -268,6 +296,7 @@ int s3file_open(const struct s3file_env *env, const char *bucket, const char *ke
 		if (r < 0)
 			goto fail;
 	}
+	s3file_refresh(f);
 	*out = f;
 	return 0;
 fail:
@@ -352,6 +381,7 @@ fail_stream:
 	 * from here on says so. */
 	f->err = r;
 out:
+	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
 	return r;
 }
@@ -393,6 +423,7 @@ int s3file_truncate(struct s3file *f, off_t size)
 	f->size = size;
 	s3file_touch(f);
 out:
+	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
 	return r;
 }
@@ -420,6 +451,7 @@ int s3file_setattr(struct s3file *f, const struct backend_setattr *a)
 		f->mtime_set = 1;
 	}
 	f->meta_dirty = 1;
+	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
 	return 0;
 }
@@ -537,6 +569,7 @@ int s3file_flush(struct s3file *f)
 
 	pthread_rwlock_wrlock(&f->lock);
 	r = f->err ? f->err : s3file_publish(f);
+	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
 	return r;
 }
@@ -556,6 +589,7 @@ int s3file_fsync(struct s3file *f)
 		r = upload_wait(f->up);
 	else
 		r = s3file_publish(f);
+	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
 	return r;
 }
@@ -573,6 +607,7 @@ void s3file_close(struct s3file *f)
 	}
 	s3file_drop_reader(f);
 	pthread_rwlock_destroy(&f->lock);
+	pthread_mutex_destroy(&f->info_lock);
 	free(f->pf_bucket);
 	free(f->pf_key);
 	free(f->bucket);
@@ -584,25 +619,9 @@ void s3file_close(struct s3file *f)
 
 void s3file_info(struct s3file *f, struct s3file_info *out)
 {
-	pthread_rwlock_rdlock(&f->lock);
-	out->size = f->state == S3FILE_CLEAN ? f->obj_size : f->size;
-	out->meta = f->meta;
-	out->mtime = (f->meta.flags & S3_META_MTIME) && (f->mtime_set || !f->dirty)
-			 ? f->meta.mtime
-			 : (f->dirty ? f->changed : f->obj_mtime);
-	out->writable = f->writable;
-	out->pending = f->dirty || f->meta_dirty || !f->exists;
-	pthread_rwlock_unlock(&f->lock);
-}
-
-int s3file_is(struct s3file *f, const char *bucket, const char *key)
-{
-	int is;
-
-	pthread_rwlock_rdlock(&f->lock);
-	is = !f->unlinked && !strcmp(f->bucket, bucket) && !strcmp(f->key, key);
-	pthread_rwlock_unlock(&f->lock);
-	return is;
+	pthread_mutex_lock(&f->info_lock);
+	*out = f->info;
+	pthread_mutex_unlock(&f->info_lock);
 }
 
 int s3file_retarget(struct s3file *f, const char *bucket, const char *key)
@@ -632,5 +651,6 @@ void s3file_unlinked(struct s3file *f)
 {
 	pthread_rwlock_wrlock(&f->lock);
 	f->unlinked = 1;
+	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
 }

@@ -59,7 +59,7 @@ int s3file_flush(struct s3file *f);
 int s3file_fsync(struct s3file *f);
 void s3file_close(struct s3file *f);
 
-/* What stat should show now. */
+/* What stat should show now; never waits for an operation in progress. */
 struct s3file_info {
 	off_t size;
 	time_t mtime; /* of the last change, or S3's LastModified */
@@ -69,8 +69,6 @@ struct s3file_info {
 };
 void s3file_info(struct s3file *f, struct s3file_info *out);
 
-/* Whether the file is open on bucket/key (for renames and unlinks). */
-int s3file_is(struct s3file *f, const char *bucket, const char *key);
 /* The file was renamed: publish under the new key from now on. */
 int s3file_retarget(struct s3file *f, const char *bucket, const char *key);
 /* The file was unlinked: drop what it would publish. */

@@ -48,8 +48,9 @@ struct s3tree {
 struct s3tree_handle {
 	struct s3tree_handle *next, *prev; /* in writers, if writable */
 	struct s3file *f;
-	char *bucket;
+	char *bucket; /* where it is now: renames move it, */
 	char *key;
+	int gone; /* and unlink takes it out of the tree */
 	int writable;
 };
 
@@ -290,6 +291,12 @@ static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, st
 		s3tree_stat_meta(t, st, e->size, e->mtime, &e->meta);
 }
 
+/* Called with t->lock held. */
+static int s3tree_handle_is(const struct s3tree_handle *h, const char *bucket, const char *key)
+{
+	return !h->gone && !strcmp(h->bucket, bucket) && !strcmp(h->key, key);
+}
+
 /* What a file open for writing on bucket/key holds that is not yet all
  * in S3: 0, or -ENOENT when there is none. */
 static int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
@@ -299,7 +306,7 @@ static int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *
 
 	pthread_mutex_lock(&t->lock);
 	for (struct s3tree_handle *h = t->writers; h && r < 0; h = h->next) {
-		if (!s3file_is(h->f, bucket, key))
+		if (!s3tree_handle_is(h, bucket, key))
 			continue;
 		s3file_info(h->f, out);
 		if (out->pending)
@@ -333,7 +340,7 @@ static int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
 		struct s3file_info info;
 		const char *rel;
 
-		if (strcmp(h->bucket, l->bucket) || strncmp(h->key, l->prefix, plen))
+		if (h->gone || strcmp(h->bucket, l->bucket) || strncmp(h->key, l->prefix, plen))
 			continue;
 		rel = h->key + plen;
 		if (!*rel || strchr(rel, '/'))
@@ -585,6 +592,15 @@ static int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, 
 	return r;
 }
 
+/* The start of every change by path: refused on read-only mounts, then
+ * located like s3tree_locate_key. */
+static int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key)
+{
+	int r = s3tree_writable(t);
+
+	return r < 0 ? r : s3tree_locate_key(t, path, bucket, key);
+}
+
 static void s3tree_handle_free(struct s3tree *t, struct s3tree_handle *h)
 {
 	if (!h)
@@ -703,11 +719,8 @@ static int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, vo
 	struct s3file_env env;
 	struct s3file *f;
 	char *bucket, *key;
-	int r = s3tree_writable(t);
+	int r = s3tree_change(t, path, &bucket, &key);
 
-	if (r < 0)
-		return r;
-	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
 	s3tree_env(t, &env);
@@ -840,7 +853,7 @@ static int s3tree_writers_setattr(struct s3tree *t, const char *path,
 	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
 		struct s3file_info info;
 
-		if (!s3file_is(h->f, bucket, key))
+		if (!s3tree_handle_is(h, bucket, key))
 			continue;
 		s3file_info(h->f, &info);
 		if (info.pending)
@@ -903,9 +916,10 @@ static int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char
 
 	pthread_mutex_lock(&t->lock);
 	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		if (!s3file_is(h->f, bucket, key))
+		if (!s3tree_handle_is(h, bucket, key))
 			continue;
 		if (!to_key) {
+			h->gone = 1;
 			s3file_unlinked(h->f);
 			continue;
 		}
@@ -933,11 +947,8 @@ static int s3tree_unlink(void *ctx, const char *path)
 {
 	struct s3tree *t = ctx;
 	char *bucket, *key;
-	int r = s3tree_writable(t);
+	int r = s3tree_change(t, path, &bucket, &key);
 
-	if (r < 0)
-		return r;
-	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
 	r = s3_delete(t->cfg.s3, bucket, key);
@@ -952,11 +963,8 @@ static int s3tree_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	struct s3tree *t = ctx;
 	char *bucket, *key;
-	int r = s3tree_writable(t);
+	int r = s3tree_change(t, path, &bucket, &key);
 
-	if (r < 0)
-		return r;
-	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
 	r = s3tree_put_marker(t, bucket, key, mode, time(NULL));
@@ -990,7 +998,7 @@ static int s3tree_has_children(struct s3tree *t, const char *bucket, const char 
 		return r;
 	pthread_mutex_lock(&t->lock);
 	for (struct s3tree_handle *h = t->writers; h; h = h->next)
-		if (!strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
+		if (!h->gone && !strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
 			c.n++;
 	pthread_mutex_unlock(&t->lock);
 	return c.n > 0;
@@ -1000,11 +1008,8 @@ static int s3tree_rmdir(void *ctx, const char *path)
 {
 	struct s3tree *t = ctx;
 	char *bucket, *key, *prefix = NULL;
-	int r = s3tree_writable(t);
+	int r = s3tree_change(t, path, &bucket, &key);
 
-	if (r < 0)
-		return r;
-	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
 	prefix = s3tree_dir_prefix(key);

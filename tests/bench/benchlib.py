@@ -345,11 +345,14 @@ class S3Curl:
 
     def empty(self):
         """Delete every object in the bucket (DELETEs in one curl, 16 at a
-        time), then check that the bucket lists empty."""
+        time), then check that the bucket lists empty. s3rver answers 500 at
+        times to concurrent deletes in one folder (it removes emptied
+        folders as it goes): curl retries those."""
         objs, _ = self.list()
         keys = [k for k, _ in objs]
         for i in range(0, len(keys), 500):
-            cp = self._run(self.cmd("--parallel", "--parallel-max", "16", "-X", "DELETE", "-o", "/dev/null",
+            cp = self._run(self.cmd("--parallel", "--parallel-max", "16", "--retry", "5", "--retry-delay", "1",
+                                    "-X", "DELETE", "-o", "/dev/null",
                                     *[self.url(k) for k in keys[i:i + 500]]), "delete")
             if cp.returncode != 0:
                 raise BenchError(f"deleting objects failed: {cp.stderr.strip()[:500]}")
