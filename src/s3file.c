@@ -33,7 +33,8 @@ struct s3file {
 	pthread_rwlock_t lock;
 	char *bucket, *key;
 	int writable;
-	int rdwr; /* O_RDWR: may read back what it writes, so spool */
+	int rdwr;   /* O_RDWR: may read back what it writes, so spool */
+	int append; /* O_APPEND: every write lands at the end */
 
 	/* The object in S3 as this file last saw or made it. */
 	int exists;
@@ -207,14 +208,43 @@ fail:
 	return r;
 }
 
+/* An O_APPEND writer of a large object: a stream whose first part S3
+ * copies from the object itself, so only the new bytes travel.  Falls
+ * back to a spool if the server will not copy. */
+static int s3file_start_append(struct s3file *f)
+{
+	char uri[1200];
+	int r = s3file_start_stream(f);
+
+	if (r < 0)
+		return r;
+	r = upload_start_with_copy(f->up, f->bucket, f->key, f->etag, f->obj_size);
+	if (r == 0) {
+		f->size = f->obj_size;
+		return 0;
+	}
+	s3file_label(f, uri, sizeof(uri));
+	log_info("%s: the server did not copy the object for an append (%s); spooling it", uri,
+		 strerror(-r));
+	upload_free(f->up);
+	f->up = NULL;
+	f->state = S3FILE_CLEAN;
+	return s3file_to_spool(f, f->obj_size);
+}
+
 /* Get ready for a change: a clean file becomes a stream when it starts
- * empty and is written in order, a spool otherwise. */
+ * empty and is written in order (or is a large object appended to), a
+ * spool otherwise. */
 static int s3file_begin_change(struct s3file *f, off_t off, off_t keep)
 {
 	if (f->state != S3FILE_CLEAN)
 		return 0;
 	if (!f->rdwr && off == 0 && keep == 0)
 		return s3file_start_stream(f);
+	if (f->append && !f->rdwr && f->exists && f->etag[0] && off == f->obj_size &&
+	    keep == f->obj_size && f->obj_size >= (off_t)UPLOAD_COPY_MIN &&
+	    f->obj_size <= UPLOAD_COPY_MAX)
+		return s3file_start_append(f);
 	if (keep == 0 || f->obj_size == 0) {
 		int r = s3file_new_spool(f);
 
@@ -271,6 +301,7 @@ int s3file_open(const struct s3file_env *env, const char *bucket, const char *ke
 		goto fail;
 	f->writable = (flags & O_ACCMODE) != O_RDONLY;
 	f->rdwr = (flags & O_ACCMODE) == O_RDWR;
+	f->append = (flags & O_APPEND) != 0;
 	f->changed = time(NULL);
 	if (obj) {
 		f->exists = 1;

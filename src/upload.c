@@ -415,6 +415,41 @@ static void upload_part_job(void *arg)
 	free(j);
 }
 
+/* Create the multipart upload, once. */
+static int upload_begin_mpu(struct upload *up)
+{
+	int r;
+
+	if (up->upload_id)
+		return 0;
+	r = s3_mpu_create(up->u->s3, up->bucket, up->key, up->have_meta ? &up->meta : NULL,
+			  &up->upload_id);
+	if (r < 0)
+		return r;
+	up->etags = calloc(UPLOAD_MAX_PARTS, sizeof(*up->etags));
+	return up->etags ? 0 : -ENOMEM;
+}
+
+int upload_start_with_copy(struct upload *up, const char *src_bucket, const char *src_key,
+			   const char *src_etag, off_t len)
+{
+	int r;
+
+	if (up->size || up->upload_id || len < (off_t)UPLOAD_COPY_MIN || len > UPLOAD_COPY_MAX)
+		return -EINVAL;
+	r = upload_begin_mpu(up);
+	if (r == 0)
+		r = s3_mpu_copy_part(up->u->s3, up->bucket, up->key, up->upload_id, 1, src_bucket,
+				     src_key, src_etag, 0, len, up->etags[0]);
+	if (r < 0) {
+		upload_abort_mpu(up);
+		return r;
+	}
+	up->part = 2;
+	up->size = len;
+	return 0;
+}
+
 /* Hand the part being filled to the pool; the next part starts empty. */
 static int upload_send_part(struct upload *up)
 {
@@ -426,15 +461,9 @@ static int upload_send_part(struct upload *up)
 			up->bucket, up->key, upload_max_size());
 		return -EFBIG;
 	}
-	if (!up->upload_id) {
-		r = s3_mpu_create(up->u->s3, up->bucket, up->key, up->have_meta ? &up->meta : NULL,
-				  &up->upload_id);
-		if (r < 0)
-			return r;
-		up->etags = calloc(UPLOAD_MAX_PARTS, sizeof(*up->etags));
-		if (!up->etags)
-			return -ENOMEM;
-	}
+	r = upload_begin_mpu(up);
+	if (r < 0)
+		return r;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;

@@ -54,6 +54,18 @@ struct upload;
 struct upload *upload_new(struct uploader *u, const char *bucket, const char *key,
 			  const struct s3_meta *meta);
 
+/* S3's bounds on a part copied on the server from another object. */
+#define UPLOAD_COPY_MIN (5u << 20)
+#define UPLOAD_COPY_MAX (5LL << 30)
+
+/* Begin the object with the first len bytes of src_bucket/src_key (pinned
+ * to src_etag), copied by S3 itself as part 1: an append to a large object
+ * then sends only the new bytes.  Only on a new upload, len within
+ * [UPLOAD_COPY_MIN, UPLOAD_COPY_MAX].  0 or a negative errno (nothing is
+ * left on the server). */
+int upload_start_with_copy(struct upload *up, const char *src_bucket, const char *src_key,
+			   const char *src_etag, off_t len);
+
 /* Append len bytes.  Blocks while the parts in flight are at their
  * limit.  0, or the upload's first failure (sticky: later calls return it
  * too, and the multipart upload has been aborted). */

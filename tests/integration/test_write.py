@@ -262,6 +262,23 @@ def test_append(mount, s3, bucket, tmp_path, old_size):
     assert os.stat(m / "log.bin").st_size == len(want)
 
 
+def test_append_to_large_object_sends_only_new_bytes(mount, s3, bucket, tmp_path):
+    # Past S3's 5 MiB minimum part, S3 copies the old bytes itself (part 1 is
+    # an UploadPartCopy): the object is never downloaded.
+    old = os.urandom(6 * MiB + 11)
+    s3.put(bucket, "big.log", old)
+    more = write_random_file(tmp_path / "more.bin", PART + 5)
+    m = mount(f"s3://{bucket}")
+    mark = s3.log_mark()
+    shell('cat "$1" >> "$2"', more, m / "big.log")
+    reqs = s3.key_requests(bucket, "big.log", mark)
+    assert not [q for method, q in reqs if method == "GET"], f"the object was downloaded: {reqs}"
+    assert s3.uploaded_parts(bucket, "big.log", mark) == {1, 2, 3}
+    want = old + more.read_bytes()
+    assert s3.sha256(bucket, "big.log") == (len(want), sha256_bytes(want))
+    assert os.stat(m / "big.log").st_size == len(want)
+
+
 @pytest.mark.parametrize("size", [5000, PART + 4 * MiB + 3], ids=["small", "over-8MiB"])
 def test_dd_notrunc_changes_only_those_bytes(mount, s3, bucket, tmp_path, size):
     data = bytearray(os.urandom(size))
