@@ -802,6 +802,18 @@ static int s3_perform_result(struct s3 *s, struct s3_call *call, struct s3xml_re
 	return r;
 }
 
+/* A *Result call whose answer that matters is the ETag (copies,
+ * completions); etag_out may be NULL. */
+static int s3_perform_etag(struct s3 *s, struct s3_call *call, s3_etag etag_out)
+{
+	struct s3xml_result res;
+	int r = s3_perform_result(s, call, &res);
+
+	if (r == 0 && etag_out)
+		memcpy(etag_out, res.etag, sizeof(s3_etag));
+	return r;
+}
+
 /* Send a body with its Content-MD5, and check the ETag S3 answers. */
 static int s3_put_body(struct s3 *s, struct s3_call *call, struct s3_hdrs *hs, const char *what,
 		       s3_etag etag_out)
@@ -900,7 +912,6 @@ int s3_mpu_copy_part(struct s3 *s, const char *bucket, const char *key, const ch
 {
 	struct s3_hdrs hs = {0};
 	struct s3_call call = {.method = "PUT", .bucket = bucket, .key = key};
-	struct s3xml_result res;
 	struct buf q;
 	int r;
 
@@ -915,9 +926,7 @@ int s3_mpu_copy_part(struct s3 *s, const char *bucket, const char *key, const ch
 	call.extra = hs.h;
 	call.n_extra = hs.n;
 	call.query = q.data;
-	r = s3_perform_result(s, &call, &res);
-	if (r == 0)
-		memcpy(etag_out, res.etag, sizeof(s3_etag));
+	r = s3_perform_etag(s, &call, etag_out);
 out:
 	buf_free(&q);
 	return r;
@@ -927,7 +936,6 @@ int s3_mpu_complete(struct s3 *s, const char *bucket, const char *key, const cha
 		    const s3_etag *parts, unsigned n, s3_etag etag_out)
 {
 	struct s3_call call = {.method = "POST", .bucket = bucket, .key = key};
-	struct s3xml_result res;
 	struct buf q, body;
 	int r;
 
@@ -949,9 +957,7 @@ int s3_mpu_complete(struct s3 *s, const char *bucket, const char *key, const cha
 	call.query = q.data;
 	call.body = body.data;
 	call.body_len = body.len;
-	r = s3_perform_result(s, &call, &res);
-	if (r == 0)
-		memcpy(etag_out, res.etag, sizeof(s3_etag));
+	r = s3_perform_etag(s, &call, etag_out);
 out:
 	buf_free(&q);
 	buf_free(&body);
@@ -982,7 +988,6 @@ int s3_copy(struct s3 *s, const char *src_bucket, const char *src_key, const cha
 {
 	struct s3_hdrs hs = {0};
 	struct s3_call call = {.method = "PUT", .bucket = bucket, .key = key};
-	struct s3xml_result res;
 	int r;
 
 	r = s3_hdrs_copy_source(&hs, src_bucket, src_key, src_etag);
@@ -996,9 +1001,7 @@ int s3_copy(struct s3 *s, const char *src_bucket, const char *src_key, const cha
 	}
 	call.extra = hs.h;
 	call.n_extra = hs.n;
-	r = s3_perform_result(s, &call, &res);
-	if (r == 0 && etag_out)
-		memcpy(etag_out, res.etag, sizeof(s3_etag));
+	r = s3_perform_etag(s, &call, etag_out);
 	return r;
 }
 

@@ -270,7 +270,6 @@ static void s3file_refresh(struct s3file *f)
 	struct s3file_info info = {
 	    .size = f->state == S3FILE_CLEAN ? f->obj_size : f->size,
 	    .meta = f->meta,
-	    .writable = f->writable,
 	    .pending = !f->unlinked && (f->dirty || f->meta_dirty || !f->exists),
 	};
 

@@ -64,7 +64,6 @@ struct s3file_info {
 	off_t size;
 	time_t mtime; /* of the last change, or S3's LastModified */
 	struct s3_meta meta;
-	int writable;
 	int pending; /* holds changes not yet published */
 };
 void s3file_info(struct s3file *f, struct s3file_info *out);

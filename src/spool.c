@@ -167,11 +167,6 @@ int spool_truncate(struct spool_file *f, off_t size)
 	return 0;
 }
 
-off_t spool_size(const struct spool_file *f)
-{
-	return f->size;
-}
-
 static void spool_release(struct spool_file *f, int keep, const char *why)
 {
 	if (!f)

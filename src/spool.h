@@ -27,7 +27,6 @@ ssize_t spool_pread(struct spool_file *f, char *buf, size_t size, off_t off);
 /* 0, or -ENOSPC past the budget (or the disk's own errno). */
 int spool_pwrite(struct spool_file *f, const char *buf, size_t size, off_t off);
 int spool_truncate(struct spool_file *f, off_t size);
-off_t spool_size(const struct spool_file *f);
 
 /* Keep the file on disk for the user to recover and log where it is, then
  * free the handle; the budget is given back. */

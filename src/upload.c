@@ -61,7 +61,6 @@ struct uploader {
 	char **spare;	     /* recycled UPLOAD_PART_MIN buffers */
 	unsigned n_spare, max_spare;
 	struct upload_abort *aborts;
-	unsigned n_aborts;
 	int abort_thread_running;
 	int stopping;
 	pthread_t abort_thread;
@@ -185,7 +184,6 @@ static void *uploader_abort_main(void *arg)
 			pthread_mutex_lock(&u->lock);
 			if (r == 0) {
 				*pa = a->next;
-				u->n_aborts--;
 				upload_abort_free(a);
 				continue;
 			}
@@ -248,7 +246,6 @@ static void upload_abort_mpu(struct upload *up)
 	pthread_mutex_lock(&u->lock);
 	a->next = u->aborts;
 	u->aborts = a;
-	u->n_aborts++;
 	if (!u->abort_thread_running &&
 	    pthread_create(&u->abort_thread, NULL, uploader_abort_main, u) == 0)
 		u->abort_thread_running = 1;
@@ -283,16 +280,6 @@ struct uploader *uploader_new(struct s3 *s3, struct pool *pool, const struct upl
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
 	return u;
-}
-
-unsigned uploader_pending_aborts(struct uploader *u)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&u->lock);
-	n = u->n_aborts;
-	pthread_mutex_unlock(&u->lock);
-	return n;
 }
 
 void uploader_free(struct uploader *u)

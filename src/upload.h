@@ -44,10 +44,6 @@ struct uploader *uploader_new(struct s3 *s3, struct pool *pool, const struct upl
 /* Makes one last attempt at aborts that are still owed. */
 void uploader_free(struct uploader *u);
 
-/* Multipart uploads that could not be aborted yet (the server was away);
- * they are retried in the background until it answers. */
-unsigned uploader_pending_aborts(struct uploader *u);
-
 struct upload;
 
 /* Starts nothing on the server yet.  meta may be NULL. */

@@ -534,6 +534,17 @@ def ratio(a, b):
     return a / b if a is not None and b is not None else None
 
 
+def log_throughput(what, mbps, rss_med):
+    """The medians of a sequential read or write: curl first, then each
+    mount with its daemon's peak RSS."""
+    log("")
+    log(f"sequential {what}, median of {RUNS}:")
+    for k in ("curl-single", "curl-4") + MOUNT_TOOLS:
+        if k in mbps:
+            extra = f"   peak RSS {rss_med[k]:6.1f} MiB" if k in rss_med else ""
+            log(f"  {k:12} {mbps[k]:7.0f} MB/s{extra}")
+
+
 class Attempts:
     """Runs one measurement; a BenchError is logged as "LABEL: WORD: why",
     kept for the final report, and the label is skipped from then on (its

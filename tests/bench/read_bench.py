@@ -284,12 +284,7 @@ def main():
     ls_med = {k: bl.median(ls_s, k) for k in ls_s}
 
     if do_read:
-        log("")
-        log(f"sequential read, median of {RUNS}:")
-        for k in ("curl-single", "curl-4") + MOUNT_TOOLS:
-            if k in mbps:
-                extra = f"   peak RSS {rss_med[k]:6.1f} MiB" if k in rss_med else ""
-                log(f"  {k:12} {mbps[k]:7.0f} MB/s{extra}")
+        bl.log_throughput("read", mbps, rss_med)
     if do_ls:
         log("")
         log(f"ls -l of {LS_COUNT} objects, median of {RUNS}:")

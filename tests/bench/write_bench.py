@@ -323,12 +323,7 @@ def main():
     small_med = {k: bl.median(small_s, k) for k in small_s}
 
     if do_write:
-        log("")
-        log(f"sequential write, median of {RUNS}:")
-        for k in ("curl-single", "curl-4") + MOUNT_TOOLS:
-            if k in mbps:
-                extra = f"   peak RSS {rss_med[k]:6.1f} MiB" if k in rss_med else ""
-                log(f"  {k:12} {mbps[k]:7.0f} MB/s{extra}")
+        bl.log_throughput("write", mbps, rss_med)
     if do_small:
         log("")
         log(f"tar xf of {SMALL_COUNT} files, median of {RUNS}:")
