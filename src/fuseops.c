@@ -43,6 +43,10 @@ static void *fuseops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = ttl_s < 1.0 ? ttl_s : 1.0;
 	cfg->entry_timeout = ttl_s;
 	cfg->negative_timeout = ttl_s;
+	if (ctx->live_attrs) {
+		cfg->attr_timeout = 0;
+		cfg->negative_timeout = 0;
+	}
 	cfg->use_ino = 0;
 	/* Drop the page cache on open: a new open must see the object as it
 	 * is now. */

@@ -10,6 +10,10 @@
 struct fuseops_ctx {
 	struct backend backend;
 	unsigned ttl_ms; /* kernel attribute and entry timeouts */
+	/* The kernel keeps no attributes and no negative entries: every
+	 * stat and fstat asks the backend (whose answers are in memory),
+	 * for trees whose file sizes are known only once a file is open. */
+	int live_attrs;
 };
 
 /* The operations table; fuse_new()'s private data is a struct fuseops_ctx. */

@@ -25,8 +25,65 @@
 #include "s3err.h"
 #include "s3tree.h"
 #include "spool.h"
+#include "whdb.h"
+#include "whtree.h"
 
 #define MAIN_MAX_THREADS 64
+
+/* A password in the source URL must not stay visible in ps: rewrite our
+ * argv in place (the parsed options hold their own copies). */
+static void main_hide_password(int argc, char *argv[])
+{
+	for (int i = 1; i < argc; i++) {
+		char *shown;
+		size_t n = strlen(argv[i]);
+
+		if (!strstr(argv[i], "://") || !strncmp(argv[i], "s3://", 5))
+			continue;
+		shown = source_redact(argv[i]);
+		if (shown && strlen(shown) < n) {
+			memset(argv[i], 0, n);
+			memcpy(argv[i], shown, strlen(shown));
+		}
+		free(shown);
+	}
+}
+
+/* libpq's keywords for a database source; vals may hold the password,
+ * so both arrays are freed with main_db_keys_free(). */
+static int main_db_keys(const struct opts *o, const char ***keys, const char ***vals)
+{
+	const struct source_db *d = &o->source.db;
+	size_t n = 0, max = 8 + d->nparams;
+	const char **k = calloc(max, sizeof(*k)), **v = calloc(max, sizeof(*v));
+
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+#define MAIN_KEY(name, val)                                                                        \
+	do {                                                                                       \
+		if (val) {                                                                         \
+			k[n] = name;                                                               \
+			v[n++] = val;                                                              \
+		}                                                                                  \
+	} while (0)
+	MAIN_KEY("host", d->host);
+	MAIN_KEY("port", d->port);
+	MAIN_KEY("dbname", d->dbname);
+	MAIN_KEY("user", d->user);
+	MAIN_KEY("password", d->password);
+	MAIN_KEY("passfile", o->passfile);
+#undef MAIN_KEY
+	for (size_t i = 0; i < d->nparams; i++) {
+		k[n] = d->param_keys[i];
+		v[n++] = d->param_vals[i];
+	}
+	*keys = k;
+	*vals = v;
+	return 0;
+}
 
 static int main_fail(const char *what, const char *msg)
 {
@@ -43,6 +100,8 @@ int main(int argc, char *argv[])
 	struct creds_provider *creds = NULL;
 	struct s3 *s3 = NULL;
 	struct spool *spool = NULL;
+	struct whdb *db = NULL;
+	const char **db_keys = NULL, **db_vals = NULL;
 	struct fuseops_ctx ctx = {0};
 	struct fuse *fuse = NULL;
 	char *err = NULL, *fsname_esc = NULL;
@@ -50,6 +109,7 @@ int main(int argc, char *argv[])
 
 	if (opts_parse(&args, &o) < 0)
 		goto out;
+	main_hide_password(argc, argv);
 	if (o.show_help) {
 		opts_usage(argv[0]);
 		status = 0;
@@ -66,6 +126,19 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	log_init("odofs", o.log_level);
+	{
+		/* From here on the source is shown (mount table, log) without
+		 * its password; the parsed source keeps it. */
+		char *shown = source_redact(o.source_arg);
+
+		if (!shown) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
+		explicit_bzero(o.source_arg, strlen(o.source_arg));
+		free(o.source_arg);
+		o.source_arg = shown;
+	}
 
 	/* Chunk buffers are a few MiB each and come and go all the time:
 	 * keep them on mmap so freed memory goes back to the system and the
@@ -76,30 +149,38 @@ int main(int argc, char *argv[])
 		main_fail(NULL, "cannot initialise libcurl");
 		goto out;
 	}
-	creds = creds_new(o.profile, o.anonymous, &err);
-	if (!creds) {
-		main_fail(NULL, err ? err : "cannot set up credentials");
-		goto out;
-	}
-	{
-		struct s3_config sc = {
-		    .endpoint_url = o.endpoint_url,
-		    .region = o.region_name,
-		    .path_style = o.path_style,
-		    .timeout_ms = o.timeout_ms,
-		    .connect_timeout_ms = o.connect_timeout_ms,
-		    .retries = o.retries,
-		    .ca_bundle = o.ca_bundle,
-		    .creds = creds,
-		};
+	/* A PostgreSQL mount never talks to S3. */
+	if (o.source.kind != SOURCE_POSTGRES) {
+		creds = creds_new(o.profile, o.anonymous, &err);
+		if (!creds) {
+			main_fail(NULL, err ? err : "cannot set up credentials");
+			goto out;
+		}
+		{
+			struct s3_config sc = {
+			    .endpoint_url = o.endpoint_url,
+			    .region = o.region_name,
+			    .path_style = o.path_style,
+			    .timeout_ms = o.timeout_ms,
+			    .connect_timeout_ms = o.connect_timeout_ms,
+			    .retries = o.retries,
+			    .ca_bundle = o.ca_bundle,
+			    .creds = creds,
+			};
 
-		s3 = s3_new(&sc);
+			s3 = s3_new(&sc);
+		}
+		if (!s3) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
 	}
-	if (!s3) {
-		main_fail(NULL, "out of memory");
-		goto out;
+	r = s3 && !source_is_db(&o.source) ? s3tree_probe(s3, &o.source) : 0;
+	if (r == 0 && s3 && o.staging.kind == SOURCE_S3_PREFIX && !o.read_only) {
+		r = s3tree_probe(s3, &o.staging);
+		if (r < 0)
+			fprintf(stderr, "odofs: staging=%s: cannot list it\n", o.staging_arg);
 	}
-	r = s3tree_probe(s3, &o.source);
 	if (r < 0) {
 		const char *hint = s3err_hint(r);
 		char msg[512];
@@ -111,14 +192,62 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
-	if (!o.read_only) {
+	if (!o.read_only || source_is_db(&o.source)) {
 		spool = spool_new(o.cache_dir, (off_t)o.spool_max_bytes, &err);
 		if (!spool) {
 			main_fail(NULL, err ? err : "out of memory");
 			goto out;
 		}
 	}
-	{
+	if (source_is_db(&o.source)) {
+		if (main_db_keys(&o, &db_keys, &db_vals) < 0) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
+		struct whdb_config dc = {
+		    .keys = db_keys,
+		    .vals = db_vals,
+		    .timeout_ms = o.timeout_ms,
+		    .load_timeout_ms = o.load_timeout_ms,
+		};
+
+		db = whdb_new(&dc);
+		if (!db) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
+		if (whtree_probe(db, o.source.db.schema, o.source.db.table, &err) < 0) {
+			main_fail(o.source_arg, err ? err : "cannot reach the database");
+			goto out;
+		}
+		struct whtree_config wc = {
+		    .db = db,
+		    .redshift = o.source.kind == SOURCE_REDSHIFT,
+		    .schema = o.source.db.schema,
+		    .table = o.source.db.table,
+		    .uid = o.uid_set ? o.uid : getuid(),
+		    .gid = o.gid_set ? o.gid : getgid(),
+		    .umask = o.umask_set ? o.umask : 022,
+		    .read_only = o.read_only,
+		    .allow_drop = o.allow_drop,
+		    .ttl_ms = o.cache_ttl_ms,
+		    .spool = spool,
+		    .s3 = s3,
+		    .creds = creds,
+		    .staging_bucket = o.staging.bucket,
+		    .staging_prefix = o.staging.prefix,
+		    .region = o.region_name,
+		    .iam_role = o.iam_role,
+		    .workers = o.connections,
+		    .write_buffer = o.write_buffer_bytes,
+		};
+
+		if (whtree_new(&wc, &ctx.backend) < 0) {
+			main_fail(NULL, "out of memory");
+			goto out;
+		}
+		ctx.live_attrs = 1;
+	} else {
 		struct s3tree_config tc = {
 		    .s3 = s3,
 		    .src = &o.source,
@@ -222,6 +351,9 @@ out:
 		fuse_loop_cfg_destroy(loop);
 	if (ctx.backend.ops)
 		ctx.backend.ops->destroy(ctx.backend.ctx);
+	whdb_free(db);
+	free(db_keys);
+	free(db_vals);
 	s3_free(s3);
 	spool_free(spool);
 	creds_free(creds);

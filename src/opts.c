@@ -56,6 +56,12 @@ static const struct fuse_opt opts_table[] = {
     OPT("cache_dir=%s", cache_dir, 0),
     OPT("spool_max=%s", spool_max_arg, 0),
     OPT("write_buffer=%s", write_buffer_arg, 0),
+    OPT("staging=%s", staging_arg, 0),
+    OPT("iam_role=%s", iam_role, 0),
+    OPT("passfile=%s", passfile, 0),
+    OPT("load_timeout=%s", load_timeout_arg, 0),
+    OPT("unload", unload, 1),
+    OPT("allow_drop", allow_drop, 1),
     OPT("allow_other", allow_other, 1),
     OPT("default_permissions", default_permissions, 1),
     FUSE_OPT_KEY("allow_other", KEY_PASS),
@@ -126,6 +132,8 @@ void opts_usage(const char *progname)
 	    "    s3://                      every bucket the credentials can list\n"
 	    "    s3://BUCKET[/PREFIX/]      a bucket or a prefix of it\n"
 	    "    s3://BUCKET/DIR/PRE*SUF    only keys matching the glob (read-only)\n"
+	    "    redshift://USER@HOST[:PORT]/DB[::TABLE]   tables as CSV files (5439)\n"
+	    "    postgresql://USER@HOST[:PORT]/DB[::TABLE] the same for PostgreSQL (5432)\n"
 	    "\n"
 	    "General options:\n"
 	    "    -h, --help                 print this help and exit\n"
@@ -155,6 +163,14 @@ void opts_usage(const char *progname)
 	    "    cache_dir=DIR              spool folder for in-place changes (/var/tmp/odofs)\n"
 	    "    spool_max=SIZE             disk the spool may use (8G)\n"
 	    "    ca_bundle=FILE             CA certificates (AWS_CA_BUNDLE)\n"
+	    "\n"
+	    "Database options:\n"
+	    "    staging=s3://BUCKET/PREFIX/  where Redshift loads are staged (required)\n"
+	    "    iam_role=ARN               Redshift COPY/UNLOAD use IAM_ROLE, not our keys\n"
+	    "    unload                     read Redshift tables through UNLOAD to staging\n"
+	    "    passfile=FILE              libpq password file (~/.pgpass)\n"
+	    "    allow_drop                 rm of a table file or folder drops the table\n"
+	    "    load_timeout=SECONDS       bound on one load or export statement (3600)\n"
 	    "    log_level=LEVEL            error, warning, notice, info, debug (notice)\n"
 	    "\n"
 	    "See odofs(8) for credentials, caching and error codes.\n",
@@ -374,6 +390,52 @@ static int opts_resolve_endpoint(struct opts *o, char **err)
 	return 0;
 }
 
+/* The options that only database sources take, and the staging prefix. */
+static int opts_resolve_db(struct opts *o, char **err)
+{
+	int redshift = o->source.kind == SOURCE_REDSHIFT;
+	const char *only_db = o->passfile ? "passfile" : o->allow_drop ? "allow_drop" : NULL;
+	const char *only_rs = o->staging_arg ? "staging"
+			      : o->iam_role  ? "iam_role"
+			      : o->unload    ? "unload"
+					     : NULL;
+	int r;
+
+	if (!source_is_db(&o->source) && (only_db || only_rs))
+		return log_einval(err,
+				  "-o %s is an option of redshift:// and postgresql:// sources",
+				  only_db ? only_db : only_rs);
+	if (!redshift && only_rs)
+		return log_einval(err, "-o %s is an option of redshift:// sources", only_rs);
+	if ((r = opts_seconds("load_timeout", o->load_timeout_arg, 3600000, 1, 86400 * 7,
+			      &o->load_timeout_ms, err)))
+		return r;
+	if (o->staging_arg) {
+		char *serr = NULL;
+
+		r = source_parse(o->staging_arg, &o->staging, &serr);
+		if (r == 0 && o->staging.kind != SOURCE_S3_PREFIX) {
+			source_free(&o->staging);
+			r = -EINVAL;
+		}
+		if (r < 0) {
+			r = log_einval(err, "staging=%s: expected s3://BUCKET/PREFIX/ (%s)",
+				       o->staging_arg, serr ? serr : "not a bucket prefix");
+			free(serr);
+			return r;
+		}
+	}
+	if (redshift && !o->staging_arg && !o->read_only)
+		return log_einval(err, "a redshift:// mount loads through S3: give -o "
+				       "staging=s3://BUCKET/PREFIX/ (or mount with -o ro)");
+	if (o->iam_role && strncmp(o->iam_role, "arn:", 4))
+		return log_einval(err, "iam_role=%s: expected an ARN (arn:aws:iam::...:role/...)",
+				  o->iam_role);
+	if (o->unload && !o->staging_arg)
+		return log_einval(err, "unload needs -o staging=s3://BUCKET/PREFIX/");
+	return 0;
+}
+
 int opts_resolve(struct opts *o, char **err)
 {
 	const char *lvl = o->log_level_name;
@@ -427,6 +489,8 @@ int opts_resolve(struct opts *o, char **err)
 		return log_einval(err, "umask=%o: expected an octal mode up to 0777", o->umask);
 	if (o->source.kind == SOURCE_S3_GLOB)
 		o->read_only = 1;
+	if ((r = opts_resolve_db(o, err)))
+		return r;
 
 	if (o->region && *o->region) {
 		o->region_name = strdup(o->region);
@@ -466,6 +530,11 @@ void opts_free(struct opts *o)
 	free(o->cache_dir);
 	free(o->spool_max_arg);
 	free(o->write_buffer_arg);
+	free(o->staging_arg);
+	free(o->iam_role);
+	free(o->passfile);
+	free(o->load_timeout_arg);
+	source_free(&o->staging);
 	free(o->endpoint_url);
 	free(o->region_name);
 	source_free(&o->source);

@@ -15,8 +15,8 @@ struct opts {
 	/* from the command line */
 	char *source_arg;
 	char *mountpoint;
-	char *endpoint;	 /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS */
-	char *region;	 /* NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1 */
+	char *endpoint; /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS */
+	char *region;	/* NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1 */
 	char *profile;
 	char *log_level_name;
 	char *cache_ttl_arg;
@@ -30,7 +30,13 @@ struct opts {
 	char *cache_dir; /* resolved: /var/tmp/odofs by default */
 	char *spool_max_arg;
 	char *write_buffer_arg;
-	int path_style;	 /* -1: decide from the endpoint */
+	char *staging_arg; /* redshift: s3://BUCKET/PREFIX/ for loads */
+	char *iam_role;	   /* redshift: COPY with IAM_ROLE instead of our keys */
+	char *passfile;	   /* database: libpq's passfile */
+	char *load_timeout_arg;
+	int unload;	/* redshift: read tables through UNLOAD */
+	int allow_drop; /* database: unlink/rmdir of a table drops it */
+	int path_style; /* -1: decide from the endpoint */
 	int anonymous;
 	int read_only;
 	int foreground;
@@ -44,6 +50,8 @@ struct opts {
 
 	/* resolved by opts_resolve() */
 	struct source source;
+	struct source staging; /* kind SOURCE_S3_PREFIX when staging= is set */
+	unsigned load_timeout_ms;
 	int log_level;
 	unsigned cache_ttl_ms;
 	unsigned timeout_ms;

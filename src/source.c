@@ -28,15 +28,227 @@ int source_bucket_name_ok(const char *name)
 	return 1;
 }
 
+static void source_wipe(char *p)
+{
+	if (p)
+		explicit_bzero(p, strlen(p));
+	free(p);
+}
+
+static void source_db_free(struct source_db *d)
+{
+	free(d->user);
+	source_wipe(d->password);
+	free(d->host);
+	free(d->port);
+	free(d->dbname);
+	free(d->schema);
+	free(d->table);
+	for (size_t i = 0; i < d->nparams; i++) {
+		free(d->param_keys[i]);
+		source_wipe(d->param_vals[i]);
+	}
+	free(d->param_keys);
+	free(d->param_vals);
+}
+
 void source_free(struct source *s)
 {
 	if (!s)
 		return;
+	source_db_free(&s->db);
 	free(s->bucket);
 	free(s->prefix);
 	free(s->glob_head);
 	free(s->glob_tail);
 	memset(s, 0, sizeof(*s));
+}
+
+static int source_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode n bytes of s into *out: 0, -EINVAL (a bad escape, or an
+ * escaped NUL), -ENOMEM. */
+static int source_decode(const char *s, size_t n, char **out)
+{
+	char *d = malloc(n + 1), *o = d;
+
+	if (!d)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		if (i + 2 >= n) {
+			free(d);
+			return -EINVAL;
+		}
+		int hi = source_hex((unsigned char)s[i + 1]),
+		    lo = source_hex((unsigned char)s[i + 2]);
+
+		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+			free(d);
+			return -EINVAL;
+		}
+		*o++ = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	*o = '\0';
+	*out = d;
+	return 0;
+}
+
+/* [USER[:PASS]@]HOST[:PORT]/DB[::[SCHEMA.]TABLE][?k=v&...] after the
+ * scheme; the error messages never repeat the password. */
+static int source_parse_db(const char *uri, const char *rest, struct source_db *d, char **err)
+{
+	const char *q = strchr(rest, '?');
+	const char *end = q ? q : rest + strlen(rest);
+	const char *slash = memchr(rest, '/', (size_t)(end - rest));
+	const char *at, *host, *host_end, *port = NULL, *db, *tsep;
+	int r;
+
+	if (!slash || slash + 1 == end)
+		return log_einval(err, "%s: expected USER@HOST[:PORT]/DATABASE", uri);
+	at = NULL;
+	for (const char *p = rest; p < slash; p++)
+		if (*p == '@')
+			at = p;
+	host = rest;
+	if (at) {
+		const char *colon = memchr(rest, ':', (size_t)(at - rest));
+		const char *user_end = colon ? colon : at;
+
+		if (user_end > rest &&
+		    (r = source_decode(rest, (size_t)(user_end - rest), &d->user)))
+			goto bad_part;
+		if (colon && (r = source_decode(colon + 1, (size_t)(at - colon - 1), &d->password)))
+			goto bad_part;
+		host = at + 1;
+	}
+	host_end = slash;
+	if (*host == '[') {
+		const char *close = memchr(host, ']', (size_t)(slash - host));
+
+		if (!close)
+			return log_einval(err, "%s: unterminated '[' in the host", uri);
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close + 1 != slash)
+			return log_einval(err, "%s: unexpected text after ']'", uri);
+		d->host = strndup(host + 1, (size_t)(close - host - 1));
+	} else {
+		const char *colon = memchr(host, ':', (size_t)(slash - host));
+
+		if (colon) {
+			port = colon + 1;
+			host_end = colon;
+		}
+		d->host = strndup(host, (size_t)(host_end - host));
+	}
+	if (!d->host)
+		return -ENOMEM;
+	if (!*d->host)
+		return log_einval(err, "%s: no host given", uri);
+	if (port) {
+		size_t n = (size_t)(slash - port);
+		unsigned long v = 0;
+
+		if (n == 0 || n > 5 || strspn(port, "0123456789") < n ||
+		    (v = strtoul(port, NULL, 10)) == 0 || v > 65535)
+			return log_einval(err, "%s: the port must be a number from 1 to 65535",
+					  uri);
+		d->port = strndup(port, n);
+		if (!d->port)
+			return -ENOMEM;
+	}
+
+	db = slash + 1;
+	tsep = NULL;
+	for (const char *p = db; p + 1 < end; p++)
+		if (p[0] == ':' && p[1] == ':') {
+			tsep = p;
+			break;
+		}
+	if ((r = source_decode(db, (size_t)((tsep ? tsep : end) - db), &d->dbname)))
+		goto bad_part;
+	if (!*d->dbname || strchr(d->dbname, '/'))
+		return log_einval(err, "%s: expected one database name after the host", uri);
+	if (tsep) {
+		const char *t = tsep + 2, *dot = memchr(t, '.', (size_t)(end - t));
+
+		if (t == end || dot == t || (dot && dot + 1 == end))
+			return log_einval(err, "%s: expected ::TABLE or ::SCHEMA.TABLE", uri);
+		if (dot) {
+			if ((r = source_decode(t, (size_t)(dot - t), &d->schema)) ||
+			    (r = source_decode(dot + 1, (size_t)(end - dot - 1), &d->table)))
+				goto bad_part;
+		} else {
+			d->schema = strdup("public");
+			if (!d->schema)
+				return -ENOMEM;
+			if ((r = source_decode(t, (size_t)(end - t), &d->table)))
+				goto bad_part;
+		}
+	}
+
+	for (const char *p = q ? q + 1 : NULL; p && *p;) {
+		const char *amp = strchr(p, '&'), *pe = amp ? amp : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(pe - p));
+		char **k, **v;
+
+		if (!eq || eq == p)
+			return log_einval(err, "%s: expected KEY=VALUE parameters after '?'", uri);
+		k = realloc(d->param_keys, (d->nparams + 1) * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		d->param_keys = k;
+		v = realloc(d->param_vals, (d->nparams + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		d->param_vals = v;
+		k[d->nparams] = v[d->nparams] = NULL;
+		d->nparams++;
+		if ((r = source_decode(p, (size_t)(eq - p), &k[d->nparams - 1])) ||
+		    (r = source_decode(eq + 1, (size_t)(pe - eq - 1), &v[d->nparams - 1])))
+			goto bad_part;
+		p = amp ? amp + 1 : pe;
+	}
+	return 0;
+bad_part:
+	if (r == -ENOMEM)
+		return r;
+	return log_einval(err, "%s: bad percent-escape (use %%XX, never %%00)", uri);
+}
+
+char *source_redact(const char *uri)
+{
+	char *out = strdup(uri), *rest, *end, *at = NULL, *colon, *q;
+
+	if (!out || !(rest = strstr(out, "://")) || !strncmp(out, "s3://", 5))
+		return out;
+	rest += 3;
+	end = rest + strcspn(rest, "/?");
+	for (char *p = rest; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at && (colon = memchr(rest, ':', (size_t)(at - rest))))
+		memmove(colon, at, strlen(at) + 1);
+	/* ?password=... too */
+	for (q = strchr(out, '?'); q; q = strchr(q + 1, '&')) {
+		if (!strncmp(q + 1, "password=", 9)) {
+			char *v = q + 10, *ve = v + strcspn(v, "&");
+
+			memmove(v, ve, strlen(ve) + 1);
+		}
+	}
+	return out;
 }
 
 int source_parse(const char *uri, struct source *out, char **err)
@@ -46,13 +258,35 @@ int source_parse(const char *uri, struct source *out, char **err)
 	int r;
 
 	*err = NULL;
+	if (!strncmp(uri, "redshift://", 11) || !strncmp(uri, "postgresql://", 13) ||
+	    !strncmp(uri, "postgres://", 11)) {
+		int redshift = uri[0] == 'r';
+		char *shown = source_redact(uri);
+
+		if (!shown)
+			return -ENOMEM;
+		s.kind = redshift ? SOURCE_REDSHIFT : SOURCE_POSTGRES;
+		r = source_parse_db(shown, strstr(uri, "://") + 3, &s.db, err);
+		free(shown);
+		if (r < 0)
+			goto fail;
+		if (!s.db.port && !(s.db.port = strdup(redshift ? "5439" : "5432"))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		*out = s;
+		return 0;
+	}
 	if (strncmp(uri, "s3://", 5) != 0) {
 		const char *colon = strstr(uri, "://");
 
 		if (colon)
-			return log_einval(err, "%.*s: unsupported source scheme (use s3://)",
-					   (int)(colon - uri), uri);
-		return log_einval(err, "'%s' is not a source URL (expected s3://BUCKET/PREFIX)", uri);
+			return log_einval(err,
+					  "%.*s: unsupported source scheme (use s3://, redshift:// "
+					  "or postgresql://)",
+					  (int)(colon - uri), uri);
+		return log_einval(err, "'%s' is not a source URL (expected s3://BUCKET/PREFIX)",
+				  uri);
 	}
 	rest = uri + 5;
 	if (*rest == '\0') {
@@ -68,8 +302,10 @@ int source_parse(const char *uri, struct source *out, char **err)
 		goto fail;
 	}
 	if (!source_bucket_name_ok(s.bucket)) {
-		r = log_einval(err, "'%s' is not a valid bucket name (3-63 characters of a-z, 0-9, '.' and '-')",
-				s.bucket);
+		r = log_einval(
+		    err,
+		    "'%s' is not a valid bucket name (3-63 characters of a-z, 0-9, '.' and '-')",
+		    s.bucket);
 		goto fail;
 	}
 	rest = slash ? slash + 1 : "";
@@ -116,7 +352,8 @@ done:
 	for (const char *p = s.prefix; *p; p++) {
 		if (p == s.prefix || p[-1] == '/') {
 			if (!strncmp(p, "./", 2) || !strncmp(p, "../", 3)) {
-				r = log_einval(err, "%s: '.' and '..' are not allowed in a prefix", uri);
+				r = log_einval(err, "%s: '.' and '..' are not allowed in a prefix",
+					       uri);
 				goto fail;
 			}
 		}

@@ -50,6 +50,47 @@ static void check_bad(const char *uri, const char *in_message)
 	free(err);
 }
 
+static void check_db(const char *uri, enum source_kind kind, const char *user, const char *pass,
+		     const char *host, const char *port, const char *db, const char *schema,
+		     const char *table)
+{
+	struct source s;
+	char *err = NULL;
+
+	CHECK(source_parse(uri, &s, &err) == 0);
+	if (err) {
+		fprintf(stderr, "  %s: %s\n", uri, err);
+		free(err);
+		return;
+	}
+	CHECK(s.kind == kind);
+	CHECK(source_is_db(&s));
+#define CHECK_OPT(got, want)                                                                       \
+	do {                                                                                       \
+		if (want)                                                                          \
+			CHECK_STR(got, want);                                                      \
+		else                                                                               \
+			CHECK((got) == NULL);                                                      \
+	} while (0)
+	CHECK_OPT(s.db.user, user);
+	CHECK_OPT(s.db.password, pass);
+	CHECK_OPT(s.db.host, host);
+	CHECK_OPT(s.db.port, port);
+	CHECK_OPT(s.db.dbname, db);
+	CHECK_OPT(s.db.schema, schema);
+	CHECK_OPT(s.db.table, table);
+#undef CHECK_OPT
+	source_free(&s);
+}
+
+static void check_redact(const char *uri, const char *want)
+{
+	char *got = source_redact(uri);
+
+	CHECK_STR(got, want);
+	free(got);
+}
+
 int main(void)
 {
 	check_ok("s3://", SOURCE_S3_ALL, NULL, "", NULL, NULL);
@@ -73,6 +114,51 @@ int main(void)
 	check_bad("s3://bucket/a*b*c", "only one '*'");
 	check_bad("s3://bucket/../x", "'.' and '..'");
 	check_bad("s3://bucket/a/./x", "'.' and '..'");
+
+	check_db("redshift://alice:s3cr%40t@example.com/dev", SOURCE_REDSHIFT, "alice", "s3cr@t",
+		 "example.com", "5439", "dev", NULL, NULL);
+	check_db("postgresql://bob@127.0.0.1:6543/db::users", SOURCE_POSTGRES, "bob", NULL,
+		 "127.0.0.1", "6543", "db", "public", "users");
+	check_db("postgres://h/db::sales.orders%2E2024", SOURCE_POSTGRES, NULL, NULL, "h", "5432",
+		 "db", "sales", "orders.2024");
+	check_db("postgresql://u:p@[::1]:5433/d?sslmode=require", SOURCE_POSTGRES, "u", "p", "::1",
+		 "5433", "d", NULL, NULL);
+	{
+		struct source s;
+		char *err = NULL;
+
+		CHECK(source_parse("redshift://u@h/d?sslmode=require&connect_timeout=3", &s,
+				   &err) == 0);
+		CHECK(s.db.nparams == 2);
+		if (s.db.nparams == 2) {
+			CHECK_STR(s.db.param_keys[0], "sslmode");
+			CHECK_STR(s.db.param_vals[0], "require");
+			CHECK_STR(s.db.param_keys[1], "connect_timeout");
+			CHECK_STR(s.db.param_vals[1], "3");
+		}
+		source_free(&s);
+		free(err);
+	}
+	check_bad("redshift://u:p@h", "expected USER@HOST");
+	check_bad("redshift://u:p@h:99999/d", "port");
+	check_bad("redshift://u:p@h:5439/d::", "::TABLE");
+	check_bad("redshift://u:p%zz@h/d", "percent-escape");
+	check_bad("postgresql://u@h/d?novalue", "KEY=VALUE");
+	/* The password never shows in the message. */
+	{
+		struct source s;
+		char *err = NULL;
+
+		CHECK(source_parse("redshift://u:hunter2@h:0/d", &s, &err) == -EINVAL);
+		CHECK(err && !strstr(err, "hunter2"));
+		free(err);
+	}
+	check_redact("redshift://alice:s3cr%40t@example.com/dev",
+		     "redshift://alice@example.com/dev");
+	check_redact("postgresql://u@h/d?password=x&sslmode=require",
+		     "postgresql://u@h/d?password=&sslmode=require");
+	check_redact("s3://bucket/a:b@c", "s3://bucket/a:b@c");
+	check_redact("postgresql://h/d", "postgresql://h/d");
 
 	CHECK(opts_parse_size("4096") == 4096);
 	CHECK(opts_parse_size("64M") == 64LL << 20);

@@ -1,0 +1,61 @@
+/* whtree.h - Redshift and PostgreSQL tables as a folder tree: the backend
+ * behind redshift:// and postgresql:// mounts.
+ *
+ *   /SCHEMA/              each user schema
+ *   /SCHEMA/TABLE.csv     the table (or view) as CSV, header first;
+ *                         written with O_TRUNC it replaces the rows, with
+ *                         O_APPEND it adds to them, created it makes a table
+ *   /SCHEMA/TABLE/        the load folder: a .csv, .csv.gz, .json(l) or
+ *                         .json(l).gz file written here is appended to the
+ *                         table when it is closed, then disappears
+ *   /SCHEMA/TABLE/.errors what the last failed load of the table said
+ *
+ * A table file's size is known only once the table has been exported: an
+ * open (and a lookup by name that no listing answered) exports it to a
+ * snapshot in the spool, which later opens reuse for the cache TTL.  A
+ * listing exports nothing and shows 0 for tables with no snapshot.
+ */
+#ifndef ODOFS_WHTREE_H
+#define ODOFS_WHTREE_H
+
+#include <sys/types.h>
+
+#include "backend.h"
+
+struct whdb;
+struct s3;
+struct spool;
+struct creds_provider;
+
+struct whtree_config {
+	struct whdb *db; /* borrowed */
+	int redshift;
+	const char *schema; /* odo's ::TABLE: only this schema ... */
+	const char *table;  /* ... and this table; both NULL for all */
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	int read_only;
+	int allow_drop;
+	unsigned ttl_ms;     /* catalog and snapshot lifetime */
+	struct spool *spool; /* borrowed: snapshots and new-table loads */
+
+	/* Redshift loads: the staging prefix and how COPY reaches it. */
+	struct s3 *s3;		      /* borrowed; NULL on PostgreSQL */
+	struct creds_provider *creds; /* borrowed */
+	const char *staging_bucket;
+	const char *staging_prefix; /* "" or ending in '/' */
+	const char *region;
+	const char *iam_role; /* NULL: the mount's own credentials */
+	unsigned workers;
+	size_t write_buffer;
+};
+
+/* Fills *out; 0 or -ENOMEM.  out->ops->destroy frees it. */
+int whtree_new(const struct whtree_config *cfg, struct backend *out);
+
+/* At mount time: connect once and list the schemas, so a wrong password
+ * or host refuses the mount.  0, or -EIO with *err (malloc'd). */
+int whtree_probe(struct whdb *db, const char *schema, const char *table, char **err);
+
+#endif
