@@ -238,6 +238,7 @@ int main(int argc, char *argv[])
 		    .staging_prefix = o.staging.prefix,
 		    .region = o.region_name,
 		    .iam_role = o.iam_role,
+		    .unload = o.unload,
 		    .workers = o.connections,
 		    .write_buffer = o.write_buffer_bytes,
 		};

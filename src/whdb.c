@@ -116,6 +116,18 @@ static char *whdb_one_line(const char *msg)
 	return buf_steal(&b);
 }
 
+/* Server notices (Redshift's "Load into table ... completed") go to the
+ * log, not to the daemon's stderr. */
+static void whdb_notice(void *arg, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	(void)arg;
+	while (n && msg[n - 1] == '\n')
+		n--;
+	log_debug("database: %.*s", (int)n, msg);
+}
+
 PGconn *whdb_get(struct whdb *db, char **err)
 {
 	PGconn *c = NULL;
@@ -143,6 +155,7 @@ PGconn *whdb_get(struct whdb *db, char **err)
 	}
 	/* Waits happen in poll() with a bound, never inside libpq. */
 	PQsetnonblocking(c, 1);
+	PQsetNoticeProcessor(c, whdb_notice, NULL);
 	return c;
 }
 
@@ -317,7 +330,10 @@ PGresult *whdb_exec(struct whdb *db, PGconn *c, const char *sql, int nparams,
 	PGresult *res;
 
 	whdb_clock_start(db, &k, long_running);
-	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+	/* Without parameters, the simple protocol: what psql sends, and
+	 * what proxies and poolers in front of Redshift handle best. */
+	if (!(nparams ? PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+		      : PQsendQuery(c, sql))) {
 		whdb_conn_error(c, err);
 		return NULL;
 	}

@@ -36,6 +36,7 @@
 #include "csvinfer.h"
 #include "gunzip.h"
 #include "jsonrow.h"
+#include <json-c/json.h>
 #include "log.h"
 #include "pool.h"
 #include "s3.h"
@@ -437,6 +438,12 @@ static void wh_set_errors(struct whtree *t, const char *schema, const char *tabl
 /* --------------------------------------------------------------------- */
 /* export: a table into a snapshot */
 
+struct wh_export;
+static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **err);
+static void wh_scrub(char *msg, const char *secret);
+static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, const char *table,
+			    const char *q, struct wh_export *x, char **err);
+
 struct wh_export {
 	struct whsnap *snap;
 	struct buf row;
@@ -499,6 +506,200 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
 	return r;
 }
 
+/* -o unload: Redshift writes the table to the staging prefix in parallel
+ * (gzip'd CSV slices and a manifest); odofs reads the slices back in order
+ * into the snapshot, under a header of the table's columns, then deletes
+ * them. */
+struct wh_unload_obj {
+	char **keys;
+	size_t n;
+};
+
+static int wh_unload_list(void *arg, const struct s3xml_entry *e)
+{
+	struct wh_unload_obj *o = arg;
+	char **k;
+
+	if (e->kind != S3XML_OBJECT)
+		return 0;
+	k = realloc(o->keys, (o->n + 1) * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	o->keys = k;
+	if (!(k[o->n] = strdup(e->name)))
+		return -ENOMEM;
+	o->n++;
+	return 0;
+}
+
+static int wh_unload_sink(void *arg, const char *data, size_t len)
+{
+	return wh_export_bytes(arg, data, len);
+}
+
+/* The slices the manifest names, in its order: keys within the bucket. */
+static int wh_unload_manifest(struct whtree *t, const char *key, struct wh_unload_obj *slices)
+{
+	size_t cap = 4 << 20;
+	char *body = malloc(cap + 1);
+	ssize_t n = body ? s3_get_small(t->cfg.s3, t->cfg.staging_bucket, key, body, cap) : -ENOMEM;
+	struct json_object *root = NULL, *entries;
+	char prefix[WH_NAME_MAX * 2];
+	int r = 0;
+
+	if (n < 0) {
+		free(body);
+		return (int)n;
+	}
+	body[n] = '\0';
+	snprintf(prefix, sizeof(prefix), "s3://%s/", t->cfg.staging_bucket);
+	root = json_tokener_parse(body);
+	if (!root || !json_object_object_get_ex(root, "entries", &entries) ||
+	    !json_object_is_type(entries, json_type_array))
+		r = -EIO;
+	for (size_t i = 0; r == 0 && i < json_object_array_length(entries); i++) {
+		struct json_object *url, *ent = json_object_array_get_idx(entries, i);
+		const char *u;
+
+		if (!json_object_object_get_ex(ent, "url", &url) ||
+		    !(u = json_object_get_string(url)) || strncmp(u, prefix, strlen(prefix))) {
+			r = -EIO;
+			break;
+		}
+		struct s3xml_entry e = {.kind = S3XML_OBJECT, .name = u + strlen(prefix)};
+
+		r = wh_unload_list(slices, &e);
+	}
+	json_object_put(root);
+	free(body);
+	return r;
+}
+
+static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, const char *table,
+			    const char *q, struct wh_export *x, char **err)
+{
+	struct wh_unload_obj made = {0}, slices = {0};
+	struct creds cr = {0};
+	char *select = NULL, *lit = NULL, *url = NULL, *ulit = NULL, *auth = NULL, *sql = NULL;
+	char *prefix = NULL, *manifest = NULL, *chunk = NULL;
+	unsigned char rnd[8] = {0};
+	PGresult *cols;
+	int r = -ENOMEM, e = 0;
+
+	/* The header: the table's columns, as COPY would write them. */
+	cols =
+	    whdb_exec(t->cfg.db, c, wh_sql_cols, 2, (const char *const[]){schema, table}, 0, err);
+	if (!cols)
+		return -EIO;
+	for (int i = 0; i < PQntuples(cols); i++) {
+		const char *n = PQgetvalue(cols, i, 0);
+
+		if (i)
+			buf_append(&x->row, ",", 1);
+		csvfmt_field(&x->row, n, strlen(n), 0, PQntuples(cols) == 1);
+	}
+	csvfmt_row_end(&x->row);
+	PQclear(cols);
+	if ((r = wh_export_flush(x)) < 0)
+		return r;
+
+	r = -ENOMEM;
+	if (getrandom(rnd, sizeof(rnd), 0) < 0)
+		return -errno;
+	if (asprintf(&prefix, "%sodofs-unload-%ld-%02x%02x%02x%02x%02x%02x%02x%02x/",
+		     t->cfg.staging_prefix, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		     rnd[5], rnd[6], rnd[7]) < 0) {
+		prefix = NULL;
+		goto out;
+	}
+	if (asprintf(&select, "SELECT * FROM %s", q) < 0 ||
+	    asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, prefix) < 0)
+		goto out;
+	lit = malloc(2 * strlen(select) + 1);
+	ulit = malloc(2 * strlen(url) + 1);
+	if (!lit || !ulit)
+		goto out;
+	PQescapeStringConn(c, lit, select, strlen(select), &e);
+	PQescapeStringConn(c, ulit, url, strlen(url), &e);
+	if (e || !(auth = wh_rs_auth(t, c, &cr, err))) {
+		r = -EIO;
+		goto out;
+	}
+	if (asprintf(&sql, "UNLOAD ('%s') TO '%s' %s FORMAT AS CSV GZIP MANIFEST PARALLEL ON", lit,
+		     ulit, auth) < 0) {
+		sql = NULL;
+		goto out;
+	}
+	r = whdb_run(t->cfg.db, c, sql, 1, err);
+	wh_scrub(*err, cr.secret_access_key);
+	wh_scrub(*err, cr.session_token);
+	/* Whatever happened, everything under the prefix is ours to delete. */
+	s3_list(t->cfg.s3, t->cfg.staging_bucket, prefix, NULL, 0, wh_unload_list, &made);
+	if (r < 0)
+		goto out;
+	if (asprintf(&manifest, "%smanifest", prefix) < 0) {
+		manifest = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = wh_unload_manifest(t, manifest, &slices)) < 0) {
+		free(*err);
+		*err = strdup("cannot read UNLOAD's manifest");
+		goto out;
+	}
+	chunk = malloc(WH_CHUNK);
+	for (size_t i = 0; chunk && r == 0 && i < slices.n; i++) {
+		struct gunzip *gz = gunzip_new(wh_unload_sink, x);
+
+		if (!gz) {
+			r = -ENOMEM;
+			break;
+		}
+		for (off_t off = 0; r == 0;) {
+			ssize_t n = s3_get_range(t->cfg.s3, t->cfg.staging_bucket, slices.keys[i],
+						 off, WH_CHUNK, NULL, chunk);
+
+			if (n < 0)
+				r = (int)n;
+			if (n <= 0)
+				break;
+			r = gunzip_feed(gz, chunk, (size_t)n);
+			off += n;
+			if ((size_t)n < WH_CHUNK)
+				break;
+		}
+		if (r == 0)
+			r = gunzip_finish(gz);
+		gunzip_free(gz);
+	}
+	if (!chunk)
+		r = -ENOMEM;
+out:
+	for (size_t i = 0; i < made.n; i++) {
+		s3_delete(t->cfg.s3, t->cfg.staging_bucket, made.keys[i]);
+		free(made.keys[i]);
+	}
+	for (size_t i = 0; i < slices.n; i++)
+		free(slices.keys[i]);
+	free(made.keys);
+	free(slices.keys);
+	if (sql)
+		explicit_bzero(sql, strlen(sql));
+	if (auth)
+		explicit_bzero(auth, strlen(auth));
+	creds_clear(&cr);
+	free(sql);
+	free(auth);
+	free(select);
+	free(lit);
+	free(url);
+	free(ulit);
+	free(prefix);
+	free(manifest);
+	free(chunk);
+	return r;
+}
+
 static int wh_export(struct whtree *t, const char *schema, const char *table, struct whsnap *snap)
 {
 	struct wh_export x = {.snap = snap};
@@ -514,7 +715,9 @@ static int wh_export(struct whtree *t, const char *schema, const char *table, st
 		r = -ENOMEM;
 		goto out;
 	}
-	if (t->cfg.redshift) {
+	if (t->cfg.redshift && t->cfg.unload) {
+		r = wh_export_unload(t, c, schema, table, q, &x, &err);
+	} else if (t->cfg.redshift) {
 		if (asprintf(&sql, "SELECT * FROM %s", q) < 0)
 			goto nomem;
 		r = whdb_select_rows(t->cfg.db, c, sql, wh_export_row, &x, &err);
@@ -1221,11 +1424,21 @@ static char *wh_rs_load_error(struct whload *ld, const char *copy_err)
 		      0, NULL, 0, &err);
 
 	if (res && PQntuples(res) > 0) {
-		const char *line = PQgetvalue(res, 0, 0), *col = PQgetvalue(res, 0, 1);
-		const char *val = PQgetvalue(res, 0, 2), *why = PQgetvalue(res, 0, 3);
+		/* Redshift's columns are CHAR(n): blank-padded. */
+		int w[4];
 
-		if (asprintf(&msg, "line %s, column %.200s (value '%.200s'): %.400s", line, col,
-			     val, why) < 0)
+		for (int j = 0; j < 4; j++) {
+			const char *v = PQgetvalue(res, 0, j);
+
+			w[j] = PQgetlength(res, 0, j);
+			while (w[j] > 0 && v[w[j] - 1] == ' ')
+				w[j]--;
+			if (w[j] > 200)
+				w[j] = 200;
+		}
+		if (asprintf(&msg, "line %.*s, column %.*s (value '%.*s'): %.*s", w[0],
+			     PQgetvalue(res, 0, 0), w[1], PQgetvalue(res, 0, 1), w[2],
+			     PQgetvalue(res, 0, 2), w[3], PQgetvalue(res, 0, 3)) < 0)
 			msg = NULL;
 	}
 	if (!msg && asprintf(&msg, "%s", copy_err ? copy_err : "COPY failed") < 0)
@@ -1237,9 +1450,8 @@ static char *wh_rs_load_error(struct whload *ld, const char *copy_err)
 
 /* The Redshift COPY's authorization clause; the credentials it holds
  * are returned so errors can be scrubbed of them. */
-static char *wh_rs_auth(struct whload *ld, struct creds *c, char **err)
+static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **err)
 {
-	struct whtree *t = ld->t;
 	char *lit = NULL, *raw = NULL, *out = NULL;
 	size_t n;
 	int e = 0;
@@ -1264,7 +1476,7 @@ static char *wh_rs_auth(struct whload *ld, struct creds *c, char **err)
 	n = strlen(raw);
 	lit = malloc(2 * n + 1);
 	if (lit) {
-		PQescapeStringConn(ld->conn, lit, raw, n, &e);
+		PQescapeStringConn(conn, lit, raw, n, &e);
 		if (e == 0 && asprintf(&out, "%s '%s'",
 				       t->cfg.iam_role ? "IAM_ROLE" : "CREDENTIALS", lit) < 0)
 			out = NULL;
@@ -1297,7 +1509,7 @@ static int wh_rs_copy(struct whload *ld)
 		r = -ENOMEM;
 		goto out;
 	}
-	auth = wh_rs_auth(ld, &c, &err);
+	auth = wh_rs_auth(t, ld->conn, &c, &err);
 	if (!auth) {
 		r = -EIO;
 		goto out;
@@ -1307,9 +1519,10 @@ static int wh_rs_copy(struct whload *ld)
 			     "COPY %s FROM '%s' %s FORMAT AS JSON 'auto ignorecase'%s REGION '%s'",
 			     ld->qname, lit, auth, ld->gzip ? " GZIP" : "", region);
 	else
-		r = asprintf(&sql,
-			     "COPY %s %s FROM '%s' %s FORMAT AS CSV IGNOREHEADER 1%s REGION '%s'",
-			     ld->qname, ld->collist, lit, auth, ld->gzip ? " GZIP" : "", region);
+		r = asprintf(
+		    &sql,
+		    "COPY %s %s FROM '%s' %s FORMAT AS CSV IGNOREHEADER 1 NULL AS ''%s REGION '%s'",
+		    ld->qname, ld->collist, lit, auth, ld->gzip ? " GZIP" : "", region);
 	if (r < 0) {
 		sql = NULL;
 		r = -ENOMEM;

@@ -47,6 +47,7 @@ struct whtree_config {
 	const char *staging_prefix; /* "" or ending in '/' */
 	const char *region;
 	const char *iam_role; /* NULL: the mount's own credentials */
+	int unload;	      /* export through UNLOAD to the staging prefix */
 	unsigned workers;
 	size_t write_buffer;
 };
