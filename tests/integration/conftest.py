@@ -34,6 +34,9 @@ from pathlib import Path
 
 import pytest
 
+# PostgreSQL and the Redshift emulator: fixtures pg, redshift, pg_schema.
+from pgserver import *  # noqa: E402,F401,F403
+
 REPO = Path(__file__).resolve().parents[2]
 SERVER_JS = REPO / "tests" / "s3rver" / "server.js"
 ODOFS_BIN = Path(os.environ.get("ODOFS_BIN") or REPO / "build" / "odofs").resolve()
