@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a local default: installs what is missing, builds odofs,
 # starts a local S3 server (the test one) with a bucket "demo", mounts it on
-# /tmp/odofs-demo/mnt and shows ls and cat working through the mount.
+# /tmp/odofs-demo/mnt and shows ls and cat working through the mount; then
+# starts a throwaway PostgreSQL, mounts it on /tmp/odofs-demo/db and shows a
+# table read as CSV and a CSV file loaded into it with cp.
 #
 #   tests/demo.sh            leave the mount and the server up; print how to stop
 #   tests/demo.sh --cleanup  unmount and stop the server at the end
@@ -22,9 +24,20 @@ esac
 demo=/tmp/odofs-demo
 mnt=$demo/mnt
 
+dbmnt=$demo/db
+
 stop_demo() {
-	if grep -qs " $mnt fuse" /proc/mounts; then
-		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
+	for m in "$mnt" "$dbmnt"; do
+		if grep -qs " $m fuse" /proc/mounts; then
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
+		fi
+	done
+	if [ -f "$demo/pg.dir" ]; then
+		local pgdir
+		pgdir=$(cat "$demo/pg.dir")
+		runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$pgdir/data" -m fast \
+			-w stop >/dev/null 2>&1 || true
+		rm -rf "$pgdir" "$demo/pg.dir"
 	fi
 	if [ -f "$demo/server.pid" ]; then
 		local pid
@@ -105,10 +118,44 @@ cat "$mnt/reports/2024/q1.csv"
 echo "\$ sha256sum $mnt/data/random.bin $files/data/random.bin"
 sha256sum "$mnt/data/random.bin" "$files/data/random.bin"
 
+echo "== PostgreSQL tables as CSV files"
+mkdir -p "$dbmnt"
+# A throwaway cluster, started as the tests start theirs (tests/integration/pgserver.py).
+pg_info=$(cd tests/integration && /usr/bin/python3 -c '
+from pgserver import PgServer
+pg = PgServer().start()
+print(pg.workdir)
+print(pg.url)
+print(pg.dsn)
+')
+pgdir=$(sed -n 1p <<<"$pg_info")
+pgurl=$(sed -n 2p <<<"$pg_info")
+pgdsn=$(sed -n 3p <<<"$pg_info")
+echo "$pgdir" >"$demo/pg.dir"
+psql -X -q -d "$pgdsn" -c "CREATE SCHEMA shop;
+CREATE TABLE shop.orders (id bigint, customer text, amount numeric(10,2), placed date);
+INSERT INTO shop.orders VALUES (1, 'Ada', 12.50, '2024-05-01'), (2, 'Grace, Ltd.', 99.99, '2024-05-02');"
+build/odofs "$pgurl" "$dbmnt" -o "cache_dir=$demo/cache"
+for _ in $(seq 100); do
+	grep -qs " $dbmnt fuse" /proc/mounts && break
+	sleep 0.1
+done
+shown_url=$(sed 's#://\([^:@/]*\):[^@]*@#://\1@#' <<<"$pgurl")
+echo "\$ build/odofs $shown_url $dbmnt   # (password given in the URL; hidden from ps)"
+echo "\$ ls -l $dbmnt/shop"
+ls -l "$dbmnt/shop"
+echo "\$ cat $dbmnt/shop/orders.csv"
+cat "$dbmnt/shop/orders.csv"
+printf 'id,customer,amount,placed\n3,Linus,5.00,2024-05-03\n' >"$files/new_orders.csv"
+echo "\$ cp $files/new_orders.csv $dbmnt/shop/orders/"
+cp "$files/new_orders.csv" "$dbmnt/shop/orders/"
+echo "\$ psql -c 'SELECT * FROM shop.orders'"
+psql -X -d "$pgdsn" -c 'SELECT * FROM shop.orders ORDER BY id'
+
 if [ "$cleanup" = yes ]; then
 	echo "== clean-up"
 	stop_demo
-	echo "unmounted $mnt and stopped the S3 server"
+	echo "unmounted $mnt and $dbmnt, stopped the S3 server and PostgreSQL"
 else
 	cat <<EOF
 
@@ -116,9 +163,11 @@ The mount and the S3 server are still up. To use the server with aws:
   export AWS_ACCESS_KEY_ID=$key_id AWS_SECRET_ACCESS_KEY=$secret
   export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
   aws --endpoint-url $AWS_ENDPOINT_URL s3 ls s3://demo/
-To unmount and stop the server:
-  fusermount3 -u $mnt
+The PostgreSQL tables are mounted on $dbmnt.
+To unmount and stop the servers:
+  fusermount3 -u $mnt; fusermount3 -u $dbmnt
   kill $(cat "$demo/server.pid")
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D $pgdir/data stop
 (or run: tests/demo.sh --cleanup, which sets everything up again, shows it, and stops)
 EOF
 fi
