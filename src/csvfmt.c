@@ -90,3 +90,25 @@ int csvfmt_row(struct buf *out, const char *const *vals, const size_t *lens, con
 		return csvfmt_rollback(out, old_len, r);
 	return 0;
 }
+
+const char *csvfmt_clip(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t n = len, o = 0;
+
+	if (n > CSVFMT_CLIP) {
+		n = CSVFMT_CLIP;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--; /* cut on a UTF-8 boundary */
+	}
+	for (size_t i = 0; i < n && o + 4 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (n < len && o + 4 < outlen) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -37,4 +37,10 @@ int csvfmt_row_end(struct buf *out);
 int csvfmt_row(struct buf *out, const char *const *vals, const size_t *lens, const int *nulls,
 	       size_t n);
 
+/* User text fit for a one-line message: at most CSVFMT_CLIP bytes, cut on
+ * a UTF-8 boundary, control characters as '?', "..." when cut; into out
+ * (CSVFMT_CLIP + 8 bytes suffice), which is returned. */
+#define CSVFMT_CLIP 64
+const char *csvfmt_clip(const char *s, size_t len, char *out, size_t outlen);
+
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "csvfmt.h"
 #include "csvinfer.h"
 #include "log.h"
 
@@ -28,7 +29,6 @@
 #define CSVINFER_SLICE	     (64u * 1024)
 #define CSVINFER_NULL_WIDTH  256   /* VARCHAR width of a column of NULLs */
 #define CSVINFER_VARCHAR_MAX 65535 /* Redshift's widest VARCHAR */
-#define CSVINFER_CLIP	     64	   /* bytes of a name quoted in a message */
 
 /* The type lattice: NONE (only NULLs) < each of the others < TEXT, with
  * INT < DOUBLE and DATE < TS the only widenings. */
@@ -73,30 +73,6 @@ static int csvinfer_fail(struct csvinfer *ci, const char *fmt, ...)
 	va_end(ap);
 	ci->failed = 1;
 	return -EINVAL;
-}
-
-/* A name fit for a one-line message: at most CSVINFER_CLIP bytes, cut on
- * a UTF-8 boundary, control characters shown as '?'. */
-static const char *csvinfer_clip(const char *s, char *out, size_t outlen)
-{
-	size_t len = strlen(s), n = len, o = 0;
-
-	if (n > CSVINFER_CLIP) {
-		n = CSVINFER_CLIP;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (size_t i = 0; i < n && o + 4 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	if (n < len && o + 4 < outlen) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-	return out;
 }
 
 /* libcsv's buffer never grows past one field of CSVINFER_FIELD_MAX bytes
@@ -312,7 +288,7 @@ static void csvinfer_header_field(struct csvinfer *ci, const char *s, size_t len
 
 static void csvinfer_header_done(struct csvinfer *ci)
 {
-	char a[CSVINFER_CLIP * 2];
+	char a[CSVFMT_CLIP * 2];
 
 	for (size_t i = 0; i < ci->ncols; i++) {
 		if (ci->cols[i].name[0] == '\0') {
@@ -335,7 +311,8 @@ static void csvinfer_header_done(struct csvinfer *ci)
 				    "line %llu: columns %zu and %zu are both named \"%s\" "
 				    "(names differing only in case clash)",
 				    ci->line, i + 1, j + 1,
-				    csvinfer_clip(ci->cols[j].name, a, sizeof(a)));
+				    csvfmt_clip(ci->cols[j].name, strlen(ci->cols[j].name), a,
+						sizeof(a)));
 				return;
 			}
 	ci->have_header = 1;
@@ -540,7 +517,7 @@ int csvinfer_type(const struct csvinfer *ci, size_t i, enum csvinfer_dialect d, 
 		  size_t outlen, char **err)
 {
 	const struct csvinfer_col *col;
-	char tmp[CSVINFER_TYPE_MAX], a[CSVINFER_CLIP * 2];
+	char tmp[CSVINFER_TYPE_MAX], a[CSVFMT_CLIP * 2];
 	char *msg = NULL;
 	size_t width;
 	int r;
@@ -581,7 +558,8 @@ int csvinfer_type(const struct csvinfer *ci, size_t i, enum csvinfer_dialect d, 
 			    &msg,
 			    "column \"%s\": a value of %zu bytes, but Redshift's VARCHAR "
 			    "holds at most %d",
-			    csvinfer_clip(col->name, a, sizeof(a)), width, CSVINFER_VARCHAR_MAX);
+			    csvfmt_clip(col->name, strlen(col->name), a, sizeof(a)), width,
+			    CSVINFER_VARCHAR_MAX);
 			goto out;
 		}
 		break;

@@ -19,7 +19,6 @@
 #include "jsonrow.h"
 
 #define JSONROW_DEPTH 64 /* nesting json-c accepts */
-#define JSONROW_CLIP  64 /* bytes of user data quoted in a message */
 /* A line buffer grown past this is freed after its line, not kept. */
 #define JSONROW_KEEP_BYTES (1u << 20)
 
@@ -74,29 +73,6 @@ static void jsonlines_free(struct jsonlines *jl)
 		json_tokener_free(jl->tok);
 }
 
-/* Text fit for a one-line message: clipped, control characters as '?'. */
-static const char *jsonrow_clip(const char *s, size_t len, char *out, size_t outlen)
-{
-	size_t n = len, o = 0;
-
-	if (n > JSONROW_CLIP) {
-		n = JSONROW_CLIP;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--; /* cut on a UTF-8 boundary */
-	}
-	for (size_t i = 0; i < n && o + 4 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	if (n < len && o + 4 < outlen) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int jsonrow_is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -121,7 +97,7 @@ static int jsonrow_too_wide(const char *digits, size_t n, int negative)
  * Infinity, and integers past int64/uint64, which it clips silently. */
 static int jsonlines_scan(struct jsonlines *jl, const char *s, size_t len)
 {
-	char clip[JSONROW_CLIP + 8];
+	char clip[CSVFMT_CLIP + 8];
 
 	for (size_t i = 0; i < len;) {
 		char c = s[i];
@@ -141,7 +117,7 @@ static int jsonlines_scan(struct jsonlines *jl, const char *s, size_t len)
 				is_int &= jsonrow_is_digit(s[i]);
 			}
 			if (is_int && jsonrow_too_wide(s + start + neg, i - start - neg, neg)) {
-				jsonrow_clip(s + start, i - start, clip, sizeof(clip));
+				csvfmt_clip(s + start, i - start, clip, sizeof(clip));
 				return jsonlines_fail(jl, -EINVAL,
 						      "the integer %s does not fit in 64 bits; "
 						      "write it as a string",
@@ -328,7 +304,7 @@ fail:
 
 static int jsonrow_value(struct jsonrow *jr, size_t col, struct json_object *v, const char *key)
 {
-	char clip[JSONROW_CLIP + 8];
+	char clip[CSVFMT_CLIP + 8];
 
 	switch (json_object_get_type(v)) {
 	case json_type_null:
@@ -344,7 +320,7 @@ static int jsonrow_value(struct jsonrow *jr, size_t col, struct json_object *v, 
 			return jsonlines_fail(&jr->jl, -EINVAL,
 					      "the value of \"%s\" holds \\u0000, which PostgreSQL "
 					      "text cannot",
-					      jsonrow_clip(key, strlen(key), clip, sizeof(clip)));
+					      csvfmt_clip(key, strlen(key), clip, sizeof(clip)));
 		return 0;
 	case json_type_int:
 	case json_type_double:

@@ -2403,16 +2403,20 @@ static int wh_drop(struct whtree *t, const struct whpath *p)
 	return r < 0 ? (r == -ENOMEM ? r : -EIO) : 0;
 }
 
+/* wh_resolve() for a change: -EROFS first on a read-only mount. */
+static int wh_resolve_change(struct whtree *t, const char *path, struct whpath *p)
+{
+	return t->cfg.read_only ? -EROFS : wh_resolve(t, path, p);
+}
+
 static int wh_unlink(void *ctx, const char *path)
 {
 	struct whtree *t = ctx;
 	struct whpath p;
-	int r = wh_resolve(t, path, &p);
+	int r = wh_resolve_change(t, path, &p);
 
 	if (r < 0)
 		return r;
-	if (t->cfg.read_only)
-		return -EROFS;
 	switch (p.kind) {
 	case WH_TABLE_FILE:
 		return p.pending ? -EBUSY : wh_drop(t, &p);
@@ -2440,13 +2444,11 @@ static int wh_mkdir(void *ctx, const char *path, mode_t mode)
 	struct whtree *t = ctx;
 	struct whpath p;
 	struct whent *e;
-	int r = wh_resolve(t, path, &p);
+	int r = wh_resolve_change(t, path, &p);
 
 	(void)mode;
 	if (r < 0)
 		return r;
-	if (t->cfg.read_only)
-		return -EROFS;
 	if (p.kind != WH_NONE)
 		return -EEXIST;
 	if (p.depth != 2 || !wh_name_ok(p.table) || t->cfg.table)
@@ -2466,12 +2468,10 @@ static int wh_rmdir(void *ctx, const char *path)
 {
 	struct whtree *t = ctx;
 	struct whpath p;
-	int r = wh_resolve(t, path, &p);
+	int r = wh_resolve_change(t, path, &p);
 
 	if (r < 0)
 		return r;
-	if (t->cfg.read_only)
-		return -EROFS;
 	if (p.kind == WH_NONE)
 		return -ENOENT;
 	if (p.kind != WH_LOAD_DIR)
