@@ -396,3 +396,18 @@ def test_redshift_unload_reads_the_same_rows_and_cleans_staging(rswh):
     assert sorted(got.splitlines()) == sorted(want.splitlines())
     assert wh.staged_keys() == {}, "UNLOAD's slices must be deleted once read"
     assert "UNLOAD" in wh.emulator.log()
+
+
+def test_password_from_pgpassword_or_passfile(pgwh, tmp_path):
+    wh = pgwh
+    wh.psql(f"CREATE TABLE {wh.qt('t')} (x int); INSERT INTO {wh.qt('t')} VALUES (42)")
+    pg = wh.pg
+    bare = f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.dbname}"
+    env = {**wh.s3.env(), "PGPASSWORD": pg.password}
+    m = wh._mount(bare, env=env)
+    assert (m / wh.schema / "t.csv").read_text() == "x\n42\n"
+    pf = tmp_path / "pgpass"
+    pf.write_text(f"{pg.host}:{pg.port}:{pg.dbname}:{pg.user}:{pg.password}\n")
+    pf.chmod(0o600)
+    m2 = wh._mount(bare, f"passfile={pf}")
+    assert (m2 / wh.schema / "t.csv").read_text() == "x\n42\n"
