@@ -403,10 +403,21 @@ int whdb_copy_in_put(struct whdb *db, PGconn *c, const char *data, size_t len, c
 		if (!PQconsumeInput(c) || PQflush(c) < 0)
 			return whdb_conn_error(c, err);
 	}
-	/* Keep the socket moving: a nonblocking connection holds data. */
-	if (PQflush(c) < 0)
-		return whdb_conn_error(c, err);
-	return 0;
+	/* Send it all before taking more: in nonblocking mode libpq would
+	 * rather grow its buffer than wait, so this wait is what bounds the
+	 * memory of a load to what the socket holds. */
+	for (;;) {
+		int r = PQflush(c);
+
+		if (r < 0)
+			return whdb_conn_error(c, err);
+		if (r == 0)
+			return 0;
+		if ((r = whdb_poll(c, POLLOUT | POLLIN, &k, err)) < 0)
+			return r;
+		if (!PQconsumeInput(c))
+			return whdb_conn_error(c, err);
+	}
 }
 
 int whdb_copy_in_end(struct whdb *db, PGconn *c, const char *errmsg, char **err)

@@ -469,6 +469,23 @@ static int wh_export_flush(struct wh_export *x)
 	return r;
 }
 
+/* COPY TO STDOUT sends a row at a time: gather them into writes of
+ * WH_CHUNK, not one write per row. */
+static int wh_export_copy(void *arg, const char *data, size_t len)
+{
+	struct wh_export *x = arg;
+	int r;
+
+	if (len >= WH_CHUNK) { /* a huge row goes as it is */
+		r = wh_export_flush(x);
+		return r ? r : wh_export_bytes(x, data, len);
+	}
+	r = buf_append(&x->row, data, len);
+	if (r == 0 && x->row.len >= WH_CHUNK)
+		r = wh_export_flush(x);
+	return r;
+}
+
 /* Redshift has no COPY TO STDOUT: format the rows of a SELECT as
  * PostgreSQL's CSV output would. */
 static int wh_export_row(void *arg, const PGresult *res, int first)
@@ -726,7 +743,9 @@ static int wh_export(struct whtree *t, const char *schema, const char *table, st
 	} else {
 		if (asprintf(&sql, "COPY (SELECT * FROM %s) TO STDOUT (FORMAT csv, HEADER)", q) < 0)
 			goto nomem;
-		r = whdb_copy_out(t->cfg.db, c, sql, wh_export_bytes, &x, &err);
+		r = whdb_copy_out(t->cfg.db, c, sql, wh_export_copy, &x, &err);
+		if (r == 0)
+			r = wh_export_flush(&x);
 	}
 	goto out;
 nomem:
