@@ -438,6 +438,45 @@ static void wh_set_errors(struct whtree *t, const char *schema, const char *tabl
 /* --------------------------------------------------------------------- */
 /* export: a table into a snapshot */
 
+/* s escaped by libpq for the inside of a '...' literal; malloc'd, NULL on
+ * error.  The caller wipes it if s was a secret. */
+static char *wh_literal(PGconn *c, const char *s)
+{
+	size_t n = strlen(s);
+	char *out = malloc(2 * n + 1);
+	int e = 0;
+
+	if (out) {
+		PQescapeStringConn(c, out, s, n, &e);
+		if (e) {
+			free(out);
+			out = NULL;
+		}
+	}
+	return out;
+}
+
+/* A staging prefix no other load or unload uses, ending in '/':
+ * PREFIXodofs-WHAT-PID-SEQ-RANDOM/.  COPY takes every object under the
+ * prefix it is given, and UNLOAD's files must not meet another's. */
+static char *wh_stage_prefix(struct whtree *t, const char *what)
+{
+	unsigned char rnd[8] = {0};
+	unsigned long long seq;
+	char *out;
+
+	if (getrandom(rnd, sizeof(rnd), 0) < 0)
+		return NULL;
+	pthread_mutex_lock(&t->lock);
+	seq = ++t->load_seq;
+	pthread_mutex_unlock(&t->lock);
+	if (asprintf(&out, "%sodofs-%s-%ld-%llu-%02x%02x%02x%02x%02x%02x%02x%02x/",
+		     t->cfg.staging_prefix, what, (long)getpid(), seq, rnd[0], rnd[1], rnd[2],
+		     rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]) < 0)
+		return NULL;
+	return out;
+}
+
 struct wh_export;
 static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **err);
 static void wh_scrub(char *msg, const char *secret);
@@ -599,9 +638,8 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 	struct creds cr = {0};
 	char *select = NULL, *lit = NULL, *url = NULL, *ulit = NULL, *auth = NULL, *sql = NULL;
 	char *prefix = NULL, *manifest = NULL, *chunk = NULL;
-	unsigned char rnd[8] = {0};
 	PGresult *cols;
-	int r = -ENOMEM, e = 0;
+	int r = -ENOMEM;
 
 	/* The header: the table's columns, as COPY would write them. */
 	cols =
@@ -621,24 +659,19 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 		return r;
 
 	r = -ENOMEM;
-	if (getrandom(rnd, sizeof(rnd), 0) < 0)
-		return -errno;
-	if (asprintf(&prefix, "%sodofs-unload-%ld-%02x%02x%02x%02x%02x%02x%02x%02x/",
-		     t->cfg.staging_prefix, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-		     rnd[5], rnd[6], rnd[7]) < 0) {
-		prefix = NULL;
+	if (!(prefix = wh_stage_prefix(t, "unload")))
+		goto out;
+	if (asprintf(&select, "SELECT * FROM %s", q) < 0) {
+		select = NULL;
 		goto out;
 	}
-	if (asprintf(&select, "SELECT * FROM %s", q) < 0 ||
-	    asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, prefix) < 0)
+	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, prefix) < 0) {
+		url = NULL;
 		goto out;
-	lit = malloc(2 * strlen(select) + 1);
-	ulit = malloc(2 * strlen(url) + 1);
-	if (!lit || !ulit)
+	}
+	if (!(lit = wh_literal(c, select)) || !(ulit = wh_literal(c, url)))
 		goto out;
-	PQescapeStringConn(c, lit, select, strlen(select), &e);
-	PQescapeStringConn(c, ulit, url, strlen(url), &e);
-	if (e || !(auth = wh_rs_auth(t, c, &cr, err))) {
+	if (!(auth = wh_rs_auth(t, c, &cr, err))) {
 		r = -EIO;
 		goto out;
 	}
@@ -1471,9 +1504,7 @@ static char *wh_rs_load_error(struct whload *ld, const char *copy_err)
  * are returned so errors can be scrubbed of them. */
 static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **err)
 {
-	char *lit = NULL, *raw = NULL, *out = NULL;
-	size_t n;
-	int e = 0;
+	char *lit, *raw = NULL, *out = NULL;
 
 	if (t->cfg.iam_role) {
 		raw = strdup(t->cfg.iam_role);
@@ -1492,16 +1523,14 @@ static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **
 	}
 	if (!raw)
 		return NULL;
-	n = strlen(raw);
-	lit = malloc(2 * n + 1);
+	lit = wh_literal(conn, raw);
 	if (lit) {
-		PQescapeStringConn(conn, lit, raw, n, &e);
-		if (e == 0 && asprintf(&out, "%s '%s'",
-				       t->cfg.iam_role ? "IAM_ROLE" : "CREDENTIALS", lit) < 0)
+		if (asprintf(&out, "%s '%s'", t->cfg.iam_role ? "IAM_ROLE" : "CREDENTIALS", lit) <
+		    0)
 			out = NULL;
 		explicit_bzero(lit, strlen(lit));
 	}
-	explicit_bzero(raw, n);
+	explicit_bzero(raw, strlen(raw));
 	free(raw);
 	free(lit);
 	return out;
@@ -1513,18 +1542,17 @@ static int wh_rs_copy(struct whload *ld)
 	struct creds c = {0};
 	char *err = NULL, *auth = NULL, *sql = NULL, *url = NULL, *lit = NULL, *region = NULL;
 	s3_etag etag;
-	int r, e = 0;
+	int r;
 
 	r = upload_finish(ld->up, etag);
 	if (r < 0) {
 		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
 		return r;
 	}
-	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, ld->stage_prefix) < 0 ||
-	    !(lit = malloc(2 * strlen(url) + 1)) ||
-	    (PQescapeStringConn(ld->conn, lit, url, strlen(url), &e), e) ||
-	    !(region = malloc(2 * strlen(t->cfg.region) + 1)) ||
-	    (PQescapeStringConn(ld->conn, region, t->cfg.region, strlen(t->cfg.region), &e), e)) {
+	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, ld->stage_prefix) < 0)
+		url = NULL;
+	if (!url || !(lit = wh_literal(ld->conn, url)) ||
+	    !(region = wh_literal(ld->conn, t->cfg.region))) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1672,23 +1700,41 @@ static int wh_infer_sink(void *arg, const char *data, size_t len)
 	return 0;
 }
 
-/* Read the spool through gunzip (if any) into fn. */
-static int wh_spool_pass(struct whload *ld, gunzip_sink fn, void *arg, const char **error)
+/* Every byte of the spooled file, as written, into fn.  A failure to
+ * read the spool itself is *spool_err. */
+static int wh_spool_read(struct whload *ld, gunzip_sink fn, void *arg, int *spool_err)
 {
-	struct gunzip *gz = ld->gzip ? gunzip_new(fn, arg) : NULL;
 	char *chunk = malloc(WH_CHUNK);
-	int r = (ld->gzip && !gz) || !chunk ? -ENOMEM : 0;
+	int r = chunk ? 0 : -ENOMEM;
 
 	for (off_t off = 0; r == 0 && off < ld->written;) {
 		ssize_t n = spool_pread(ld->sf, chunk, WH_CHUNK, off);
 
 		if (n <= 0) {
-			r = n < 0 ? (int)n : -EIO;
+			r = *spool_err = n < 0 ? (int)n : -EIO;
 			break;
 		}
-		r = gz ? gunzip_feed(gz, chunk, (size_t)n) : fn(arg, chunk, (size_t)n);
+		r = fn(arg, chunk, (size_t)n);
 		off += n;
 	}
+	free(chunk);
+	return r;
+}
+
+static int wh_gunzip_sink(void *arg, const char *data, size_t len)
+{
+	return gunzip_feed(arg, data, len);
+}
+
+/* Read the spool through gunzip (if any) into fn. */
+static int wh_spool_pass(struct whload *ld, gunzip_sink fn, void *arg, const char **error)
+{
+	struct gunzip *gz = ld->gzip ? gunzip_new(fn, arg) : NULL;
+	int spool_err = 0;
+	int r = ld->gzip && !gz ? -ENOMEM
+				: wh_spool_read(ld, gz ? wh_gunzip_sink : fn, gz ? (void *)gz : arg,
+						&spool_err);
+
 	if (r == 0 && gz)
 		r = gunzip_finish(gz);
 	if (r < 0 && gz && !*error)
@@ -1701,7 +1747,6 @@ static int wh_spool_pass(struct whload *ld, gunzip_sink fn, void *arg, const cha
 		*error = keep;
 	}
 	gunzip_free(gz);
-	free(chunk);
 	return r;
 }
 
@@ -1838,11 +1883,15 @@ static int wh_load_stream_setup(struct whload *ld)
 	return 0;
 }
 
+static int wh_load_feed_sink(void *arg, const char *data, size_t len)
+{
+	return wh_load_feed(arg, data, len);
+}
+
 static int wh_load_create(struct whload *ld)
 {
 	char *err = NULL;
-	int r = wh_load_infer(ld, &err);
-	char *chunk = NULL;
+	int r = wh_load_infer(ld, &err), spool_err = 0;
 
 	if (r < 0) {
 		wh_load_fail(ld, -EIO, "%s", err ? err : strerror(-r));
@@ -1852,26 +1901,16 @@ static int wh_load_create(struct whload *ld)
 	free(err);
 	ld->create = 0;
 	r = wh_load_stream_setup(ld);
-	chunk = malloc(WH_CHUNK);
-	if (r == 0 && !chunk)
-		r = -ENOMEM;
 	if (r < 0) {
-		free(chunk);
 		wh_load_fail(ld, r, "%s", strerror(-r));
 		return r;
 	}
-	for (off_t off = 0; r == 0 && off < ld->written;) {
-		ssize_t n = spool_pread(ld->sf, chunk, WH_CHUNK, off);
-
-		if (n <= 0) {
-			r = n < 0 ? (int)n : -EIO;
-			wh_load_fail(ld, r, "cannot read the spool: %s", strerror(-r));
-			break;
-		}
-		r = wh_load_feed(ld, chunk, (size_t)n);
-		off += n;
-	}
-	free(chunk);
+	/* The replay: the spooled bytes, as if written now. */
+	r = wh_spool_read(ld, wh_load_feed_sink, ld, &spool_err);
+	if (spool_err)
+		wh_load_fail(ld, spool_err, "cannot read the spool: %s", strerror(-spool_err));
+	else if (r == -ENOMEM)
+		wh_load_fail(ld, r, "%s", strerror(-r));
 	return wh_load_end(ld);
 }
 
@@ -1967,30 +2006,18 @@ static int wh_format(const char *name, int *json, int *gzip)
 	return -EINVAL;
 }
 
-/* A stage key for one load: its own prefix, since COPY loads every
- * object under the prefix it is given. */
+/* A stage key for one load, under a prefix of its own. */
 static int wh_stage_names(struct whload *ld)
 {
-	struct whtree *t = ld->t;
-	unsigned char rnd[8] = {0};
 	char base[WH_NAME_MAX];
-	unsigned long long seq;
 
-	if (getrandom(rnd, sizeof(rnd), 0) < 0)
-		return -errno;
-	pthread_mutex_lock(&t->lock);
-	seq = ++t->load_seq;
-	pthread_mutex_unlock(&t->lock);
 	snprintf(base, sizeof(base), "%s", ld->name ? ld->name : "table.csv");
 	for (char *p = base; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
 			*p = '_';
-	if (asprintf(&ld->stage_prefix, "%sodofs-load-%ld-%llu-%02x%02x%02x%02x%02x%02x%02x%02x/",
-		     t->cfg.staging_prefix, (long)getpid(), seq, rnd[0], rnd[1], rnd[2], rnd[3],
-		     rnd[4], rnd[5], rnd[6], rnd[7]) < 0) {
-		ld->stage_prefix = NULL;
+	ld->stage_prefix = wh_stage_prefix(ld->t, "load");
+	if (!ld->stage_prefix)
 		return -ENOMEM;
-	}
 	if (asprintf(&ld->stage_key, "%s%s", ld->stage_prefix, base) < 0) {
 		ld->stage_key = NULL;
 		return -ENOMEM;
