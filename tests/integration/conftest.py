@@ -15,14 +15,12 @@ sanitizer report, fails the test.
 """
 
 import concurrent.futures
-import contextlib
 import hashlib
 import http.client
 import itertools
 import os
 import re
 import secrets
-import select
 import shutil
 import signal
 import string
@@ -36,6 +34,7 @@ import pytest
 
 # PostgreSQL and the Redshift emulator: fixtures pg, redshift, pg_schema.
 from pgserver import *  # noqa: E402,F401,F403
+from pgserver import stop_process, wait_listening  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_JS = REPO / "tests" / "s3rver" / "server.js"
@@ -207,37 +206,16 @@ class S3Server:
         self.stderr_path = self.workdir / "server.stderr"
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                self.stop()
-                pytest.fail(f"s3rver did not start: {self.stderr_path.read_text(errors='replace')[-2000:]}")
-            r, _, _ = select.select([self.proc.stdout], [], [], left)
-            if r:
-                b = os.read(self.proc.stdout.fileno(), 256)
-                if not b:
-                    continue
-                line += b
-        m = re.match(rb"listening (\d+)\n", line)
-        assert m, f"unexpected first line from server.js: {line!r}"
-        self.port = int(m.group(1))
+        self.port = wait_listening(self.proc, timeout)
+        if self.port is None:
+            self.stop()
+            pytest.fail(f"s3rver did not start: {self.stderr_path.read_text(errors='replace')[-2000:]}")
         return self
 
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-                self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self._stderr.close()
         self.proc = None
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgServer", "RedshiftEmulator", "pg", "redshift", "pg_schema", "PG_BIN", "PSQL"]
+__all__ = ["PgServer", "RedshiftEmulator", "wait_listening", "stop_process", "pg", "redshift", "pg_schema", "PG_BIN", "PSQL"]
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATOR_PY = REPO / "tests" / "redshift" / "emulator.py"
@@ -40,6 +40,42 @@ PSQL = "/usr/bin/psql" if os.path.exists("/usr/bin/psql") else (shutil.which("ps
 # Debian's interpreter: it has boto3 (a `python3` earlier on PATH may not).
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 START_TIMEOUT_S = 20
+
+
+def wait_listening(proc, timeout):
+    """The port in a server's first stdout line, `listening PORT` (how
+    tests/s3rver/server.js and tests/redshift/emulator.py announce they are
+    up), or None if the process exits or says nothing in time."""
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            return None
+        r, _, _ = select.select([proc.stdout], [], [], left)
+        if r:
+            b = os.read(proc.stdout.fileno(), 256)
+            if not b:
+                continue
+            line += b
+    m = re.match(rb"listening (\d+)\n", line)
+    assert m, f"unexpected first line from a test server: {line!r}"
+    return int(m.group(1))
+
+
+def stop_process(proc):
+    """Stop a test server started with stdout=PIPE: SIGCONT first (a
+    stopped process cannot act on SIGTERM), SIGTERM, SIGKILL after 10 s."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    proc.stdout.close()
 
 
 def _random_name(prefix, n=10):
@@ -227,34 +263,16 @@ class RedshiftEmulator(_Client):
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=self._stderr,
                                      stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + timeout
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                self.stop()
-                pytest.fail(f"the Redshift emulator did not start:\n{self.log()[-3000:]}")
-            r, _, _ = select.select([self.proc.stdout], [], [], left)
-            if r:
-                line += os.read(self.proc.stdout.fileno(), 256)
-        m = re.match(rb"listening (\d+)\n", line)
-        assert m, f"unexpected first line from emulator.py: {line!r}"
-        self.port = int(m.group(1))
+        self.port = wait_listening(self.proc, timeout)
+        if self.port is None:
+            self.stop()
+            pytest.fail(f"the Redshift emulator did not start:\n{self.log()[-3000:]}")
         return self
 
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGCONT)
-                self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self._stderr.close()
         self.proc = None
 
