@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "buf.h"
@@ -17,6 +19,7 @@
 #define WHDB_IDLE_MAX 4		 /* connections kept open while unused */
 #define WHDB_MAX_KEYS 48	 /* our defaults + the source's + the user's */
 #define WHDB_ERR_MAX  (16 << 10) /* bytes of one error message */
+#define WHDB_CANCELS  4		 /* cancel requests in flight at once */
 
 struct whdb {
 	const char *keys[WHDB_MAX_KEYS + 1];
@@ -128,17 +131,43 @@ static void whdb_notice(void *arg, const char *msg)
 	log_debug("database: %.*s", (int)n, msg);
 }
 
+/* Whether an idle connection still has its server: a server that was
+ * restarted or ended the session has closed the socket (or sent a FATAL
+ * first), which shows as input on an idle connection.  Without this check,
+ * the first statement after a restart would fail on a dead connection. */
+static int whdb_alive(PGconn *c)
+{
+	struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+
+	if (PQstatus(c) != CONNECTION_OK || p.fd < 0)
+		return 0;
+	/* Something came: a notice is fine, EOF or an error is not.  A
+	 * server going down sends a FATAL message (libpq takes it for a
+	 * notice on an idle connection), then closes: read until the socket
+	 * has nothing more, so the EOF behind the message is seen too. */
+	for (int i = 0; i < 8 && poll(&p, 1, 0) > 0; i++)
+		if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK)
+			return 0;
+	return PQtransactionStatus(c) == PQTRANS_IDLE;
+}
+
 PGconn *whdb_get(struct whdb *db, char **err)
 {
-	PGconn *c = NULL;
+	PGconn *c;
 
-	pthread_mutex_lock(&db->lock);
-	if (db->n_idle)
-		c = db->idle[--db->n_idle];
-	pthread_mutex_unlock(&db->lock);
-	if (c && PQstatus(c) == CONNECTION_OK)
-		return c;
-	PQfinish(c);
+	for (;;) {
+		c = NULL;
+		pthread_mutex_lock(&db->lock);
+		if (db->n_idle)
+			c = db->idle[--db->n_idle];
+		pthread_mutex_unlock(&db->lock);
+		if (!c)
+			break;
+		if (whdb_alive(c))
+			return c;
+		log_debug("database: dropping a pooled connection the server closed");
+		PQfinish(c);
+	}
 
 	c = PQconnectdbParams(db->keys, db->vals, 0);
 	if (!c) {
@@ -184,17 +213,55 @@ static void whdb_clock_start(struct whdb *db, struct whdb_clock *k, int long_run
 	k->deadline_ms = whdb_now_ms() + (long_running ? db->load_timeout_ms : db->timeout_ms);
 }
 
-/* The server has not answered in time: ask it to stop, and leave the
- * connection in a state whdb_put() will close. */
-static int whdb_timed_out(PGconn *c, char **err)
+static atomic_int whdb_n_cancels;
+
+static void *whdb_cancel_main(void *arg)
 {
-	PGcancel *cancel = PQgetCancel(c);
+	PGcancel *cancel = arg;
 	char errbuf[256];
 
-	if (cancel) {
-		PQcancel(cancel, errbuf, sizeof(errbuf));
+	PQcancel(cancel, errbuf, sizeof(errbuf));
+	PQfreeCancel(cancel);
+	atomic_fetch_sub(&whdb_n_cancels, 1);
+	return NULL;
+}
+
+/* PQcancel() blocks until the server has read the request, with no bound:
+ * a stopped server would hold the caller for as long as it is stopped.  So
+ * the request goes from a detached thread of its own, a few at most. */
+static void whdb_cancel(PGconn *c)
+{
+	PGcancel *cancel;
+	pthread_attr_t attr;
+	pthread_t th;
+
+	if (atomic_fetch_add(&whdb_n_cancels, 1) >= WHDB_CANCELS)
+		goto skip;
+	cancel = PQgetCancel(c);
+	if (!cancel)
+		goto skip;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, whdb_cancel_main, cancel) != 0) {
 		PQfreeCancel(cancel);
+		pthread_attr_destroy(&attr);
+		goto skip;
 	}
+	pthread_attr_destroy(&attr);
+	return;
+skip:
+	atomic_fetch_sub(&whdb_n_cancels, 1);
+}
+
+/* The server has not answered in time: ask it to stop, and cut the
+ * connection.  Whatever is sent on it next fails at once instead of
+ * waiting out another bound (a COPY's end, a ROLLBACK), and the server
+ * rolls back an open transaction when it sees the connection gone. */
+static int whdb_timed_out(PGconn *c, char **err)
+{
+	whdb_cancel(c);
+	if (PQsocket(c) >= 0)
+		shutdown(PQsocket(c), SHUT_RDWR);
 	whdb_set_err(err, "%s", "the database did not answer in time");
 	return -ETIMEDOUT;
 }
@@ -531,17 +598,4 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 		}
 	}
 	return failed ? -EIO : r;
-}
-
-char *whdb_qualified(PGconn *c, const char *schema, const char *table)
-{
-	char *s = PQescapeIdentifier(c, schema, strlen(schema));
-	char *t = PQescapeIdentifier(c, table, strlen(table));
-	char *out = NULL;
-
-	if (s && t && asprintf(&out, "%s.%s", s, t) < 0)
-		out = NULL;
-	PQfreemem(s);
-	PQfreemem(t);
-	return out;
 }

@@ -4,7 +4,10 @@
  * Connections are pooled (one per statement in progress, a few kept idle).
  * Every statement is sent asynchronously and waited for with poll(), so a
  * server that stops answering costs at most the statement's bound: then
- * the statement is cancelled and its connection closed.  Errors come back
+ * the statement is cancelled and its connection cut (shutdown(2)), so what
+ * follows on it fails at once and the server rolls back what was open.  A
+ * pooled connection the server has closed (a restart) is dropped when it
+ * is taken, and a new one made.  Errors come back
  * as one line for users: the server's message, with its detail and the
  * line/column context of a COPY, and never a password.
  */
@@ -59,8 +62,5 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 
 /* The one-line message of a failed result (malloc'd). */
 char *whdb_result_error(const PGresult *res);
-
-/* "schema"."table" quoted by libpq; malloc'd, NULL on error. */
-char *whdb_qualified(PGconn *c, const char *schema, const char *table);
 
 #endif

@@ -43,12 +43,14 @@
 #include "spool.h"
 #include "upload.h"
 #include "whdb.h"
+#include "whsql.h"
 #include "whtree.h"
 
 #define WH_NAME_MAX    256	  /* bytes of a schema, table or file name */
 #define WH_HEAD_MAX    (1u << 20) /* a CSV header row */
 #define WH_CHUNK       (1u << 20) /* spool reads, export buffering */
 #define WH_ERRORS_NAME ".errors"
+#define WH_EMPTY_MSG   "the file is empty"
 
 /* --------------------------------------------------------------------- */
 /* state */
@@ -130,11 +132,16 @@ struct whload {
 	int in_txn, in_copy;
 	char **cols; /* the table's columns */
 	size_t ncols;
-	char *collist; /* (cols) named by the CSV header, quoted */
+	char **hdrcols; /* the table's columns the CSV header names, in order */
+	size_t nhdr;
+	char *collist; /* (hdrcols), quoted */
 	char *qname;   /* "schema"."table" */
 	char *create_sql;
 	struct buf head;
+	size_t head_used; /* bytes of head that are the header record */
 	int header_done;
+	int body_seen;	    /* a byte of a row came after the header */
+	int empty_reported; /* a close came with nothing written yet */
 	struct gunzip *gz;
 	struct jsonrow *jr;
 	struct buf out;
@@ -150,6 +157,13 @@ static long long wh_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* *err = a copy of msg, for callers that report through char **err. */
+static void wh_err_set(char **err, const char *msg)
+{
+	free(*err);
+	*err = strdup(msg);
 }
 
 static int wh_fresh(const struct whtree *t, long long at)
@@ -218,6 +232,15 @@ static PGresult *wh_query(struct whtree *t, const char *sql, int n, const char *
 	if (!c)
 		return NULL;
 	res = whdb_exec(t->cfg.db, c, sql, n, params, 0, err);
+	if (!res && PQstatus(c) == CONNECTION_BAD) {
+		/* A pooled connection whose server went away (a restart) since
+		 * it was checked: a catalog query is safe to run again, once,
+		 * on a new one. */
+		whdb_put(t->cfg.db, c);
+		if (!(c = whdb_get(t->cfg.db, err)))
+			return NULL;
+		res = whdb_exec(t->cfg.db, c, sql, n, params, 0, err);
+	}
 	whdb_put(t->cfg.db, c);
 	return res;
 }
@@ -438,24 +461,6 @@ static void wh_set_errors(struct whtree *t, const char *schema, const char *tabl
 /* --------------------------------------------------------------------- */
 /* export: a table into a snapshot */
 
-/* s escaped by libpq for the inside of a '...' literal; malloc'd, NULL on
- * error.  The caller wipes it if s was a secret. */
-static char *wh_literal(PGconn *c, const char *s)
-{
-	size_t n = strlen(s);
-	char *out = malloc(2 * n + 1);
-	int e = 0;
-
-	if (out) {
-		PQescapeStringConn(c, out, s, n, &e);
-		if (e) {
-			free(out);
-			out = NULL;
-		}
-	}
-	return out;
-}
-
 /* A staging prefix no other load or unload uses, ending in '/':
  * PREFIXodofs-WHAT-PID-SEQ-RANDOM/.  COPY takes every object under the
  * prefix it is given, and UNLOAD's files must not meet another's. */
@@ -478,10 +483,10 @@ static char *wh_stage_prefix(struct whtree *t, const char *what)
 }
 
 struct wh_export;
-static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **err);
+static int wh_rs_creds(struct whtree *t, struct creds *c, char **err);
 static void wh_scrub(char *msg, const char *secret);
 static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, const char *table,
-			    const char *q, struct wh_export *x, char **err);
+			    struct wh_export *x, char **err);
 
 struct wh_export {
 	struct whsnap *snap;
@@ -632,12 +637,11 @@ static int wh_unload_manifest(struct whtree *t, const char *key, struct wh_unloa
 }
 
 static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, const char *table,
-			    const char *q, struct wh_export *x, char **err)
+			    struct wh_export *x, char **err)
 {
 	struct wh_unload_obj made = {0}, slices = {0};
 	struct creds cr = {0};
-	char *select = NULL, *lit = NULL, *url = NULL, *ulit = NULL, *auth = NULL, *sql = NULL;
-	char *prefix = NULL, *manifest = NULL, *chunk = NULL;
+	char *url = NULL, *sql = NULL, *prefix = NULL, *manifest = NULL, *chunk = NULL;
 	PGresult *cols;
 	int r = -ENOMEM;
 
@@ -661,23 +665,27 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 	r = -ENOMEM;
 	if (!(prefix = wh_stage_prefix(t, "unload")))
 		goto out;
-	if (asprintf(&select, "SELECT * FROM %s", q) < 0) {
-		select = NULL;
-		goto out;
-	}
 	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, prefix) < 0) {
 		url = NULL;
 		goto out;
 	}
-	if (!(lit = wh_literal(c, select)) || !(ulit = wh_literal(c, url)))
+	if ((r = wh_rs_creds(t, &cr, err)) < 0)
 		goto out;
-	if (!(auth = wh_rs_auth(t, c, &cr, err))) {
-		r = -EIO;
-		goto out;
-	}
-	if (asprintf(&sql, "UNLOAD ('%s') TO '%s' %s FORMAT AS CSV GZIP MANIFEST PARALLEL ON", lit,
-		     ulit, auth) < 0) {
-		sql = NULL;
+	struct whsql_unload u = {
+	    .schema = schema,
+	    .table = table,
+	    .url = url,
+	    .iam_role = t->cfg.iam_role,
+	    .access_key_id = cr.access_key_id,
+	    .secret_access_key = cr.secret_access_key,
+	    .session_token = cr.session_token,
+	};
+
+	if (!(sql = whsql_unload(&u))) {
+		r = errno == EINVAL ? -EIO : -ENOMEM;
+		if (r == -EIO)
+			wh_err_set(err, "the staging URL or the credentials cannot be written "
+					"into UNLOAD");
 		goto out;
 	}
 	r = whdb_run(t->cfg.db, c, sql, 1, err);
@@ -733,17 +741,9 @@ out:
 		free(slices.keys[i]);
 	free(made.keys);
 	free(slices.keys);
-	if (sql)
-		explicit_bzero(sql, strlen(sql));
-	if (auth)
-		explicit_bzero(auth, strlen(auth));
+	whsql_free_secret(sql);
 	creds_clear(&cr);
-	free(sql);
-	free(auth);
-	free(select);
-	free(lit);
 	free(url);
-	free(ulit);
 	free(prefix);
 	free(manifest);
 	free(chunk);
@@ -760,13 +760,13 @@ static int wh_export(struct whtree *t, const char *schema, const char *table, st
 	buf_init(&x.row, (size_t)64 << 20);
 	if (!c)
 		goto out;
-	q = whdb_qualified(c, schema, table);
+	q = whsql_qualified(schema, table);
 	if (!q) {
 		r = -ENOMEM;
 		goto out;
 	}
 	if (t->cfg.redshift && t->cfg.unload) {
-		r = wh_export_unload(t, c, schema, table, q, &x, &err);
+		r = wh_export_unload(t, c, schema, table, &x, &err);
 	} else if (t->cfg.redshift) {
 		if (asprintf(&sql, "SELECT * FROM %s", q) < 0)
 			goto nomem;
@@ -788,7 +788,8 @@ out:
 		if (asprintf(&label, "%s.%s", schema, table) < 0)
 			label = NULL;
 		if (r == -ENOSPC)
-			log_err("cannot export %s: the table is larger than spool_max allows",
+			log_err("cannot export %s: no room in the spool for it (cache_dir is full "
+				"or spool_max reached)",
 				label ? label : table);
 		else
 			log_err("cannot export %s: %s", label ? label : table,
@@ -1260,12 +1261,10 @@ static int wh_load_columns(struct whload *ld, char **err)
  * the exact one or else the only one equal but for case. */
 static int wh_load_header(struct whload *ld, char **names, size_t n)
 {
-	struct buf b;
-	int r = 0;
-
-	buf_init(&b, (size_t)1 << 20);
-	buf_append(&b, "(", 1);
-	for (size_t i = 0; i < n && r == 0; i++) {
+	ld->hdrcols = calloc(n + 1, sizeof(*ld->hdrcols));
+	if (!ld->hdrcols)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
 		const char *col = NULL;
 
 		for (size_t j = 0; j < ld->ncols && !col; j++)
@@ -1275,35 +1274,31 @@ static int wh_load_header(struct whload *ld, char **names, size_t n)
 			if (!strcasecmp(ld->cols[j], names[i]))
 				col = ld->cols[j];
 		if (!col) {
-			char *msg = NULL;
-
-			if (asprintf(
-				&msg,
-				"the header names column '%.200s', which table %s.%s does not have",
-				names[i], ld->schema, ld->table) < 0)
-				msg = NULL;
-			wh_load_fail(ld, -EIO, "%s", msg);
-			free(msg);
-			r = -EIO;
-			break;
+			wh_load_fail(
+			    ld, -EIO,
+			    "the header names column '%.200s', which table %s.%s does not have",
+			    names[i], ld->schema, ld->table);
+			return -EIO;
 		}
-		char *q = PQescapeIdentifier(ld->conn, col, strlen(col));
-
-		if (!q) {
-			r = -ENOMEM;
-			break;
-		}
-		if (i)
-			buf_append(&b, ", ", 2);
-		r = buf_append(&b, q, strlen(q));
-		PQfreemem(q);
+		if (!(ld->hdrcols[i] = strdup(col)))
+			return -ENOMEM;
+		ld->nhdr = i + 1;
 	}
-	if (r == 0)
-		r = buf_append(&b, ")", 1);
-	if (r == 0)
-		ld->collist = buf_steal(&b);
-	buf_free(&b);
-	return r;
+	ld->collist = whsql_collist((const char *const *)ld->hdrcols, ld->nhdr);
+	if (!ld->collist) {
+		wh_load_fail(ld, -EIO, "%s", "the header row names no columns");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Whether data holds a byte of a row: anything but line ends. */
+static int wh_has_row(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (data[i] != '\n' && data[i] != '\r')
+			return 1;
+	return 0;
 }
 
 /* Gather the start of a CSV until its header record is complete. */
@@ -1334,6 +1329,9 @@ static int wh_head_add(struct whload *ld, const char *data, size_t len, int fina
 	if (r < 0)
 		return r;
 	ld->header_done = 1;
+	ld->head_used = used;
+	if (used < ld->head.len && wh_has_row(ld->head.data + used, ld->head.len - used))
+		ld->body_seen = 1;
 	return 0;
 }
 
@@ -1411,12 +1409,17 @@ static int wh_pg_plain(void *arg, const char *data, size_t len)
 			wh_load_fail(ld, -EIO, "%s", jsonrow_error(ld->jr));
 			return -EIO;
 		}
+		if (ld->out.len)
+			ld->body_seen = 1;
 		r = ld->out.len ? wh_pg_put(ld, ld->out.data, ld->out.len) : 0;
 		buf_reset(&ld->out);
 		return r;
 	}
-	if (ld->header_done)
+	if (ld->header_done) {
+		if (!ld->body_seen && wh_has_row(data, len))
+			ld->body_seen = 1;
 		return wh_pg_put(ld, data, len);
+	}
 	if ((r = wh_head_add(ld, data, len, 0)) < 0 || !ld->header_done)
 		return r;
 	if ((r = wh_pg_start(ld)) < 0)
@@ -1431,7 +1434,11 @@ static int wh_rs_peek(void *arg, const char *data, size_t len)
 {
 	struct whload *ld = arg;
 
-	return ld->header_done ? 0 : wh_head_add(ld, data, len, 0);
+	if (!ld->header_done)
+		return wh_head_add(ld, data, len, 0);
+	if (!ld->body_seen && wh_has_row(data, len))
+		ld->body_seen = 1;
+	return 0;
 }
 
 /* Bytes of the file in the order written, for an existing table. */
@@ -1453,7 +1460,14 @@ static int wh_load_feed(struct whload *ld, const char *data, size_t len)
 		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
 		return r;
 	}
-	if (ld->json || ld->header_done)
+	if (ld->json) {
+		/* Only a gzip'd file is not looked into: Redshift reads it. */
+		for (size_t i = 0; !ld->body_seen && i < len; i++)
+			if (ld->gzip || !strchr(" \t\r\n", data[i]))
+				ld->body_seen = 1;
+		return 0;
+	}
+	if (ld->body_seen)
 		return 0;
 	if (ld->gzip) {
 		r = gunzip_feed(ld->gz, data, len);
@@ -1500,47 +1514,25 @@ static char *wh_rs_load_error(struct whload *ld, const char *copy_err)
 	return msg;
 }
 
-/* The Redshift COPY's authorization clause; the credentials it holds
- * are returned so errors can be scrubbed of them. */
-static char *wh_rs_auth(struct whtree *t, PGconn *conn, struct creds *c, char **err)
+/* The mount's own credentials for a COPY or UNLOAD, unless it gives
+ * Redshift an IAM role; the caller clears them. */
+static int wh_rs_creds(struct whtree *t, struct creds *c, char **err)
 {
-	char *lit, *raw = NULL, *out = NULL;
-
-	if (t->cfg.iam_role) {
-		raw = strdup(t->cfg.iam_role);
-	} else {
-		if (creds_get(t->cfg.creds, c) < 0 || !c->access_key_id) {
-			free(*err);
-			*err = strdup("no AWS credentials to give Redshift's COPY (set them, or "
-				      "mount with -o iam_role=ARN)");
-			return NULL;
-		}
-		if (asprintf(&raw, "aws_access_key_id=%s;aws_secret_access_key=%s%s%s",
-			     c->access_key_id, c->secret_access_key,
-			     c->session_token ? ";token=" : "",
-			     c->session_token ? c->session_token : "") < 0)
-			raw = NULL;
+	if (t->cfg.iam_role)
+		return 0;
+	if (creds_get(t->cfg.creds, c) < 0 || !c->access_key_id) {
+		wh_err_set(err, "no AWS credentials to give Redshift's COPY (set them, or mount "
+				"with -o iam_role=ARN)");
+		return -EIO;
 	}
-	if (!raw)
-		return NULL;
-	lit = wh_literal(conn, raw);
-	if (lit) {
-		if (asprintf(&out, "%s '%s'", t->cfg.iam_role ? "IAM_ROLE" : "CREDENTIALS", lit) <
-		    0)
-			out = NULL;
-		explicit_bzero(lit, strlen(lit));
-	}
-	explicit_bzero(raw, strlen(raw));
-	free(raw);
-	free(lit);
-	return out;
+	return 0;
 }
 
 static int wh_rs_copy(struct whload *ld)
 {
 	struct whtree *t = ld->t;
 	struct creds c = {0};
-	char *err = NULL, *auth = NULL, *sql = NULL, *url = NULL, *lit = NULL, *region = NULL;
+	char *err = NULL, *sql = NULL, *url = NULL;
 	s3_etag etag;
 	int r;
 
@@ -1549,30 +1541,34 @@ static int wh_rs_copy(struct whload *ld)
 		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
 		return r;
 	}
-	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, ld->stage_prefix) < 0)
+	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, ld->stage_prefix) < 0) {
 		url = NULL;
-	if (!url || !(lit = wh_literal(ld->conn, url)) ||
-	    !(region = wh_literal(ld->conn, t->cfg.region))) {
 		r = -ENOMEM;
 		goto out;
 	}
-	auth = wh_rs_auth(t, ld->conn, &c, &err);
-	if (!auth) {
-		r = -EIO;
+	if ((r = wh_rs_creds(t, &c, &err)) < 0)
 		goto out;
-	}
-	if (ld->json)
-		r = asprintf(&sql,
-			     "COPY %s FROM '%s' %s FORMAT AS JSON 'auto ignorecase'%s REGION '%s'",
-			     ld->qname, lit, auth, ld->gzip ? " GZIP" : "", region);
-	else
-		r = asprintf(
-		    &sql,
-		    "COPY %s %s FROM '%s' %s FORMAT AS CSV IGNOREHEADER 1 NULL AS ''%s REGION '%s'",
-		    ld->qname, ld->collist, lit, auth, ld->gzip ? " GZIP" : "", region);
-	if (r < 0) {
-		sql = NULL;
-		r = -ENOMEM;
+	struct whsql_copy cp = {
+	    .schema = ld->schema,
+	    .table = ld->table,
+	    .cols = (const char *const *)ld->hdrcols,
+	    .ncols = ld->nhdr,
+	    .url = url,
+	    .iam_role = t->cfg.iam_role,
+	    .access_key_id = c.access_key_id,
+	    .secret_access_key = c.secret_access_key,
+	    .session_token = c.session_token,
+	    .region = t->cfg.region,
+	    .json = ld->json,
+	    .gzip = ld->gzip,
+	};
+
+	if (!(sql = whsql_copy(&cp))) {
+		r = errno == EINVAL ? -EIO : -ENOMEM;
+		if (r == -EIO)
+			wh_err_set(&err,
+				   "the staging URL or the credentials cannot be written into "
+				   "COPY");
 		goto out;
 	}
 	if ((r = wh_load_begin(ld, &err)) < 0)
@@ -1596,16 +1592,9 @@ out:
 		wh_load_fail(ld, r, "%s", err ? err : strerror(-r));
 	else if (r == -EIO && ld->status == 0)
 		wh_load_fail(ld, -EIO, "%s", err);
-	if (sql)
-		explicit_bzero(sql, strlen(sql));
-	if (auth)
-		explicit_bzero(auth, strlen(auth));
+	whsql_free_secret(sql);
 	creds_clear(&c);
-	free(sql);
-	free(auth);
 	free(url);
-	free(lit);
-	free(region);
 	free(err);
 	return r;
 }
@@ -1621,22 +1610,31 @@ static int wh_load_end(struct whload *ld)
 	if (r == 0 && ld->gzip && !t->cfg.redshift && gunzip_finish(ld->gz) < 0)
 		wh_load_fail(ld, -EIO, "%s", gunzip_error(ld->gz));
 	if (ld->status == 0 && ld->written == 0)
-		wh_load_fail(ld, -EIO, "%s", "empty file: no rows to load");
+		wh_load_fail(ld, -EIO, "%s", WH_EMPTY_MSG);
 	if (ld->status == 0 && !ld->json && !ld->header_done) {
 		wh_head_add(ld, NULL, 0, 1);
 		if (ld->status == 0 && !ld->header_done)
-			wh_load_fail(ld, -EIO, "%s", "empty file: no header row");
-		else if (ld->status == 0 && !t->cfg.redshift && wh_pg_start(ld) == 0)
-			wh_pg_put(ld, ld->head.data, ld->head.len);
+			wh_load_fail(ld, -EIO, "%s", "the file has no header row");
 	}
+	/* A header alone loads nothing: most likely the export that made the
+	 * file failed, and a replace would empty the table. */
+	if (ld->status == 0 && !ld->json && !ld->body_seen)
+		wh_load_fail(ld, -EIO, "%s", "the file has a header but no rows");
+	if (ld->status == 0 && !ld->json && !ld->in_copy && !t->cfg.redshift &&
+	    wh_pg_start(ld) == 0)
+		wh_pg_put(ld, ld->head.data, ld->head.len);
 	if (!t->cfg.redshift) {
 		if (ld->status == 0 && ld->json) {
 			if (!ld->in_copy)
 				wh_pg_start(ld);
 			if (ld->status == 0 && jsonrow_finish(ld->jr, &ld->out) < 0)
 				wh_load_fail(ld, -EIO, "%s", jsonrow_error(ld->jr));
+			if (ld->out.len)
+				ld->body_seen = 1;
 			if (ld->status == 0 && ld->out.len)
 				wh_pg_put(ld, ld->out.data, ld->out.len);
+			if (ld->status == 0 && !ld->body_seen)
+				wh_load_fail(ld, -EIO, "%s", "the file has no JSON objects");
 		}
 		if (ld->in_copy) {
 			r = whdb_copy_in_end(t->cfg.db, ld->conn,
@@ -1645,6 +1643,8 @@ static int wh_load_end(struct whload *ld)
 			if (r < 0 && ld->status == 0)
 				wh_load_fail(ld, -EIO, "%s", err);
 		}
+	} else if (ld->status == 0 && ld->json && !ld->body_seen) {
+		wh_load_fail(ld, -EIO, "%s", "the file has no JSON objects");
 	} else if (ld->status == 0) {
 		wh_rs_copy(ld);
 	}
@@ -1754,13 +1754,11 @@ static int wh_load_infer(struct whload *ld, char **err)
 {
 	struct wh_infer w = {0};
 	enum csvinfer_dialect d = ld->t->cfg.redshift ? CSVINFER_REDSHIFT : CSVINFER_POSTGRES;
-	struct buf sql;
-	char **names = NULL;
+	char **names = NULL, **types = NULL;
 	size_t n = 0;
 	int r;
 
 	buf_init(&w.rows, (size_t)128 << 20);
-	buf_init(&sql, (size_t)4 << 20);
 	w.ci = csvinfer_new();
 	if (!w.ci) {
 		r = -ENOMEM;
@@ -1816,12 +1814,15 @@ static int wh_load_infer(struct whload *ld, char **err)
 	if (r < 0)
 		goto out;
 
-	buf_appendf(&sql, "CREATE TABLE %s (", ld->qname);
 	ld->ncols = csvinfer_ncols(w.ci);
 	ld->cols = calloc(ld->ncols + 1, sizeof(*ld->cols));
-	for (size_t i = 0; ld->cols && i < ld->ncols && r == 0; i++) {
+	types = calloc(ld->ncols + 1, sizeof(*types));
+	if (!ld->cols || !types) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ld->ncols && r == 0; i++) {
 		char type[64];
-		char *q;
 
 		ld->cols[i] = strdup(csvinfer_name(w.ci, i));
 		if (!ld->cols[i]) {
@@ -1832,28 +1833,30 @@ static int wh_load_infer(struct whload *ld, char **err)
 			r = -EINVAL;
 			break;
 		}
-		q = PQescapeIdentifier(ld->conn, ld->cols[i], strlen(ld->cols[i]));
-		if (!q) {
+		if (!(types[i] = strdup(type)))
 			r = -ENOMEM;
-			break;
-		}
-		buf_appendf(&sql, "%s%s %s", i ? ", " : "", q, type);
-		PQfreemem(q);
 	}
-	if (r == 0 && !ld->cols)
-		r = -ENOMEM;
-	if (r == 0 && buf_append(&sql, ")", 1) == 0)
-		ld->create_sql = buf_steal(&sql);
+	if (r == 0) {
+		ld->create_sql =
+		    whsql_create_table(ld->schema, ld->table, (const char *const *)ld->cols,
+				       (const char *const *)types, ld->ncols);
+		if (!ld->create_sql) {
+			r = errno == EINVAL ? -EINVAL : -ENOMEM;
+			if (r == -EINVAL && !*err)
+				*err = strdup("the file's header names an empty column");
+		}
+	}
 out:
 	if (r < 0 && w.error && !*err)
 		*err = strdup(w.error);
 	if (names)
 		wh_strv_free(names, n);
+	if (types)
+		wh_strv_free(types, ld->ncols);
 	jsonkeys_free(w.keys);
 	jsonrow_free(w.jr);
 	csvinfer_free(w.ci);
 	buf_free(&w.rows);
-	buf_free(&sql);
 	return r;
 }
 
@@ -1914,6 +1917,18 @@ static int wh_load_create(struct whload *ld)
 	return wh_load_end(ld);
 }
 
+/* A failed load, in the log and in the table's .errors. */
+static void wh_load_report(struct whload *ld, const char *why)
+{
+	char *msg = NULL;
+
+	if (asprintf(&msg, "load of %s failed: %s", ld->label, why) < 0)
+		msg = NULL;
+	log_warn("%s", msg ? msg : why);
+	wh_set_errors(ld->t, ld->schema, ld->table, msg ? msg : why);
+	free(msg);
+}
+
 static int wh_load_finish(struct whload *ld)
 {
 	struct whtree *t = ld->t;
@@ -1922,6 +1937,11 @@ static int wh_load_finish(struct whload *ld)
 	if (ld->finished)
 		return ld->status;
 	ld->finished = 1;
+	if (ld->empty_reported && ld->written == 0 && ld->status == 0) {
+		/* Said at the close that found it empty; nothing was begun. */
+		ld->status = -EIO;
+		return -EIO;
+	}
 	r = ld->status ? ld->status : ld->create ? wh_load_create(ld) : wh_load_end(ld);
 	if (t->cfg.redshift && ld->stage_key) {
 		/* Whether or not it worked, nothing stays in staging. */
@@ -1941,18 +1961,18 @@ static int wh_load_finish(struct whload *ld)
 
 		if (e)
 			e->pending_dir = 0;
+		/* The empty close was a shell's or dd's dup: take back what it
+		 * said, unless another load has said something since. */
+		if (e && e->errors && ld->empty_reported && strstr(e->errors, ld->label) &&
+		    strstr(e->errors, WH_EMPTY_MSG)) {
+			free(e->errors);
+			e->errors = NULL;
+		}
 		pthread_mutex_unlock(&t->lock);
 		return 0;
 	}
-	if (ld->errmsg) {
-		char *msg = NULL;
-
-		if (asprintf(&msg, "load of %s failed: %s", ld->label, ld->errmsg) < 0)
-			msg = NULL;
-		log_warn("%s", msg ? msg : ld->errmsg);
-		wh_set_errors(t, ld->schema, ld->table, msg ? msg : ld->errmsg);
-		free(msg);
-	}
+	if (ld->errmsg)
+		wh_load_report(ld, ld->errmsg);
 	if (ld->create)
 		wh_cat_forget(t, ld->schema);
 	return r == -ENOSPC || r == -EFBIG ? r : -EIO;
@@ -1968,6 +1988,8 @@ static void wh_load_free(struct whload *ld)
 		whdb_put(ld->t->cfg.db, ld->conn);
 	if (ld->cols)
 		wh_strv_free(ld->cols, ld->ncols);
+	if (ld->hdrcols)
+		wh_strv_free(ld->hdrcols, ld->nhdr);
 	gunzip_free(ld->gz);
 	jsonrow_free(ld->jr);
 	buf_free(&ld->head);
@@ -2063,7 +2085,7 @@ static int wh_load_new(struct whtree *t, const struct whpath *p, const char *nam
 		r = -EIO;
 		goto fail;
 	}
-	ld->qname = whdb_qualified(ld->conn, ld->schema, ld->table);
+	ld->qname = whsql_qualified(ld->schema, ld->table);
 	if (!ld->qname) {
 		r = -ENOMEM;
 		goto fail;
@@ -2334,7 +2356,18 @@ static int wh_flush(void *ctx, const char *path, void *handle)
 	if (fh->kind != WHFH_LOAD)
 		return 0;
 	pthread_mutex_lock(&fh->ld->lock);
-	r = wh_load_finish(fh->ld);
+	if (!fh->ld->finished && fh->ld->status == 0 && fh->ld->written == 0) {
+		/* Nothing written yet: an empty file is an error, but this may
+		 * be the close of a descriptor a shell or dd dup'ed before
+		 * writing through the copy.  So say it, and keep the load open
+		 * to the writes that may follow; the last close decides. */
+		r = -EIO;
+		if (!fh->ld->empty_reported)
+			wh_load_report(fh->ld, WH_EMPTY_MSG);
+		fh->ld->empty_reported = 1;
+	} else {
+		r = wh_load_finish(fh->ld);
+	}
 	pthread_mutex_unlock(&fh->ld->lock);
 	return r;
 }
@@ -2432,7 +2465,7 @@ static int wh_drop(struct whtree *t, const struct whpath *p)
 		free(err);
 		return -EIO;
 	}
-	q = whdb_qualified(c, p->schema, p->table);
+	q = whsql_qualified(p->schema, p->table);
 	if (q && asprintf(&sql, "DROP %s %s", p->view ? "VIEW" : "TABLE", q) < 0)
 		sql = NULL;
 	r = sql ? whdb_run(t->cfg.db, c, sql, 1, &err) : -ENOMEM;

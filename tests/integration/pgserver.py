@@ -212,6 +212,7 @@ class PgServer(_Client):
         return self
 
     def stop(self):
+        self.resume()
         if self.datadir is not None and (self.datadir / "postmaster.pid").exists():
             self._as_postgres(PG_BIN / "pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop",
                               timeout=30, check=False)
@@ -224,6 +225,56 @@ class PgServer(_Client):
             return self.logfile.read_text(errors="replace")
         except (AttributeError, FileNotFoundError):
             return ""
+
+    # Faults (tests/integration/test_wh_faults.py): stop and continue the
+    # whole server, or kill it and start it again on the same port.
+
+    def pids(self):
+        """The postmaster's pid first, then its children's (backends and
+        background processes)."""
+        pm = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        kids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    # pid (comm) state ppid ...; comm may hold spaces
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pm:
+                kids.append(int(d))
+        return [pm] + kids
+
+    def pause(self):
+        """SIGSTOP the postmaster and every backend: connections stay open
+        and new ones are accepted by the kernel, but nothing answers."""
+        self._paused = self.pids()
+        for pid in self._paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self):
+        for pid in getattr(self, "_paused", None) or []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._paused = None
+
+    def kill(self):
+        """Stop the server at once (pg_ctl -m immediate: backends die,
+        clients see their connections closed)."""
+        self.resume()
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop",
+                          timeout=30)
+
+    def restart(self):
+        """Start the killed server again on the same port (crash recovery
+        runs first, so only committed work is there)."""
+        cp = self._as_postgres(PG_BIN / "pg_ctl", "-D", self.datadir, "-l", self.logfile, "-w",
+                               "-t", str(START_TIMEOUT_S), "-o", f"-p {self.port}", "start",
+                               timeout=START_TIMEOUT_S + 10, check=False)
+        assert cp.returncode == 0, f"postgres did not restart: {cp.stderr}\n{self.log()[-3000:]}"
 
     @property
     def url(self):
