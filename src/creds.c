@@ -372,13 +372,22 @@ static int creds_ini_try(const char *path, const char *section, enum creds_ini_s
 	return 0;
 }
 
-/* As ssh does for private keys: say so when others can read the keys. */
+/* As ssh does for private keys and s3fs for its passwd file: say so when
+ * others can reach the keys, and keep working (the keys are used). */
 static void creds_check_mode(const char *shown, mode_t mode)
 {
 	if (mode & 077)
 		log_warn("%s holds AWS keys and is accessible by group or others (mode %04o); "
 			 "run 'chmod 600 %s'",
 			 shown, (unsigned)(mode & 07777), shown);
+}
+
+/* 1 when a file's section held a key id or a secret. */
+static int creds_kv_has_keys(const struct creds_kv *kv, size_t n_kv)
+{
+	return creds_kv_get(kv, n_kv, "aws_access_key_id") ||
+	       creds_kv_get(kv, n_kv, "aws_secret_access_key") ||
+	       creds_kv_get(kv, n_kv, "aws_session_token");
 }
 
 /* Move the keys found in kv into out. */
@@ -459,7 +468,7 @@ static void creds_profile_kv(struct creds_kv *kv)
 
 /* Check one file's section for profile name; take its keys when it has
  * both.  0 with out->access_key_id still NULL when it has none. */
-static int creds_profile_keys(const char *name, const char *shown, struct creds_kv *kv, mode_t mode,
+static int creds_profile_keys(const char *name, const char *shown, struct creds_kv *kv,
 			      struct creds *out, char *msg, size_t msg_size)
 {
 	const char *id = kv[CREDS_KV_ID].value, *secret = kv[CREDS_KV_SECRET].value;
@@ -476,7 +485,6 @@ static int creds_profile_keys(const char *name, const char *shown, struct creds_
 	r = creds_take_keys(kv, CREDS_KV_N, out);
 	if (r < 0)
 		return r;
-	creds_check_mode(shown, mode);
 	creds_set_source(out, "profile '%s' in %s", name, shown);
 	return 0;
 }
@@ -512,6 +520,13 @@ static int creds_from_profile(const char *name, int named, struct creds *out, ch
 	if (r < 0)
 		goto out;
 
+	/* A file holding this profile's keys is a secret whether or not its
+	 * keys win: the config file's when the credentials file has some too. */
+	if (creds_kv_has_keys(ckv, CREDS_KV_N))
+		creds_check_mode(cshown, cmode);
+	if (creds_kv_has_keys(fkv, CREDS_KV_N))
+		creds_check_mode(fshown, fmode);
+
 	if (named && !cfound && !ffound) {
 		snprintf(msg, msg_size, "profile '%s' not found in %s or %s", name, cshown, fshown);
 		r = -ENOENT;
@@ -532,12 +547,12 @@ static int creds_from_profile(const char *name, int named, struct creds *out, ch
 	}
 	/* The credentials file wins over the config file, as in the CLI. */
 	if (cfound) {
-		r = creds_profile_keys(name, cshown, ckv, cmode, out, msg, msg_size);
+		r = creds_profile_keys(name, cshown, ckv, out, msg, msg_size);
 		if (r < 0 || out->access_key_id)
 			goto out;
 	}
 	if (ffound) {
-		r = creds_profile_keys(name, fshown, fkv, fmode, out, msg, msg_size);
+		r = creds_profile_keys(name, fshown, fkv, out, msg, msg_size);
 		if (r < 0)
 			goto out;
 	}

@@ -6,8 +6,10 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 #include "log.h"
@@ -41,6 +43,17 @@ static void http_share_unlock(CURL *c, curl_lock_data data, void *arg)
 
 	(void)c;
 	pthread_mutex_unlock(&h->share_locks[data]);
+}
+
+/* Verification is curl's default; it is set here anyway so that no reused
+ * handle and no future default can leave it off by accident.  Only the
+ * user's explicit no_verify_ssl turns it off (main.c warns at every mount). */
+static void http_tls_setup(CURL *c, const struct http_config *cfg)
+{
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, cfg->no_verify_ssl ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, cfg->no_verify_ssl ? 0L : 2L);
+	if (cfg->ca_bundle)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_bundle);
 }
 
 struct http *http_new(const struct http_config *cfg)
@@ -104,8 +117,7 @@ CURL *http_handle_get(struct http *h)
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (h->share)
 		curl_easy_setopt(c, CURLOPT_SHARE, h->share);
-	if (h->cfg.ca_bundle)
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->cfg.ca_bundle);
+	http_tls_setup(c, &h->cfg);
 	return c;
 }
 
@@ -145,4 +157,45 @@ void http_free(struct http *h)
 	pthread_mutex_destroy(&h->lock);
 	free(h->ca_bundle);
 	free(h);
+}
+
+int http_tls_refused(const struct http_config *cfg, const char *url, char *msg, size_t size)
+{
+	char reason[CURL_ERROR_SIZE] = "";
+	struct http *h;
+	CURL *c = NULL;
+	CURLcode rc;
+	int refused = 0;
+
+	if (strncasecmp(url, "https://", 8) != 0)
+		return 0;
+	h = http_new(cfg);
+	if (!h)
+		return 0;
+	c = http_handle_get(h);
+	if (!c)
+		goto out;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2L * (long)cfg->connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, reason);
+	rc = curl_easy_perform(c);
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		refused = 1;
+		snprintf(msg, size, "%s", reason[0] ? reason : curl_easy_strerror(rc));
+		break;
+	default:
+		break;
+	}
+out:
+	if (c)
+		curl_easy_cleanup(c);
+	http_free(h);
+	return refused;
 }

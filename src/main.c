@@ -12,12 +12,15 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "creds.h"
 #include "fuseops.h"
 #include <fuse_lowlevel.h>
+#include "http.h"
 #include "log.h"
 #include "mdcache.h"
 #include "opts.h"
@@ -85,6 +88,67 @@ static int main_db_keys(const struct opts *o, const char ***keys, const char ***
 	return 0;
 }
 
+/* libpq reads ~/.pgpass (or PGPASSFILE, or passfile=) only when no
+ * password was given, and ignores it, with a warning on a stderr that a
+ * daemon's user never sees, when group or others can read it.  Say so in
+ * our log, with the fix, so a refused password has an explanation. */
+static void main_check_passfile(const struct opts *o)
+{
+	const struct source_db *d = &o->source.db;
+	const char *file = o->passfile, *env = getenv("PGPASSFILE");
+	const char *pw = getenv("PGPASSWORD");
+	char *path = NULL;
+	struct stat st;
+
+	if (d->password && *d->password)
+		return;
+	for (size_t i = 0; i < d->nparams; i++) {
+		if (!strcmp(d->param_keys[i], "password") && *d->param_vals[i])
+			return;
+		if (!strcmp(d->param_keys[i], "passfile"))
+			file = d->param_vals[i]; /* libpq takes the last value */
+	}
+	if (pw && *pw)
+		return;
+	if (!file && env && *env)
+		file = env;
+	if (!file) {
+		const char *home = getenv("HOME");
+		struct passwd *pwd;
+
+		if (!home || !*home) {
+			pwd = getpwuid(geteuid());
+			home = pwd ? pwd->pw_dir : NULL;
+		}
+		if (!home || asprintf(&path, "%s/.pgpass", home) < 0)
+			return;
+		file = path;
+	}
+	if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		log_warn("password file %s is accessible by group or others (mode %04o), so libpq "
+			 "ignores it and its passwords are not used; run 'chmod 600 %s'",
+			 file, (unsigned)(st.st_mode & 07777), file);
+	free(path);
+}
+
+/* Warnings about how the mount was asked for, logged before it comes up
+ * and, once daemonised, again to syslog where an administrator looks. */
+static void main_warn_setup(const struct opts *o, int implied_default_permissions)
+{
+	if (o->no_verify_ssl && o->source.kind != SOURCE_POSTGRES)
+		log_warn("no_verify_ssl: TLS certificates of %s are not verified; anyone on the "
+			 "network path can pose as the server, read and change the data, and "
+			 "capture session tokens",
+			 o->endpoint_url);
+	if (o->allow_other && !o->default_permissions && !implied_default_permissions)
+		log_warn("allow_other without default_permissions: every local user can read "
+			 "everything this mount's credentials can read; add -o "
+			 "default_permissions (with uid=, gid=, umask=) to apply the files' modes");
+	if (implied_default_permissions)
+		log_notice("allow_other on a read-write mount: default_permissions turned on, so "
+			   "other users get what the files' modes allow them (uid=, gid=, umask=)");
+}
+
 static int main_fail(const char *what, const char *msg)
 {
 	fprintf(stderr, "odofs: %s%s%s\n", what ? what : "", what ? ": " : "", msg);
@@ -105,6 +169,7 @@ int main(int argc, char *argv[])
 	struct fuseops_ctx ctx = {0};
 	struct fuse *fuse = NULL;
 	char *err = NULL, *fsname_esc = NULL;
+	int implied_default_permissions = 0;
 	int status = 1, r;
 
 	if (opts_parse(&args, &o) < 0)
@@ -126,6 +191,15 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	log_init("odofs", o.log_level);
+	/* Without default_permissions odofs checks no permission: with
+	 * allow_other any local user could then change and remove what the
+	 * mount's credentials can.  Read-only mounts are shared on purpose
+	 * (the fstab example) and only get a warning. */
+	if (o.allow_other && !o.default_permissions && !o.read_only)
+		implied_default_permissions = 1;
+	main_warn_setup(&o, implied_default_permissions);
+	if (source_is_db(&o.source))
+		main_check_passfile(&o);
 	{
 		/* From here on the source is shown (mount table, log) without
 		 * its password; the parsed source keeps it. */
@@ -165,6 +239,7 @@ int main(int argc, char *argv[])
 			    .connect_timeout_ms = o.connect_timeout_ms,
 			    .retries = o.retries,
 			    .ca_bundle = o.ca_bundle,
+			    .no_verify_ssl = o.no_verify_ssl,
 			    .creds = creds,
 			};
 
@@ -183,11 +258,19 @@ int main(int argc, char *argv[])
 	}
 	if (r < 0) {
 		const char *hint = s3err_hint(r);
-		char msg[512];
+		struct http_config hc = {o.connect_timeout_ms, o.ca_bundle, o.no_verify_ssl};
+		char msg[1024], why[512];
 
-		snprintf(msg, sizeof(msg), "cannot mount: %s%s%s",
-			 r == -EACCES ? "access denied" : strerror(-r), hint ? "; " : "",
-			 hint ? hint : "");
+		if (r == -EIO && http_tls_refused(&hc, o.endpoint_url, why, sizeof(why)))
+			snprintf(
+			    msg, sizeof(msg),
+			    "cannot mount: the TLS certificate of %s is not trusted (%s); give "
+			    "the CA that signed it with -o ca_bundle=FILE or AWS_CA_BUNDLE=FILE",
+			    o.endpoint_url, why);
+		else
+			snprintf(msg, sizeof(msg), "cannot mount: %s%s%s",
+				 r == -EACCES ? "access denied" : strerror(-r), hint ? "; " : "",
+				 hint ? hint : "");
 		main_fail(o.source_arg, msg);
 		goto out;
 	}
@@ -296,6 +379,10 @@ int main(int argc, char *argv[])
 		}
 		free(fsname);
 	}
+	if (implied_default_permissions && fuse_opt_add_arg(&args, "-odefault_permissions") < 0) {
+		main_fail(NULL, "out of memory");
+		goto out;
+	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
 
@@ -309,8 +396,10 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_daemonize(o.foreground) != 0)
 		goto unmount;
-	if (!o.foreground)
+	if (!o.foreground) {
 		log_use_syslog(1);
+		main_warn_setup(&o, implied_default_permissions);
+	}
 	if (ctx.backend.ops->start && ctx.backend.ops->start(ctx.backend.ctx) < 0) {
 		log_err("cannot start worker threads");
 		goto unmount;

@@ -34,6 +34,13 @@ def test_version(odofs_run):
         ("s3://{bucket}", "log_level=loud"),
         ("s3://{bucket}", "uid=nobody-such-number"),
         ("s3://{bucket}", "endpoint=not a url"),
+        ("s3://{bucket}", "uid=-5"),
+        ("s3://{bucket}", "gid=-1"),
+        ("s3://{bucket}", "umask=999"),
+        ("s3://{bucket}", "anonymous,profile=prod"),
+        ("s3://{bucket}", "staging=s3://other/tmp/"),
+        ("s3://{bucket}", "no_verify_ssl=yes"),
+        ("s3://{bucket}/x*y*z", ""),
         ("s3://Bad_Bucket!", ""),
         ("s3://ab", ""),  # bucket names have 3 to 63 characters
         ("notascheme://x", ""),

@@ -442,6 +442,61 @@ static void test_permissions(void)
 	expect_keys(NULL, "AKIAOPEN", "SECRETOPEN", NULL,
 		    "profile 'default' in ~/.aws/credentials");
 	CHECK(count_in(logtext, "warning:") == 0);
+
+	/* Group-readable only counts too; the fix is named. */
+	write_file(".aws/credentials",
+		   "[default]\naws_access_key_id = AKIAOPEN\naws_secret_access_key = SECRETOPEN\n",
+		   0640);
+	expect_keys(NULL, "AKIAOPEN", "SECRETOPEN", NULL,
+		    "profile 'default' in ~/.aws/credentials");
+	CHECK(count_in(logtext, "warning:") == 1);
+	CHECK(count_in(logtext, "chmod 600 ~/.aws/credentials") == 1);
+	CHECK(count_in(logtext, "SECRETOPEN") == 0);
+
+	/* The config file when it holds the keys... */
+	env_reset();
+	write_file(".aws/config",
+		   "[default]\nregion = eu-west-1\naws_access_key_id = AKIACFG\n"
+		   "aws_secret_access_key = SECRETCFG\n",
+		   0604);
+	expect_keys(NULL, "AKIACFG", "SECRETCFG", NULL, "profile 'default' in ~/.aws/config");
+	CHECK(count_in(logtext, "warning:") == 1);
+	CHECK(count_in(logtext, "~/.aws/config holds AWS keys") == 1);
+	CHECK(count_in(logtext, "0604") == 1);
+
+	/* ...even when the credentials file's keys win: it still holds them. */
+	write_file(".aws/credentials",
+		   "[default]\naws_access_key_id = AKIAOPEN\naws_secret_access_key = SECRETOPEN\n",
+		   0600);
+	expect_keys(NULL, "AKIAOPEN", "SECRETOPEN", NULL,
+		    "profile 'default' in ~/.aws/credentials");
+	CHECK(count_in(logtext, "warning:") == 1);
+	CHECK(count_in(logtext, "~/.aws/config holds AWS keys") == 1);
+
+	/* A config file with no keys is nobody's secret. */
+	write_file(".aws/config", "[default]\nregion = eu-west-1\n", 0644);
+	expect_keys(NULL, "AKIAOPEN", "SECRETOPEN", NULL,
+		    "profile 'default' in ~/.aws/credentials");
+	CHECK(count_in(logtext, "warning:") == 0);
+
+	/* The boto config. */
+	env_reset();
+	char path[512];
+	write_file(
+	    "boto.cfg",
+	    "[Credentials]\naws_access_key_id = AKIABOTO\naws_secret_access_key = SECRETBOTO\n",
+	    0644);
+	path_in_tmp(path, sizeof(path), "boto.cfg");
+	setenv("BOTO_CONFIG", path, 1);
+	expect_keys(NULL, "AKIABOTO", "SECRETBOTO", NULL, "boto config ~/boto.cfg");
+	CHECK(count_in(logtext, "warning:") == 1);
+	CHECK(count_in(logtext, "chmod 600 ~/boto.cfg") == 1);
+	write_file(
+	    "boto.cfg",
+	    "[Credentials]\naws_access_key_id = AKIABOTO\naws_secret_access_key = SECRETBOTO\n",
+	    0600);
+	expect_keys(NULL, "AKIABOTO", "SECRETBOTO", NULL, "boto config ~/boto.cfg");
+	CHECK(count_in(logtext, "warning:") == 0);
 }
 
 static void test_boto(void)
