@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pool.h"
@@ -66,13 +67,26 @@ struct prefetch_file {
 	struct prefetch_chunk *chunks; /* unordered; a handful at a time */
 	off_t fetch_end;	       /* where the next read-ahead chunk starts */
 	unsigned n_inflight;
+	/* The last failed fetch: [failed_off, failed_end), its error, when. */
+	off_t failed_off, failed_end;
+	int failed_err;
+	uint64_t failed_ms;
 };
+
+static uint64_t prefetch_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes,
 			   int in_window)
 {
-	int sequential = in_window || (off == 0 && w->next_off == 0) ||
-			 (off + PREFETCH_SLACK >= w->next_off && off <= w->next_off + PREFETCH_SLACK);
+	int sequential =
+	    in_window || (off == 0 && w->next_off == 0) ||
+	    (off + PREFETCH_SLACK >= w->next_off && off <= w->next_off + PREFETCH_SLACK);
 
 	if (sequential) {
 		size_t grown = w->window_bytes ? w->window_bytes * 2 : PREFETCH_WINDOW_START;
@@ -185,7 +199,7 @@ static char *prefetch_buf_get(struct prefetch *pf, size_t len, int force, size_t
 	} else if (pf->held_bytes + pf->cached_bytes + *cap > pf->cfg.total_max_bytes) {
 		/* Buffers of other sizes sit idle: give them back first. */
 		prefetch_drop_cached(pf, pf->held_bytes + pf->cached_bytes + *cap -
-						 pf->cfg.total_max_bytes);
+					     pf->cfg.total_max_bytes);
 	}
 	pf->held_bytes += *cap;
 	pthread_mutex_unlock(&pf->lock);
@@ -236,6 +250,10 @@ static void prefetch_job(void *arg)
 	if (n < 0) {
 		c->state = CHUNK_FAILED;
 		c->err = (int)n;
+		f->failed_off = c->off;
+		f->failed_end = c->off + (off_t)(c->len ? c->len : 1);
+		f->failed_err = (int)n;
+		f->failed_ms = prefetch_now_ms();
 	} else {
 		c->state = CHUNK_DONE;
 		c->len = (size_t)n;
@@ -367,6 +385,17 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 	end = off + (off_t)size < f->size ? off + (off_t)size : f->size;
 
 	pthread_mutex_lock(&f->lock);
+	/* When a read fails, the kernel reads the same page again at once
+	 * (its read-ahead failed, then the read itself); against a server
+	 * that hangs, that second fetch would double what the user waits.
+	 * A read of bytes whose fetch just failed gets the same error. */
+	if (f->failed_err && off >= f->failed_off && off < f->failed_end &&
+	    prefetch_now_ms() - f->failed_ms < PREFETCH_FAIL_MEMORY_MS) {
+		/* Read under the lock: a fetch failing now rewrites it. */
+		r = f->failed_err;
+		pthread_mutex_unlock(&f->lock);
+		return r;
+	}
 	/* A read that lands in bytes already fetched or in flight is part of
 	 * the sequence even if the kernel's threads delivered it late. */
 	sequential = prefetch_window_update(&f->window, off, size, f->pf->cfg.window_max_bytes,
@@ -376,7 +405,8 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 			      f->window.next_off + (off_t)f->window.window_bytes + PREFETCH_SLACK);
 		prefetch_fill(f, off);
 	} else {
-		size_t len = size > f->pf->cfg.random_min_bytes ? size : f->pf->cfg.random_min_bytes;
+		size_t len =
+		    size > f->pf->cfg.random_min_bytes ? size : f->pf->cfg.random_min_bytes;
 
 		prefetch_trim(f, off, off + (off_t)len);
 		if (!prefetch_find(f, off))

@@ -23,12 +23,16 @@ struct prefetch_config {
 };
 
 #define PREFETCH_WINDOW_START (1 << 20)
-#define PREFETCH_CHUNK_MIN (256 << 10)
-#define PREFETCH_CHUNK_MAX (16 << 20)
+#define PREFETCH_CHUNK_MIN    (256 << 10)
+#define PREFETCH_CHUNK_MAX    (16 << 20)
 /* How far a read may land from where the last one ended and still count as
  * in order: the kernel sends read-ahead requests on several threads, so
  * they arrive slightly shuffled. */
 #define PREFETCH_SLACK (1 << 20)
+/* How long a failed fetch answers reads of its bytes with its error, in
+ * ms: long enough to cover the kernel re-reading a page whose read
+ * failed, short enough that a reader's own retry reaches the server. */
+#define PREFETCH_FAIL_MEMORY_MS 1000
 
 /* The window policy, pure so it can be unit-tested. */
 struct prefetch_window {

@@ -31,15 +31,23 @@
 #include "s3err.h"
 #include "sigv4.h"
 
-#define S3_EMPTY_SHA256	       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define S3_ERROR_BODY_MAX      (64 * 1024)
-#define S3_LIST_PAGE_MAX       (32 * 1024 * 1024)
-#define S3_BACKOFF_BASE_MS     100
-#define S3_BACKOFF_SLOWDOWN_MS 500
-#define S3_BACKOFF_CAP_MS      10000
-#define S3_EXTRA_MAX	       8
-#define S3_SIGNED_BODY_MAX     (1024 * 1024)
-#define S3_RESULT_MAX	       (64 * 1024)
+#define S3_EMPTY_SHA256	  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_ERROR_BODY_MAX (64 * 1024)
+/* A page of 1,000 keys of 1,024 bytes, each byte percent-encoded, is
+ * about 3.4 MiB: twice that is plenty for any honest server. */
+#define S3_LIST_PAGE_MAX      (8 * 1024 * 1024)
+#define S3_LIST_PAGE_MAX_TEXT "8 MiB"
+/* max-keys odofs asks for, and what a page may hold (S3's maximum). */
+#define S3_LIST_KEYS_MAX      1000
+#define S3_LIST_KEYS_MAX_TEXT "1000 keys"
+/* ListBuckets answers every bucket of the account in one page: 10,000 is
+ * AWS's quota. */
+#define S3_LIST_BUCKETS_MAX 10000
+/* Continuation tokens remembered to catch a listing going in circles. */
+#define S3_LIST_TOKENS_KEPT 16
+#define S3_EXTRA_MAX	    8
+#define S3_SIGNED_BODY_MAX  (1024 * 1024)
+#define S3_RESULT_MAX	    (64 * 1024)
 
 struct s3 {
 	struct s3_config cfg;
@@ -69,11 +77,34 @@ struct s3_call {
 	char *out_buf; /* fixed destination (range GET), or NULL */
 	size_t out_cap;
 	size_t out_len;
-	struct buf *out_dyn; /* growing destination (listings), or NULL */
+	struct buf *out_dyn; /* growing destination (write results), or NULL */
+	/* Streaming destination (listings), or NULL: a 2xx body goes to sink
+	 * as it arrives, and sink_reset starts afresh before every attempt.
+	 * A negative return from sink aborts the call with it: not retried,
+	 * and logged by the caller, who knows what it was reading. */
+	int (*sink)(void *arg, const char *data, size_t n);
+	void (*sink_reset)(void *arg);
+	void *sink_arg;
+	int sink_err;
 
 	struct buf err_body;
 	long status;
 	CURL *curl;
+	/* When the call must be done (s3_now_ms()); 0: s3_perform sets it to
+	 * now + timeout.  Callers that run several s3_perform (retries of a
+	 * 200 with an error body) set it once, so the timeout bounds all. */
+	uint64_t deadline_ms;
+	/* How long the server may work before its first byte, beyond
+	 * timeout: a CompleteMultipartUpload or a copy assembles the object
+	 * first and (on s3rver, MinIO) says nothing meanwhile.  Retrying such
+	 * a call early would only start the same work again beside it. */
+	unsigned work_ms;
+
+	/* Stall detection for the attempt in progress (s3_progress_cb). */
+	unsigned stall_ms;
+	uint64_t progress_ms; /* when a byte last moved */
+	curl_off_t dl_seen, ul_seen;
+	int stalled;
 };
 
 static uint64_t s3_now_ms(void)
@@ -129,7 +160,39 @@ static size_t s3_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (call->out_dyn)
 		return buf_append(call->out_dyn, data, n) == 0 ? n : 0;
+	if (call->sink) {
+		int r = call->sink(call->sink_arg, data, n);
+
+		if (r < 0) {
+			call->sink_err = r;
+			return 0; /* CURLE_WRITE_ERROR */
+		}
+	}
 	return n;
+}
+
+/* Give up on an attempt when no byte has moved either way for stall_ms: a
+ * server that stopped in the middle of a body.  curl's LOW_SPEED_LIMIT
+ * cannot see that in time: it averages the speed over the last seconds,
+ * so a burst of data before the stall keeps the average up for ~5 s more. */
+static int s3_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			  curl_off_t ulnow)
+{
+	struct s3_call *call = arg;
+	uint64_t now = s3_now_ms();
+
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow != call->dl_seen || ulnow != call->ul_seen) {
+		call->dl_seen = dlnow;
+		call->ul_seen = ulnow;
+		call->progress_ms = now;
+		return 0;
+	}
+	if (now - call->progress_ms < call->stall_ms)
+		return 0;
+	call->stalled = 1;
+	return 1; /* CURLE_ABORTED_BY_CALLBACK, reported as a time-out */
 }
 
 static int s3_has_header(const struct s3_call *call, const char *name)
@@ -275,43 +338,58 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 	curl_easy_setopt(call->curl, CURLOPT_WRITEDATA, call);
 	curl_easy_setopt(call->curl, CURLOPT_TIMEOUT_MS, (long)budget_ms);
 	/* A server that accepts the connection and then says nothing (stopped,
-	 * overloaded) is given up on long before the whole budget is spent,
-	 * so a retry on a fresh connection still fits in it. */
-	curl_easy_setopt(call->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(call->curl, CURLOPT_LOW_SPEED_TIME,
-			 (long)(s->cfg.timeout_ms / 3000 > 2 ? s->cfg.timeout_ms / 3000 : 2));
+	 * overloaded), or stops in the middle of a body, is given up on long
+	 * before the whole budget is spent, so a retry on a fresh connection
+	 * still fits in it. */
+	call->stall_ms = s->cfg.timeout_ms / 3 > 2000 ? s->cfg.timeout_ms / 3 : 2000;
+	call->stall_ms += call->work_ms;
+	call->progress_ms = s3_now_ms();
+	call->dl_seen = call->ul_seen = 0;
+	call->stalled = 0;
+	curl_easy_setopt(call->curl, CURLOPT_XFERINFOFUNCTION, s3_progress_cb);
+	curl_easy_setopt(call->curl, CURLOPT_XFERINFODATA, call);
+	curl_easy_setopt(call->curl, CURLOPT_NOPROGRESS, 0L);
 
 	call->status = 0;
 	call->out_len = 0;
 	if (call->out_dyn)
 		buf_reset(call->out_dyn);
+	call->sink_err = 0;
+	if (call->sink_reset)
+		call->sink_reset(call->sink_arg);
 	buf_reset(&call->err_body);
 	rc = curl_easy_perform(call->curl);
+	if (rc == CURLE_ABORTED_BY_CALLBACK && call->stalled)
+		rc = CURLE_OPERATION_TIMEDOUT;
 	curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &call->status);
 out:
 	creds_clear(&cr);
+	/* The list holds the signature and the session token: wipe it. */
+	for (struct curl_slist *l = hdrs; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(hdrs);
+	explicit_bzero(&sig, sizeof(sig));
 	buf_free(&url);
 	buf_free(&path);
 	buf_free(&host);
 	return rc;
 }
 
-static void s3_backoff(unsigned attempt, int slow_down, uint64_t deadline_ms)
+/* Sleep before retry `attempt` (s3err_backoff_ms()).  Returns -1 without
+ * sleeping when the wait would end past the deadline: no attempt could
+ * follow it, so the call fails now rather than at the deadline. */
+static int s3_backoff(unsigned attempt, int slow_down, uint64_t deadline_ms)
 {
 	static __thread unsigned seed;
-	uint64_t cap = (uint64_t)(slow_down ? S3_BACKOFF_SLOWDOWN_MS : S3_BACKOFF_BASE_MS)
-		       << attempt;
 	uint64_t now = s3_now_ms(), sleep_ms;
 
 	if (!seed)
-		seed = (unsigned)(now ^ (uint64_t)pthread_self());
-	if (cap > S3_BACKOFF_CAP_MS)
-		cap = S3_BACKOFF_CAP_MS;
-	sleep_ms = (uint64_t)rand_r(&seed) % (cap + 1);
-	if (now + sleep_ms > deadline_ms)
-		sleep_ms = deadline_ms > now ? deadline_ms - now : 0;
+		seed = (unsigned)(now ^ (uint64_t)pthread_self() ^ ((uint64_t)getpid() << 16));
+	sleep_ms = s3err_backoff_ms(attempt, slow_down, (unsigned)rand_r(&seed));
+	if (now + sleep_ms >= deadline_ms)
+		return -1;
 	usleep((useconds_t)(sleep_ms * 1000));
+	return 0;
 }
 
 static const char *s3_describe(int err)
@@ -353,11 +431,11 @@ static void s3_log_failure(const struct s3_call *call, int err, int curl_code, c
 /* Run a call to completion: 0 or a negative errno. */
 static int s3_perform(struct s3 *s, struct s3_call *call)
 {
-	uint64_t deadline = s3_now_ms() + s->cfg.timeout_ms;
+	uint64_t deadline = call->deadline_ms ? call->deadline_ms : s3_now_ms() + s->cfg.timeout_ms;
 	char code[64], message[256];
-	struct s3err_class cls = {-EIO, 0};
+	struct s3err_class cls = {-EIO, 0, 0};
 	CURLcode rc = CURLE_OK;
-	unsigned attempt;
+	unsigned attempt, made = 0;
 	int r;
 
 	buf_init(&call->err_body, S3_ERROR_BODY_MAX);
@@ -376,6 +454,7 @@ static int s3_perform(struct s3 *s, struct s3_call *call)
 			break;
 		}
 		rc = s3_attempt(s, call, (unsigned)(deadline - now));
+		made++;
 		code[0] = '\0';
 		log_debug("%s s3://%s/%s%s%s: %ld %s (%llu ms)", call->method,
 			  call->bucket ? call->bucket : "", call->key ? call->key : "",
@@ -396,13 +475,15 @@ static int s3_perform(struct s3 *s, struct s3_call *call)
 		log_info("%s %s/%s: retrying after %s", call->method,
 			 call->bucket ? call->bucket : "", call->key ? call->key : "",
 			 rc ? curl_easy_strerror(rc) : (code[0] ? code : "server error"));
-		s3_backoff(attempt,
-			   !strcmp(code, "SlowDown") || call->status == 429 || call->status == 503,
-			   deadline);
+		/* No time left for another attempt: fail with this one's error. */
+		if (s3_backoff(attempt, cls.slow_down, deadline) < 0)
+			break;
 	}
 	r = cls.err;
-	if (r < 0)
-		s3_log_failure(call, r, rc, code, attempt + 1);
+	if (call->sink_err)
+		r = call->sink_err; /* the caller says what was wrong with the body */
+	else if (r < 0)
+		s3_log_failure(call, r, rc, code, made);
 out:
 	if (r < 0 || !call->keep_handle) {
 		http_handle_put(s->http, call->curl);
@@ -415,7 +496,7 @@ out:
 struct s3 *s3_new(const struct s3_config *cfg)
 {
 	struct s3 *s = calloc(1, sizeof(*s));
-	struct http_config hc = {cfg->connect_timeout_ms, cfg->ca_bundle};
+	struct http_config hc = {cfg->connect_timeout_ms, cfg->ca_bundle, cfg->no_verify_ssl};
 	const char *host;
 
 	if (!s)
@@ -450,114 +531,424 @@ void s3_free(struct s3 *s)
 	free(s);
 }
 
-static int s3_parse_page(struct buf *page, s3xml_entry_fn fn, void *arg, int *truncated,
-			 struct buf *token)
+/* ---- listings ----
+ *
+ * A listing page is parsed as its bytes arrive (the curl write callback
+ * feeds expat), never held whole.  What a page lists is staged and handed
+ * to the caller only once the page is complete, so an attempt that fails
+ * midway and is retried never delivers an entry twice; that bounds memory
+ * to one page's entries.  S3 sends at most max-keys entries a page: more,
+ * or a page over S3_LIST_PAGE_MAX bytes, is a protocol error, as is a
+ * listing that goes round in circles (a continuation token seen before).
+ * Pages come in key order: an entry at or below the last key of an
+ * earlier page was listed already and is left out, and pages that bring
+ * nothing new for longer than the operation timeout end the listing.
+ */
+
+struct s3_staged {
+	enum s3xml_kind kind;
+	off_t size;
+	time_t mtime;
+	size_t name, etag; /* offsets into s3_page.strings */
+};
+
+/* One page being received. */
+struct s3_page {
+	struct s3xml_parser *p;
+	size_t bytes;
+	struct s3_staged *entries; /* max_entries of them */
+	size_t n, max_entries;
+	struct buf strings;
+};
+
+struct s3_lister {
+	struct s3 *s;
+	char *bucket;
+	char *prefix;
+	char *delimiter;
+	int max_keys;
+	int one_page; /* the caller asked for max_keys: stop after one page */
+	int buckets;  /* ListBuckets: one page, no ordering */
+	struct s3_page page;
+	struct buf query, token;
+	char *seen[S3_LIST_TOKENS_KEPT]; /* the last continuation tokens */
+	unsigned n_seen;
+	struct buf last; /* the greatest name of the pages delivered */
+	struct buf prev; /* ... and of the pages before the current one */
+	unsigned pages;
+	unsigned told_old;    /* keys listed again were reported */
+	uint64_t progress_ms; /* when a page last brought something new */
+	int done;
+};
+
+static int s3_page_stage(void *arg, const struct s3xml_entry *e)
 {
-	struct s3xml_parser *p = s3xml_parser_new(fn, arg);
-	const char *next;
+	struct s3_page *pg = arg;
+	struct s3_staged *st;
 	int r;
 
-	if (!p)
+	if (pg->n >= pg->max_entries)
+		return -EOVERFLOW;
+	st = &pg->entries[pg->n];
+	st->kind = e->kind;
+	st->size = e->size;
+	st->mtime = e->mtime;
+	st->name = pg->strings.len;
+	r = buf_append(&pg->strings, e->name, strlen(e->name) + 1);
+	st->etag = pg->strings.len;
+	if (r == 0)
+		r = buf_append(&pg->strings, e->etag ? e->etag : "",
+			       e->etag ? strlen(e->etag) + 1 : 1);
+	if (r < 0)
+		return r == -E2BIG ? -EOVERFLOW : r;
+	pg->n++;
+	return 0;
+}
+
+static void s3_page_reset(void *arg)
+{
+	struct s3_page *pg = arg;
+
+	s3xml_parser_free(pg->p);
+	pg->p = s3xml_parser_new(s3_page_stage, pg);
+	pg->bytes = 0;
+	pg->n = 0;
+	buf_reset(&pg->strings);
+}
+
+static int s3_page_sink(void *arg, const char *data, size_t n)
+{
+	struct s3_page *pg = arg;
+
+	if (!pg->p)
 		return -ENOMEM;
-	r = s3xml_parser_feed(p, page->data ? page->data : "", page->len, 1);
-	if (r == 0) {
-		*truncated = s3xml_parser_truncated(p);
-		next = s3xml_parser_next_token(p);
-		buf_reset(token);
-		if (next)
-			r = buf_append(token, next, strlen(next));
+	if (n > S3_LIST_PAGE_MAX - pg->bytes)
+		return -EFBIG;
+	pg->bytes += n;
+	return s3xml_parser_feed(pg->p, data, n, 0);
+}
+
+void s3_key_printable(const char *key, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)key;
+	size_t o = 0;
+
+	if (!size)
+		return;
+	for (; *s && o + 5 < size; s++) {
+		int cont = 0; /* how many continuation bytes a lead byte wants */
+
+		if (*s >= 0xc2 && *s <= 0xdf)
+			cont = 1;
+		else if (*s >= 0xe0 && *s <= 0xef)
+			cont = 2;
+		else if (*s >= 0xf0 && *s <= 0xf4)
+			cont = 3;
+		if (cont) {
+			int ok = 1;
+
+			for (int i = 1; i <= cont && ok; i++)
+				ok = (s[i] & 0xc0) == 0x80;
+			if (ok && o + (size_t)cont + 1 < size) {
+				memcpy(out + o, s, (size_t)cont + 1);
+				o += (size_t)cont + 1;
+				s += cont;
+				continue;
+			}
+		}
+		if (*s >= 0x20 && *s < 0x7f) {
+			out[o++] = (char)*s;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*s >> 4];
+			out[o++] = hex[*s & 15];
+		}
 	}
-	s3xml_parser_free(p);
+	out[o] = '\0';
+}
+
+static int s3_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* encoding-type=url: '%XX' is a byte, '+' a space (as AWS writes it).
+ * In place; -EINVAL for a broken escape or a NUL, which no path can hold. */
+static int s3_url_decode(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (*s == '+') {
+			*out++ = ' ';
+		} else if (*s == '%') {
+			int hi = s3_hex(s[1]), lo = hi < 0 ? -1 : s3_hex(s[2]);
+
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return -EINVAL;
+			*out++ = (char)(hi * 16 + lo);
+			s += 2;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+	return 0;
+}
+
+static const char *s3_list_what(const struct s3_lister *l)
+{
+	return l->buckets ? "bucket list" : "listing";
+}
+
+/* Hand the staged entries of a complete page to fn. */
+static int s3_page_deliver(struct s3_lister *l, s3xml_entry_fn fn, void *arg)
+{
+	struct s3_page *pg = &l->page;
+	int url = s3xml_parser_url_encoded(pg->p), fresh = 0, r = 0;
+	unsigned old = 0;
+
+	buf_reset(&l->prev);
+	if (l->last.len && (r = buf_append(&l->prev, l->last.data, l->last.len)) < 0)
+		return r;
+	for (size_t i = 0; i < pg->n && r == 0; i++) {
+		struct s3_staged *st = &pg->entries[i];
+		struct s3xml_entry e = {
+		    .kind = st->kind,
+		    .name = pg->strings.data + st->name,
+		    .size = st->size,
+		    .mtime = st->mtime,
+		    .etag = pg->strings.data + st->etag,
+		};
+
+		if (url && !l->buckets && s3_url_decode(pg->strings.data + st->name) < 0) {
+			char shown[1200];
+
+			s3_key_printable(e.name, shown, sizeof(shown));
+			log_warn("s3://%s/%s: the server sent a key with a NUL byte or a broken "
+				 "escape; left out",
+				 l->bucket, shown);
+			continue;
+		}
+		if (!l->buckets && l->prev.len && strcmp(e.name, l->prev.data) <= 0) {
+			old++; /* listed on an earlier page */
+			continue;
+		}
+		if (!l->buckets && (!l->last.len || strcmp(e.name, l->last.data) > 0)) {
+			buf_reset(&l->last);
+			r = buf_append(&l->last, e.name, strlen(e.name));
+			if (r < 0)
+				break;
+		}
+		fresh = 1;
+		r = fn(arg, &e);
+	}
+	if (old && !l->told_old++) /* once a listing: a looping server sends many */
+		log_notice("s3://%s/%s: the server listed %u key%s again; left out", l->bucket,
+			   l->prefix ? l->prefix : "", old, old == 1 ? "" : "s");
+	if (fresh)
+		l->progress_ms = s3_now_ms();
 	return r;
+}
+
+/* 1 if the token was seen in this listing already; else remember it. */
+static int s3_list_token_seen(struct s3_lister *l, const char *token)
+{
+	unsigned n = l->n_seen < S3_LIST_TOKENS_KEPT ? l->n_seen : S3_LIST_TOKENS_KEPT;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(l->seen[i], token))
+			return 1;
+	free(l->seen[l->n_seen % S3_LIST_TOKENS_KEPT]);
+	l->seen[l->n_seen % S3_LIST_TOKENS_KEPT] = strdup(token);
+	if (!l->seen[l->n_seen % S3_LIST_TOKENS_KEPT])
+		return -ENOMEM;
+	l->n_seen++;
+	return 0;
+}
+
+struct s3_lister *s3_lister_new(struct s3 *s, const char *bucket, const char *prefix,
+				const char *delimiter, int max_keys)
+{
+	struct s3_lister *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->s = s;
+	l->buckets = bucket == NULL;
+	l->bucket = strdup(bucket ? bucket : "");
+	l->prefix = prefix ? strdup(prefix) : NULL;
+	l->delimiter = delimiter ? strdup(delimiter) : NULL;
+	l->max_keys = max_keys > 0 && max_keys < S3_LIST_KEYS_MAX ? max_keys : S3_LIST_KEYS_MAX;
+	l->one_page = max_keys > 0;
+	l->page.max_entries = l->buckets ? S3_LIST_BUCKETS_MAX : S3_LIST_KEYS_MAX;
+	l->page.entries = calloc(l->page.max_entries, sizeof(*l->page.entries));
+	/* What a page's bytes can hold, so only those bound the page. */
+	buf_init(&l->page.strings, S3_LIST_PAGE_MAX);
+	buf_init(&l->query, 16384);
+	buf_init(&l->token, 4096);
+	/* Names are at most S3XML_NAME_MAX (4096) bytes. */
+	buf_init(&l->last, 8192);
+	buf_init(&l->prev, 8192);
+	l->progress_ms = s3_now_ms();
+	if (!l->bucket || (prefix && !l->prefix) || (delimiter && !l->delimiter) ||
+	    !l->page.entries) {
+		s3_lister_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void s3_lister_free(struct s3_lister *l)
+{
+	if (!l)
+		return;
+	s3xml_parser_free(l->page.p);
+	free(l->page.entries);
+	buf_free(&l->page.strings);
+	buf_free(&l->query);
+	buf_free(&l->token);
+	buf_free(&l->last);
+	buf_free(&l->prev);
+	for (unsigned i = 0; i < S3_LIST_TOKENS_KEPT; i++)
+		free(l->seen[i]);
+	free(l->bucket);
+	free(l->prefix);
+	free(l->delimiter);
+	free(l);
+}
+
+/* The query of the next page, in SigV4's sorted order for easier reading
+ * of traces (the signer sorts anyway). */
+static int s3_list_query(struct s3_lister *l)
+{
+	struct buf *q = &l->query;
+	int r = 0;
+
+	buf_reset(q);
+	if (l->token.len) {
+		r |= buf_append(q, "continuation-token=", 19);
+		r |= s3_encode(q, l->token.data, 0);
+		r |= buf_append(q, "&", 1);
+	}
+	if (l->delimiter) {
+		r |= buf_append(q, "delimiter=", 10);
+		r |= s3_encode(q, l->delimiter, 0);
+		r |= buf_append(q, "&", 1);
+	}
+	/* Keys with characters XML 1.0 cannot carry (control characters)
+	 * would make a raw page unparsable: ask for them percent-encoded. */
+	r |= buf_appendf(q, "encoding-type=url&list-type=2&max-keys=%d", l->max_keys);
+	if (l->prefix && *l->prefix) {
+		r |= buf_append(q, "&prefix=", 8);
+		r |= s3_encode(q, l->prefix, 0);
+	}
+	return r ? -ENAMETOOLONG : 0;
+}
+
+int s3_lister_next(struct s3_lister *l, s3xml_entry_fn fn, void *arg)
+{
+	struct s3_call call = {
+	    .method = "GET",
+	    .bucket = l->buckets ? NULL : l->bucket,
+	    .sink = s3_page_sink,
+	    .sink_reset = s3_page_reset,
+	    .sink_arg = &l->page,
+	};
+	const char *next;
+	const char *what = s3_list_what(l);
+	int r;
+
+	if (l->done)
+		return 0;
+	if (!l->buckets) {
+		r = s3_list_query(l);
+		if (r < 0)
+			return r;
+		call.query = l->query.data;
+	}
+	r = s3_perform(l->s, &call);
+	if (r == 0 && !l->page.p)
+		r = -ENOMEM;
+	if (r == 0)
+		r = s3xml_parser_feed(l->page.p, NULL, 0, 1);
+	if (r == -EFBIG || r == -EOVERFLOW) {
+		log_err("s3://%s/%s: the server sent a %s page over %s; giving up", l->bucket,
+			l->prefix ? l->prefix : "", what,
+			r == -EFBIG  ? "the size limit (" S3_LIST_PAGE_MAX_TEXT ")"
+			: l->buckets ? "the entry limit (10000 buckets)"
+				     : "the entry limit (" S3_LIST_KEYS_MAX_TEXT ")");
+		return -EIO;
+	}
+	if (r == -EBADMSG || r == -EPROTO) {
+		log_err("s3://%s/%s: the server sent a malformed %s page", l->bucket,
+			l->prefix ? l->prefix : "", what);
+		return -EIO;
+	}
+	if (r < 0)
+		return r;
+	l->pages++;
+	r = s3_page_deliver(l, fn, arg);
+	if (r < 0)
+		return r;
+	next = s3xml_parser_next_token(l->page.p);
+	if (l->buckets || l->one_page || !s3xml_parser_truncated(l->page.p)) {
+		l->done = 1;
+		return 0;
+	}
+	if (!next) {
+		log_err("s3://%s/%s: %s is truncated but has no continuation token", l->bucket,
+			l->prefix ? l->prefix : "", what);
+		return -EIO;
+	}
+	r = s3_list_token_seen(l, next);
+	if (r > 0) {
+		log_err("s3://%s/%s: the server sent a continuation token it sent before (after "
+			"%u pages): the listing would never end",
+			l->bucket, l->prefix ? l->prefix : "", l->pages);
+		return -EIO;
+	}
+	if (r < 0)
+		return r;
+	if (s3_now_ms() - l->progress_ms > l->s->cfg.timeout_ms) {
+		log_err("s3://%s/%s: %u pages in %u s listed nothing new: the listing would never "
+			"end",
+			l->bucket, l->prefix ? l->prefix : "", l->pages,
+			l->s->cfg.timeout_ms / 1000);
+		return -EIO;
+	}
+	buf_reset(&l->token);
+	r = buf_append(&l->token, next, strlen(next));
+	return r < 0 ? -EIO : 1;
 }
 
 int s3_list(struct s3 *s, const char *bucket, const char *prefix, const char *delimiter,
 	    int max_keys, s3xml_entry_fn fn, void *arg)
 {
-	struct buf page, query, token;
-	int truncated = 1, r = 0;
-	unsigned pages = 0;
+	struct s3_lister *l = s3_lister_new(s, bucket, prefix, delimiter, max_keys);
+	int r;
 
-	buf_init(&page, S3_LIST_PAGE_MAX);
-	buf_init(&query, 16384);
-	buf_init(&token, 4096);
-	while (truncated) {
-		struct s3_call call = {.method = "GET", .bucket = bucket, .out_dyn = &page};
-
-		/* Query names in SigV4's sorted order, for easier reading of
-		 * traces; the signer sorts them anyway. */
-		buf_reset(&query);
-		if (token.len) {
-			buf_append(&query, "continuation-token=", 19);
-			s3_encode(&query, token.data, 0);
-			buf_append(&query, "&", 1);
-		}
-		if (delimiter) {
-			buf_append(&query, "delimiter=", 10);
-			s3_encode(&query, delimiter, 0);
-			buf_append(&query, "&", 1);
-		}
-		buf_append(&query, "list-type=2", 11);
-		if (max_keys > 0)
-			buf_appendf(&query, "&max-keys=%d", max_keys);
-		if (prefix && *prefix) {
-			buf_append(&query, "&prefix=", 8);
-			r = s3_encode(&query, prefix, 0);
-			if (r < 0)
-				goto out;
-		}
-		call.query = query.data;
-		r = s3_perform(s, &call);
-		if (r < 0)
-			goto out;
-		r = s3_parse_page(&page, fn, arg, &truncated, &token);
-		if (r < 0) {
-			if (r == -EBADMSG || r == -EPROTO) {
-				log_err("s3://%s/%s: the server sent a malformed listing page",
-					bucket, prefix ? prefix : "");
-				r = -EIO;
-			}
-			goto out;
-		}
-		pages++;
-		if (max_keys > 0)
-			break;
-		if (truncated && token.len == 0) {
-			log_err("s3://%s/%s: listing is truncated but has no continuation token",
-				bucket, prefix ? prefix : "");
-			r = -EIO;
-			goto out;
-		}
-	}
-	log_debug("listed s3://%s/%s in %u page%s", bucket, prefix ? prefix : "", pages,
-		  pages == 1 ? "" : "s");
-	r = 0;
-out:
-	buf_free(&page);
-	buf_free(&query);
-	buf_free(&token);
+	if (!l)
+		return -ENOMEM;
+	while ((r = s3_lister_next(l, fn, arg)) > 0)
+		;
+	log_debug("listed s3://%s/%s in %u page%s", bucket, prefix ? prefix : "", l->pages,
+		  l->pages == 1 ? "" : "s");
+	s3_lister_free(l);
 	return r;
 }
 
 int s3_list_buckets(struct s3 *s, s3xml_entry_fn fn, void *arg)
 {
-	struct buf page, token;
-	struct s3_call call = {.method = "GET", .out_dyn = &page};
-	int truncated = 0, r;
-
-	buf_init(&page, S3_LIST_PAGE_MAX);
-	buf_init(&token, 4096);
-	r = s3_perform(s, &call);
-	if (r == 0) {
-		r = s3_parse_page(&page, fn, arg, &truncated, &token);
-		if (r == -EBADMSG || r == -EPROTO) {
-			log_err("%s: the server sent a malformed bucket list", s->host);
-			r = -EIO;
-		}
-	}
-	buf_free(&page);
-	buf_free(&token);
-	return r;
+	return s3_list(s, NULL, NULL, NULL, 0, fn, arg);
 }
 
 static int s3_header(CURL *c, const char *name, char *out, size_t size)
@@ -770,32 +1161,35 @@ static int s3_perform_result(struct s3 *s, struct s3_call *call, struct s3xml_re
 {
 	struct buf out;
 	unsigned attempt;
-	int r;
+	int r, malformed;
 
 	buf_init(&out, S3_RESULT_MAX);
 	call->out_dyn = &out;
+	call->deadline_ms = s3_now_ms() + s->cfg.timeout_ms + call->work_ms;
 	for (attempt = 0;; attempt++) {
+		struct s3err_class cls = {-EIO, 1, 0};
+
 		r = s3_perform(s, call);
 		if (r < 0)
 			break;
-		r = s3xml_parse_result(out.data, out.len, res);
-		if (r < 0) {
-			log_err("%s s3://%s/%s: the server's answer is not S3 XML", call->method,
-				call->bucket, call->key);
-			r = -EIO;
+		/* An answer cut short or damaged on the way is retried as a
+		 * 500 would be: the request itself was fine. */
+		malformed = s3xml_parse_result(out.data, out.len, res) < 0;
+		if (!malformed && !res->is_error)
 			break;
-		}
-		if (!res->is_error)
-			break;
-		struct s3err_class cls = s3err_classify(0, 500, res->code);
-
+		if (!malformed)
+			cls = s3err_classify(0, 500, res->code);
 		r = cls.err ? cls.err : -EIO;
-		if (!cls.retryable || attempt >= s->cfg.retries) {
-			log_err("%s s3://%s/%s: %s (%s)", call->method, call->bucket, call->key,
-				res->code, res->message);
+		if (!cls.retryable || attempt >= s->cfg.retries ||
+		    s3_backoff(attempt, cls.slow_down, call->deadline_ms) < 0) {
+			if (!malformed)
+				log_err("%s s3://%s/%s: %s (%s)", call->method, call->bucket,
+					call->key, res->code, res->message);
+			else
+				log_err("%s s3://%s/%s: the server's answer is not S3 XML",
+					call->method, call->bucket, call->key);
 			break;
 		}
-		s3_backoff(attempt, 0, s3_now_ms() + s->cfg.timeout_ms);
 	}
 	buf_free(&out);
 	call->out_dyn = NULL;
@@ -906,6 +1300,16 @@ int s3_mpu_put_part(struct s3 *s, const char *bucket, const char *key, const cha
 	return r;
 }
 
+/* The server's work allowance (s3_call.work_ms) for a call that makes it
+ * assemble or copy `bytes` (0: not known) or `parts` parts: one timeout,
+ * plus a second a part and a second per 16 MB, within an hour. */
+static unsigned s3_work_ms(const struct s3 *s, off_t bytes, unsigned parts)
+{
+	uint64_t ms = s->cfg.timeout_ms + (uint64_t)parts * 1000 + (uint64_t)bytes / 16000;
+
+	return ms > 3600000 ? 3600000 : (unsigned)ms;
+}
+
 int s3_mpu_copy_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
 		     unsigned part, const char *src_bucket, const char *src_key,
 		     const char *src_etag, off_t off, off_t len, s3_etag etag_out)
@@ -926,6 +1330,7 @@ int s3_mpu_copy_part(struct s3 *s, const char *bucket, const char *key, const ch
 	call.extra = hs.h;
 	call.n_extra = hs.n;
 	call.query = q.data;
+	call.work_ms = s3_work_ms(s, len, 0);
 	r = s3_perform_etag(s, &call, etag_out);
 out:
 	buf_free(&q);
@@ -957,6 +1362,7 @@ int s3_mpu_complete(struct s3 *s, const char *bucket, const char *key, const cha
 	call.query = q.data;
 	call.body = body.data;
 	call.body_len = body.len;
+	call.work_ms = s3_work_ms(s, 0, n);
 	r = s3_perform_etag(s, &call, etag_out);
 out:
 	buf_free(&q);
@@ -1001,6 +1407,7 @@ int s3_copy(struct s3 *s, const char *src_bucket, const char *src_key, const cha
 	}
 	call.extra = hs.h;
 	call.n_extra = hs.n;
+	call.work_ms = s3_work_ms(s, 0, 0);
 	r = s3_perform_etag(s, &call, etag_out);
 	return r;
 }

@@ -25,6 +25,7 @@ struct s3_config {
 	unsigned connect_timeout_ms;
 	unsigned retries;
 	const char *ca_bundle;
+	int no_verify_ssl;	      /* -o no_verify_ssl: TLS certificates not checked */
 	struct creds_provider *creds; /* borrowed; NULL: unsigned requests */
 };
 
@@ -70,6 +71,21 @@ int s3_list(struct s3 *s, const char *bucket, const char *prefix, const char *de
 
 /* ListBuckets: fn is called with S3XML_BUCKET entries. */
 int s3_list_buckets(struct s3 *s, s3xml_entry_fn fn, void *arg);
+
+/* A listing read a page at a time, in bounded memory (one page's entries),
+ * for folders too large to hold.  bucket NULL: ListBuckets.  Entries come
+ * in the server's order (S3: by key, pages in order; keys already listed
+ * on an earlier page are left out), each page only once it has arrived
+ * whole.  Pages over 1,000 entries or 8 MiB, malformed pages, a
+ * continuation token seen before, and pages that bring nothing new for
+ * longer than the timeout are -EIO, logged.  NULL on ENOMEM. */
+struct s3_lister;
+struct s3_lister *s3_lister_new(struct s3 *s, const char *bucket, const char *prefix,
+				const char *delimiter, int max_keys);
+/* Fetch the next page and call fn for its entries: 1 if more pages follow,
+ * 0 at the end (then a no-op), or a negative errno (fn's, or the listing's). */
+int s3_lister_next(struct s3_lister *l, s3xml_entry_fn fn, void *arg);
+void s3_lister_free(struct s3_lister *l);
 
 /* HEAD of one object; *out is set on success only. */
 int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object *out);
@@ -127,5 +143,10 @@ ssize_t s3_get_small(struct s3 *s, const char *bucket, const char *key, char *bu
 
 /* "s3://bucket/key" for messages, into out. */
 void s3_uri(const char *bucket, const char *key, char *out, size_t size);
+
+/* A key as a log line may show it, into out (truncated to fit): control
+ * bytes, DEL and bytes that are not UTF-8 as \xNN, so that a hostile key
+ * can neither forge log lines nor garble a terminal. */
+void s3_key_printable(const char *key, char *out, size_t size);
 
 #endif

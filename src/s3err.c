@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "s3err.h"
@@ -23,50 +24,52 @@ struct s3err_code_row {
 /* The <Code> of an S3 error body.  Codes not listed fall through to the
  * status, which is usually right (a 400 InvalidArgument is -EINVAL). */
 static const struct s3err_code_row s3err_codes[] = {
-	/* Credentials and permissions.  An expired session token is worth one
-	 * more try: the credentials provider refreshes it in between. */
-	{"AccessDenied", -EACCES, 0},
-	{"AccountProblem", -EACCES, 0},
-	{"AllAccessDisabled", -EACCES, 0},
-	{"InvalidAccessKeyId", -EACCES, 0},
-	{"InvalidToken", -EACCES, 0},
-	{"SignatureDoesNotMatch", -EACCES, 0},
-	{"RequestTimeTooSkewed", -EACCES, 0},
-	{"ExpiredToken", -EACCES, 1},
-	{"TokenRefreshRequired", -EACCES, 1},
-	/* Wrong region or endpoint. */
-	{"AuthorizationHeaderMalformed", -EINVAL, 0},
-	{"PermanentRedirect", -EINVAL, 0},
-	/* Missing things. */
-	{"NoSuchKey", -ENOENT, 0},
-	{"NoSuchBucket", -ENOENT, 0},
-	{"NoSuchUpload", -ENOENT, 0},
-	{"NoSuchVersion", -ENOENT, 0},
-	/* The service is busy or broke: try again, with backoff. */
-	{"SlowDown", -EIO, 1},
-	{"Throttling", -EIO, 1},
-	{"ThrottlingException", -EIO, 1},
-	{"RequestTimeout", -EIO, 1},
-	{"InternalError", -EIO, 1},
-	{"ServiceUnavailable", -EIO, 1},
-	{"IncompleteBody", -EIO, 1},
-	{"BadDigest", -EIO, 1}, /* bytes damaged on the way */
-	{"XAmzContentSHA256Mismatch", -EIO, 1},
-	{"OperationAborted", -EBUSY, 1}, /* a conflicting operation in progress */
-	/* Requests the service will never accept as sent. */
-	{"InvalidRange", -ERANGE, 0}, /* read past the end: end of file */
-	{"PreconditionFailed", -ESTALE, 0},
-	{"EntityTooLarge", -EFBIG, 0},
-	{"EntityTooSmall", -EINVAL, 0},
-	{"QuotaExceeded", -EDQUOT, 0},
-	{"InvalidBucketName", -EINVAL, 0},
-	{"KeyTooLongError", -ENAMETOOLONG, 0},
-	{"BucketNotEmpty", -ENOTEMPTY, 0},
-	{"BucketAlreadyExists", -EEXIST, 0},
-	{"BucketAlreadyOwnedByYou", -EEXIST, 0},
-	{"MethodNotAllowed", -EPERM, 0},
-	{"NotImplemented", -ENOSYS, 0},
-	{"InvalidObjectState", -EIO, 0}, /* archived: restore it first */
+    /* Credentials and permissions.  An expired session token is worth one
+     * more try: the credentials provider refreshes it in between. */
+    {"AccessDenied", -EACCES, 0},
+    {"AccountProblem", -EACCES, 0},
+    {"AllAccessDisabled", -EACCES, 0},
+    {"InvalidAccessKeyId", -EACCES, 0},
+    {"InvalidToken", -EACCES, 0},
+    {"SignatureDoesNotMatch", -EACCES, 0},
+    {"RequestTimeTooSkewed", -EACCES, 0},
+    {"ExpiredToken", -EACCES, 1},
+    {"TokenRefreshRequired", -EACCES, 1},
+    /* Wrong region or endpoint. */
+    {"AuthorizationHeaderMalformed", -EINVAL, 0},
+    {"PermanentRedirect", -EINVAL, 0},
+    /* Missing things. */
+    {"NoSuchKey", -ENOENT, 0},
+    {"NoSuchBucket", -ENOENT, 0},
+    {"NoSuchUpload", -ENOENT, 0},
+    {"NoSuchVersion", -ENOENT, 0},
+    /* The service is busy or broke: try again, with backoff. */
+    {"SlowDown", -EIO, 1},
+    {"Throttling", -EIO, 1},
+    {"ThrottlingException", -EIO, 1},
+    {"RequestLimitExceeded", -EIO, 1},
+    {"TooManyRequests", -EIO, 1},
+    {"RequestTimeout", -EIO, 1},
+    {"InternalError", -EIO, 1},
+    {"ServiceUnavailable", -EIO, 1},
+    {"IncompleteBody", -EIO, 1},
+    {"BadDigest", -EIO, 1}, /* bytes damaged on the way */
+    {"XAmzContentSHA256Mismatch", -EIO, 1},
+    {"OperationAborted", -EBUSY, 1}, /* a conflicting operation in progress */
+    /* Requests the service will never accept as sent. */
+    {"InvalidRange", -ERANGE, 0}, /* read past the end: end of file */
+    {"PreconditionFailed", -ESTALE, 0},
+    {"EntityTooLarge", -EFBIG, 0},
+    {"EntityTooSmall", -EINVAL, 0},
+    {"QuotaExceeded", -EDQUOT, 0},
+    {"InvalidBucketName", -EINVAL, 0},
+    {"KeyTooLongError", -ENAMETOOLONG, 0},
+    {"BucketNotEmpty", -ENOTEMPTY, 0},
+    {"BucketAlreadyExists", -EEXIST, 0},
+    {"BucketAlreadyOwnedByYou", -EEXIST, 0},
+    {"MethodNotAllowed", -EPERM, 0},
+    {"NotImplemented", -ENOSYS, 0},
+    {"InvalidObjectState", -EIO, 0}, /* archived: restore it first */
 };
 
 struct s3err_status_row {
@@ -106,30 +109,30 @@ struct s3err_curl_row {
 /* Transport failures, when no status decided.  Unlisted codes are -EIO and
  * not retryable: they are local mistakes that another try will repeat. */
 static const struct s3err_curl_row s3err_curls[] = {
-	{CURLE_COULDNT_RESOLVE_PROXY, -EIO, 1},
-	{CURLE_COULDNT_RESOLVE_HOST, -EIO, 1},
-	{CURLE_COULDNT_CONNECT, -EIO, 1},
-	{CURLE_OPERATION_TIMEDOUT, -EIO, 1},
-	{CURLE_SEND_ERROR, -EIO, 1},
-	{CURLE_RECV_ERROR, -EIO, 1},
-	{CURLE_GOT_NOTHING, -EIO, 1},
-	{CURLE_PARTIAL_FILE, -EIO, 1},
-	{CURLE_HTTP2, -EIO, 1},
-	{CURLE_HTTP2_STREAM, -EIO, 1},
-	{CURLE_AGAIN, -EIO, 1},
-	{CURLE_SSL_CONNECT_ERROR, -EIO, 1},
-	/* Certificates: the same certificate fails the same way. */
-	{CURLE_PEER_FAILED_VERIFICATION, -EIO, 0},
-	{CURLE_SSL_CERTPROBLEM, -EIO, 0},
-	{CURLE_SSL_CACERT_BADFILE, -EIO, 0},
-	{CURLE_SSL_CRL_BADFILE, -EIO, 0},
-	{CURLE_SSL_ISSUER_ERROR, -EIO, 0},
-	{CURLE_SSL_PINNEDPUBKEYNOTMATCH, -EIO, 0},
-	{CURLE_SSL_INVALIDCERTSTATUS, -EIO, 0},
-	{CURLE_ABORTED_BY_CALLBACK, -EINTR, 0},
-	{CURLE_OUT_OF_MEMORY, -ENOMEM, 0},
-	{CURLE_LOGIN_DENIED, -EACCES, 0},
-	{CURLE_URL_MALFORMAT, -EINVAL, 0},
+    {CURLE_COULDNT_RESOLVE_PROXY, -EIO, 1},
+    {CURLE_COULDNT_RESOLVE_HOST, -EIO, 1},
+    {CURLE_COULDNT_CONNECT, -EIO, 1},
+    {CURLE_OPERATION_TIMEDOUT, -EIO, 1},
+    {CURLE_SEND_ERROR, -EIO, 1},
+    {CURLE_RECV_ERROR, -EIO, 1},
+    {CURLE_GOT_NOTHING, -EIO, 1},
+    {CURLE_PARTIAL_FILE, -EIO, 1},
+    {CURLE_HTTP2, -EIO, 1},
+    {CURLE_HTTP2_STREAM, -EIO, 1},
+    {CURLE_AGAIN, -EIO, 1},
+    {CURLE_SSL_CONNECT_ERROR, -EIO, 1},
+    /* Certificates: the same certificate fails the same way. */
+    {CURLE_PEER_FAILED_VERIFICATION, -EIO, 0},
+    {CURLE_SSL_CERTPROBLEM, -EIO, 0},
+    {CURLE_SSL_CACERT_BADFILE, -EIO, 0},
+    {CURLE_SSL_CRL_BADFILE, -EIO, 0},
+    {CURLE_SSL_ISSUER_ERROR, -EIO, 0},
+    {CURLE_SSL_PINNEDPUBKEYNOTMATCH, -EIO, 0},
+    {CURLE_SSL_INVALIDCERTSTATUS, -EIO, 0},
+    {CURLE_ABORTED_BY_CALLBACK, -EINTR, 0},
+    {CURLE_OUT_OF_MEMORY, -ENOMEM, 0},
+    {CURLE_LOGIN_DENIED, -EACCES, 0},
+    {CURLE_URL_MALFORMAT, -EINVAL, 0},
 };
 
 struct s3err_hint_row {
@@ -138,23 +141,61 @@ struct s3err_hint_row {
 };
 
 static const struct s3err_hint_row s3err_hints[] = {
-	{-EACCES, "check the credentials (profile, keys) and the bucket policy"},
-	{-ENOENT, "check the bucket name, the path and the region"},
-	{-EIO, "the service or the network failed; check connectivity and try again later"},
-	{-EINVAL, "check the region, the endpoint and the mount options"},
-	{-ESTALE, "the object changed on the server; reopen the file"},
-	{-EFBIG, "the object is larger than the service accepts"},
-	{-EDQUOT, "free space in the bucket or raise its quota"},
-	{-ENAMETOOLONG, "S3 keys are limited to 1024 bytes"},
-	{-ENOTEMPTY, "remove the objects below it first"},
-	{-EPERM, "the service does not allow this operation here"},
-	{-ENOSYS, "this S3 service does not implement the operation"},
-	{-EBUSY, "another client is changing it; try again"},
+    {-EACCES, "check the credentials (profile, keys) and the bucket policy"},
+    {-ENOENT, "check the bucket name, the path and the region"},
+    {-EIO, "the service or the network failed; check connectivity and try again later"},
+    {-EINVAL, "check the region, the endpoint and the mount options"},
+    {-ESTALE, "the object changed on the server; reopen the file"},
+    {-EFBIG, "the object is larger than the service accepts"},
+    {-EDQUOT, "free space in the bucket or raise its quota"},
+    {-ENAMETOOLONG, "S3 keys are limited to 1024 bytes"},
+    {-ENOTEMPTY, "remove the objects below it first"},
+    {-EPERM, "the service does not allow this operation here"},
+    {-ENOSYS, "this S3 service does not implement the operation"},
+    {-EBUSY, "another client is changing it; try again"},
 };
+
+/* Codes with which a service asks for fewer requests, whatever the status
+ * they come with. */
+static const char *const s3err_throttle_codes[] = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+};
+
+static int s3err_throttled(long http_status, const char *s3_code)
+{
+	if (http_status == 429 || http_status == 503)
+		return 1;
+	if (s3_code)
+		for (size_t i = 0; i < S3ERR_ARRAY_SIZE(s3err_throttle_codes); i++)
+			if (!strcmp(s3err_throttle_codes[i], s3_code))
+				return 1;
+	return 0;
+}
+
+static struct s3err_class s3err_lookup(int curl_code, long http_status, const char *s3_code);
 
 struct s3err_class s3err_classify(int curl_code, long http_status, const char *s3_code)
 {
-	struct s3err_class c = {-EIO, 0};
+	struct s3err_class c = s3err_lookup(curl_code, http_status, s3_code);
+
+	c.slow_down = c.retryable && s3err_throttled(http_status, s3_code);
+	return c;
+}
+
+unsigned s3err_backoff_ms(unsigned attempt, int slow_down, unsigned rnd)
+{
+	uint64_t cap = slow_down ? S3ERR_BACKOFF_SLOWDOWN_MS : S3ERR_BACKOFF_BASE_MS;
+
+	/* 2^14 * 100 ms is past the cap already; no shift overflows. */
+	cap <<= attempt < 14 ? attempt : 14;
+	if (cap > S3ERR_BACKOFF_CAP_MS)
+		cap = S3ERR_BACKOFF_CAP_MS;
+	return (unsigned)(cap / 2 + rnd % (cap - cap / 2 + 1));
+}
+
+static struct s3err_class s3err_lookup(int curl_code, long http_status, const char *s3_code)
+{
+	struct s3err_class c = {-EIO, 0, 0};
 	size_t i;
 
 	if (s3_code && *s3_code)

@@ -10,6 +10,8 @@
 struct s3err_class {
 	int err;       /* 0 or a negative errno */
 	int retryable; /* 1 when the same request may succeed if sent again */
+	int slow_down; /* 1 when the service asked for fewer requests (SlowDown,
+			* throttling codes, HTTP 503 and 429): back off longer */
 };
 
 /* Classify a finished request: curl_code is the CURLcode (0 = a response
@@ -28,6 +30,21 @@ struct s3err_class {
  * failures are not; 501 and NotImplemented are -ENOSYS, not retryable;
  * InvalidRange is -ERANGE, which odofs reads as end of file. */
 struct s3err_class s3err_classify(int curl_code, long http_status, const char *s3_code);
+
+/* Back-off before retry `attempt` (0 for the first retry), in ms: a time in
+ * [cap/2, cap] picked by `rnd` (any random number), where cap is
+ * S3ERR_BACKOFF_BASE_MS * 2^attempt, or S3ERR_BACKOFF_SLOWDOWN_MS * 2^attempt
+ * when slow_down, and at most S3ERR_BACKOFF_CAP_MS.
+ *
+ * "Equal jitter" rather than full jitter (0 to cap): the fixed half makes
+ * each wait (below the cap) at least as long as the one before, and makes SlowDown's longer
+ * pause a promise rather than an average (a full-jitter wait after SlowDown
+ * may be 0 ms), the random half keeps clients that failed together from
+ * retrying together. */
+#define S3ERR_BACKOFF_BASE_MS	  100u
+#define S3ERR_BACKOFF_SLOWDOWN_MS 500u
+#define S3ERR_BACKOFF_CAP_MS	  10000u
+unsigned s3err_backoff_ms(unsigned attempt, int slow_down, unsigned rnd);
 
 /* A short "what to do" for a user message about err (a negative errno),
  * e.g. for -EACCES "check the credentials (profile, keys) and the bucket

@@ -271,7 +271,12 @@ struct uploader *uploader_new(struct s3 *s3, struct pool *pool, const struct upl
 	u->s3 = s3;
 	u->pool = pool;
 	u->budget_total = cfg->buffer_total;
+	/* Idle spares are outside the budget, so keep few: enough for the
+	 * parts of one or two streams in flight.  The soak test saw RSS creep
+	 * by tens of MiB while up to write_buffer/8 MiB of them piled up. */
 	u->max_spare = (unsigned)(cfg->buffer_total / UPLOAD_PART_MIN) + 1;
+	if (u->max_spare > UPLOAD_MAX_SPARE)
+		u->max_spare = UPLOAD_MAX_SPARE;
 	u->spare = calloc(u->max_spare, sizeof(*u->spare));
 	if (!u->spare) {
 		free(u);

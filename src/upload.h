@@ -21,6 +21,7 @@
 struct pool;
 
 #define UPLOAD_PART_MIN	      (8u << 20) /* the first 1,000 parts */
+#define UPLOAD_MAX_SPARE      4u /* idle part buffers kept for reuse */
 #define UPLOAD_PARTS_PER_STEP 1000u	 /* the part size doubles after each step */
 #define UPLOAD_MAX_PARTS      10000u	 /* S3's limit */
 #define UPLOAD_MAX_INFLIGHT   4u	 /* parts of one upload on the wire at once */

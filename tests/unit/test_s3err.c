@@ -102,6 +102,65 @@ static void test_curl(void)
 	CHECK(is(s3err_classify(CURLE_HTTP_RETURNED_ERROR, 404, NULL), -ENOENT, 0));
 }
 
+/* Which failures ask for the longer back-off: throttling only, and only
+ * when the failure is retried at all. */
+static void test_slow_down(void)
+{
+	CHECK(s3err_classify(0, 503, "SlowDown").slow_down == 1);
+	CHECK(s3err_classify(0, 503, NULL).slow_down == 1); /* HEAD: no body */
+	CHECK(s3err_classify(0, 503, "ServiceUnavailable").slow_down == 1);
+	CHECK(s3err_classify(0, 429, NULL).slow_down == 1);
+	CHECK(s3err_classify(0, 429, "TooManyRequests").slow_down == 1);
+	CHECK(s3err_classify(0, 400, "ThrottlingException").slow_down == 1);
+	CHECK(s3err_classify(0, 400, "Throttling").slow_down == 1);
+	CHECK(s3err_classify(0, 400, "RequestLimitExceeded").slow_down == 1);
+	CHECK(s3err_classify(0, 200, "SlowDown").slow_down == 1);
+	CHECK(s3err_classify(0, 500, "InternalError").slow_down == 0);
+	CHECK(s3err_classify(0, 500, NULL).slow_down == 0);
+	CHECK(s3err_classify(0, 502, NULL).slow_down == 0);
+	CHECK(s3err_classify(CURLE_RECV_ERROR, 0, NULL).slow_down == 0);
+	CHECK(s3err_classify(0, 403, "AccessDenied").slow_down == 0);
+	CHECK(s3err_classify(0, 200, NULL).slow_down == 0);
+}
+
+/* The back-off promise: in [cap/2, cap], cap doubling from 100 ms (500 ms
+ * when throttled) up to 10 s; each wait at least the longest one before;
+ * a throttled wait at least the longest plain one. */
+static void test_backoff(void)
+{
+	const unsigned rnds[] = {0, 1, 49, 50, 51, 12345, 0x7fffffffu, 0xffffffffu};
+	unsigned prev_max[2] = {0, 0};
+
+	for (unsigned n = 0; n < 40; n++) {
+		for (int slow = 0; slow < 2; slow++) {
+			unsigned long long cap = (slow ? 500ull : 100ull) << (n < 20 ? n : 20);
+			unsigned lo = ~0u, hi = 0;
+
+			if (cap > 10000)
+				cap = 10000;
+			for (size_t i = 0; i < sizeof(rnds) / sizeof(rnds[0]); i++) {
+				unsigned ms = s3err_backoff_ms(n, slow, rnds[i]);
+
+				CHECK(ms >= cap / 2 && ms <= cap);
+				lo = ms < lo ? ms : lo;
+				hi = ms > hi ? ms : hi;
+			}
+			if (cap < S3ERR_BACKOFF_CAP_MS)
+				CHECK(lo >= prev_max[slow]);
+			CHECK(lo < hi); /* jitter */
+			prev_max[slow] = hi;
+			if (slow)
+				CHECK(lo >= s3err_backoff_ms(n, 0, 0xffffffffu) ||
+				      cap == S3ERR_BACKOFF_CAP_MS);
+		}
+	}
+	/* The first retries, as the man page states them. */
+	CHECK(s3err_backoff_ms(0, 0, 0) == 50 && s3err_backoff_ms(0, 0, 50) == 100);
+	CHECK(s3err_backoff_ms(0, 1, 0) == 250 && s3err_backoff_ms(0, 1, 250) == 500);
+	CHECK(s3err_backoff_ms(3, 0, 400) == 800);
+	CHECK(s3err_backoff_ms(100, 1, 0) == 5000);
+}
+
 static void test_hints(void)
 {
 	const int errs[] = {-EACCES, -ENOENT, -EIO};
@@ -123,6 +182,8 @@ int main(void)
 	test_codes();
 	test_statuses();
 	test_curl();
+	test_slow_down();
+	test_backoff();
 	test_hints();
 	return unit_done("s3err");
 }
