@@ -17,6 +17,9 @@
 /* Called once per directory entry; name and st live only for the call.
  * Return nonzero to stop the listing (the caller's buffer is full). */
 typedef int (*backend_fill_fn)(void *arg, const char *name, const struct stat *st);
+/* The same for a folder read as a stream: next is the position to resume
+ * from after this entry (positions are > 0 and grow along the stream). */
+typedef int (*backend_fill_at_fn)(void *arg, const char *name, const struct stat *st, off_t next);
 
 /* What setattr changes: only the fields whose flag is set. */
 enum {
@@ -38,6 +41,14 @@ struct backend_ops {
 	int (*getattr)(void *ctx, const char *path, struct stat *st);
 	/* Every entry of the folder, each with its full attributes. */
 	int (*readdir)(void *ctx, const char *path, backend_fill_fn fill, void *arg);
+	/* Optional (all three or none): a folder read as a stream, in bounded
+	 * memory whatever its size.  opendir starts one; readdir_at fills from
+	 * position off (0: the start; else a `next` handed to fill), stopping
+	 * when fill returns nonzero, and returns 0 at the end too; a position
+	 * behind the stream starts it again.  releasedir frees it. */
+	int (*opendir)(void *ctx, const char *path, void **dh);
+	int (*readdir_at)(void *ctx, void *dh, off_t off, backend_fill_at_fn fill, void *arg);
+	void (*releasedir)(void *ctx, void *dh);
 	/* On success *fh is the open file and *st its attributes as of now
 	 * (a cache layer uses them to replace what it held). */
 	int (*open)(void *ctx, const char *path, int flags, void **fh, struct stat *st);

@@ -102,15 +102,60 @@ static int fuseops_fill(void *arg, const char *name, const struct stat *st)
 	return f->filler(f->buf, name, st, 0, FUSE_FILL_DIR_PLUS);
 }
 
+/* Streamed folders pass offsets, so libfuse holds one reply's worth of
+ * entries, not the whole folder: "." is 1, ".." 2, then 2 + the backend's.
+ * Without FUSE_FILL_DIR_PLUS: with it, libfuse would make a node for every
+ * entry (memory in proportion to the folder), and the kernel would take a
+ * listing's attributes over a lookup's (a symlink known by its metadata
+ * would turn into a file: a bad inode, EIO).  Lookups are answered from
+ * the cached listing anyway. */
+static int fuseops_fill_at(void *arg, const char *name, const struct stat *st, off_t next)
+{
+	struct fuseops_fill *f = arg;
+
+	return f->filler(f->buf, name, st, next + 2, 0);
+}
+
+static int fuseops_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct backend *b = fuseops_backend();
+	void *dh = NULL;
+	int r;
+
+	fi->fh = 0;
+	if (!b->ops->opendir)
+		return 0;
+	r = b->ops->opendir(b->ctx, path, &dh);
+	if (r == 0)
+		fi->fh = (uint64_t)(uintptr_t)dh;
+	return r;
+}
+
+static int fuseops_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct backend *b = fuseops_backend();
+
+	(void)path;
+	if (b->ops->releasedir && fi->fh)
+		b->ops->releasedir(b->ctx, fuseops_fh(fi));
+	return 0;
+}
+
 static int fuseops_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 			   struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct backend *b = fuseops_backend();
 	struct fuseops_fill f = {buf, filler};
 
-	(void)off;
-	(void)fi;
 	(void)flags;
+	if (b->ops->readdir_at && fi && fi->fh) {
+		if (off < 1 && filler(buf, ".", NULL, 1, 0))
+			return 0;
+		if (off < 2 && filler(buf, "..", NULL, 2, 0))
+			return 0;
+		return b->ops->readdir_at(b->ctx, fuseops_fh(fi), off > 2 ? off - 2 : 0,
+					  fuseops_fill_at, &f);
+	}
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	return b->ops->readdir(b->ctx, path, fuseops_fill, &f);
@@ -318,6 +363,8 @@ static const struct fuse_operations fuseops_table = {
     .init = fuseops_init,
     .getattr = fuseops_getattr,
     .readdir = fuseops_readdir,
+    .opendir = fuseops_opendir,
+    .releasedir = fuseops_releasedir,
     .open = fuseops_open,
     .read = fuseops_read,
     .release = fuseops_release,

@@ -26,9 +26,14 @@
 #include "mdcache.h"
 
 /* Past this many paths or listed entries, expired ones are swept; past it
- * again, everything goes.  Bounds memory whatever the tree's size. */
+ * again, everything goes.  Bounds memory whatever the tree's size: an
+ * entry costs about 200 bytes, so listings take at most ~100 MiB. */
 #define MDCACHE_MAX_NODES   50000
-#define MDCACHE_MAX_DIRENTS 2000000
+#define MDCACHE_MAX_DIRENTS 500000
+/* A folder with more entries than this is not kept: it streams through
+ * from the tree below every time it is read (and lookups in it are
+ * answered one by one). */
+#define MDCACHE_DIR_MAX 100000
 
 struct mdcache_dirent {
 	char *name;
@@ -129,10 +134,13 @@ static struct mdcache_node *mdcache_find(struct mdcache *c, const char *path)
 	return found ? *(struct mdcache_node **)found : NULL;
 }
 
-/* twalk cannot delete as it goes: collect the expired, then delete. */
-static struct mdcache_node **mdcache_sweep_list;
-static size_t mdcache_sweep_n;
-static uint64_t mdcache_sweep_now;
+/* twalk cannot delete as it goes: collect the expired, then delete.  Its
+ * visitor takes no argument, hence these globals; thread-local, since a
+ * cache's lock guards only that cache and twalk runs in the caller's
+ * thread (two caches sweeping at once would otherwise race on them). */
+static _Thread_local struct mdcache_node **mdcache_sweep_list;
+static _Thread_local size_t mdcache_sweep_n;
+static _Thread_local uint64_t mdcache_sweep_now;
 
 static void mdcache_sweep_visit(const void *nodep, VISIT which, int depth)
 {
@@ -154,7 +162,7 @@ static void mdcache_drop_all(struct mdcache *c)
 	c->gen++;
 }
 
-/* Called with c->lock held (which also guards the sweep globals). */
+/* Called with c->lock held. */
 static void mdcache_make_room(struct mdcache *c)
 {
 	if (c->n_nodes < MDCACHE_MAX_NODES && c->n_dirents < MDCACHE_MAX_DIRENTS)
@@ -351,7 +359,7 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	for (size_t i = 0; i < col.n; i++)
 		if (fill(arg, col.entries[i].name, &col.entries[i].st))
 			break;
-	if (cached)
+	if (cached || col.n > MDCACHE_DIR_MAX)
 		goto out;
 
 	/* Keep the listing: the collected entries move into the cache as
@@ -373,6 +381,166 @@ out:
 		free(col.entries[i].name);
 	free(col.entries);
 	return r;
+}
+
+/* ---- folders read as a stream ----
+ *
+ * A fresh listing held here is served from a copy taken at opendir.
+ * Otherwise the first read drains the inner stream, up to MDCACHE_DIR_MAX
+ * entries, before anything goes out: a folder that ends within that is
+ * kept (the inner stream is then done with), so the lookups that `ls -l`
+ * sends between its reads of the folder are answered from it, as for
+ * readdir.  A larger folder serves what was drained, then streams through
+ * from where that ended, in bounded memory, and is not kept. */
+struct mdcache_dir {
+	char *path;
+	void *inner;		    /* the inner stream, or NULL once all of it is in col */
+	struct mdcache_collect col; /* in stream order: entry i is at i + 1 */
+	int drained;
+	int over; /* more than MDCACHE_DIR_MAX entries */
+	uint64_t gen;
+	uint64_t started_ms;
+};
+
+static void mdcache_collect_free(struct mdcache_collect *col)
+{
+	for (size_t i = 0; i < col->n; i++)
+		free(col->entries[i].name);
+	free(col->entries);
+	memset(col, 0, sizeof(*col));
+}
+
+static int mdcache_opendir(void *ctx, const char *path, void **dh)
+{
+	struct mdcache *c = ctx;
+	struct mdcache_dir *d = calloc(1, sizeof(*d));
+	struct mdcache_node *n;
+	uint64_t now = mdcache_now_ms();
+	int r = 0;
+
+	if (!d)
+		return -ENOMEM;
+	d->path = strdup(path);
+	if (!d->path) {
+		free(d);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&c->lock);
+	d->gen = c->gen;
+	n = mdcache_find(c, path);
+	if (n && n->list_expires_ms > now) {
+		for (size_t i = 0; i < n->n_entries && !d->col.err; i++)
+			mdcache_collect(&d->col, n->entries[i].name, &n->entries[i].st);
+		r = d->col.err;
+		d->drained = 1;
+	} else {
+		n = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0 && !n) {
+		mdcache_collect_free(&d->col);
+		d->started_ms = now;
+		r = c->inner.ops->opendir(c->inner.ctx, path, &d->inner);
+	}
+	if (r < 0) {
+		mdcache_collect_free(&d->col);
+		free(d->path);
+		free(d);
+		return r;
+	}
+	*dh = d;
+	return 0;
+}
+
+static int mdcache_drain_fill(void *arg, const char *name, const struct stat *st, off_t next)
+{
+	struct mdcache_dir *d = arg;
+
+	(void)next;
+	if (d->col.n >= MDCACHE_DIR_MAX) {
+		d->over = 1;
+		return 1;
+	}
+	return mdcache_collect(&d->col, name, st);
+}
+
+/* Keep a copy of a whole listing, sorted for lookups, unless something
+ * was dropped since the stream began. */
+static void mdcache_dir_keep(struct mdcache *c, struct mdcache_dir *d)
+{
+	struct mdcache_collect copy = {0};
+	struct mdcache_node *n;
+
+	for (size_t i = 0; i < d->col.n && !copy.err; i++)
+		mdcache_collect(&copy, d->col.entries[i].name, &d->col.entries[i].st);
+	if (copy.err) {
+		mdcache_collect_free(&copy);
+		return;
+	}
+	if (copy.n)
+		qsort(copy.entries, copy.n, sizeof(*copy.entries), mdcache_dirent_cmp);
+	pthread_mutex_lock(&c->lock);
+	n = c->gen == d->gen ? mdcache_get(c, d->path) : NULL;
+	if (n) {
+		mdcache_drop_listing(c, n);
+		n->entries = copy.entries;
+		n->n_entries = copy.n;
+		n->list_expires_ms = d->started_ms + c->ttl_ms;
+		c->n_dirents += copy.n;
+		memset(&copy, 0, sizeof(copy));
+	}
+	pthread_mutex_unlock(&c->lock);
+	mdcache_collect_free(&copy);
+}
+
+static int mdcache_dir_drain(struct mdcache *c, struct mdcache_dir *d)
+{
+	int r = c->inner.ops->readdir_at(c->inner.ctx, d->inner, 0, mdcache_drain_fill, d);
+
+	if (r == 0)
+		r = d->col.err;
+	if (r < 0) {
+		mdcache_collect_free(&d->col);
+		d->over = 0;
+		return r;
+	}
+	d->drained = 1;
+	if (d->over)
+		return 0;
+	c->inner.ops->releasedir(c->inner.ctx, d->inner);
+	d->inner = NULL;
+	mdcache_dir_keep(c, d);
+	return 0;
+}
+
+static int mdcache_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn fill, void *arg)
+{
+	struct mdcache *c = ctx;
+	struct mdcache_dir *d = dh;
+	size_t i = off > 0 ? (size_t)off : 0;
+	int r;
+
+	if (!d->drained && (r = mdcache_dir_drain(c, d)) < 0)
+		return r;
+	for (; i < d->col.n; i++)
+		if (fill(arg, d->col.entries[i].name, &d->col.entries[i].st, (off_t)i + 1))
+			return 0;
+	if (!d->inner)
+		return 0;
+	/* Past what was drained: the inner stream, at the same positions. */
+	return c->inner.ops->readdir_at(c->inner.ctx, d->inner, (off_t)i, fill, arg);
+}
+
+static void mdcache_releasedir(void *ctx, void *dh)
+{
+	struct mdcache *c = ctx;
+	struct mdcache_dir *d = dh;
+
+	if (d->inner)
+		c->inner.ops->releasedir(c->inner.ctx, d->inner);
+	mdcache_collect_free(&d->col);
+	free(d->path);
+	free(d);
 }
 
 static int mdcache_handle_cmp(const void *a, const void *b)
@@ -629,6 +797,9 @@ static void mdcache_destroy(void *ctx)
 static const struct backend_ops mdcache_ops = {
     .getattr = mdcache_getattr,
     .readdir = mdcache_readdir,
+    .opendir = mdcache_opendir,
+    .readdir_at = mdcache_readdir_at,
+    .releasedir = mdcache_releasedir,
     .open = mdcache_open,
     .read = mdcache_read,
     .fgetattr = mdcache_fgetattr,
@@ -680,6 +851,9 @@ int mdcache_wrap(struct backend *b, unsigned ttl_ms)
 	MDCACHE_KEEP_ABSENT(c, rename);
 	MDCACHE_KEEP_ABSENT(c, symlink);
 	MDCACHE_KEEP_ABSENT(c, readlink);
+	MDCACHE_KEEP_ABSENT(c, opendir);
+	MDCACHE_KEEP_ABSENT(c, readdir_at);
+	MDCACHE_KEEP_ABSENT(c, releasedir);
 	c->ttl_ms = ttl_ms;
 	pthread_mutex_init(&c->lock, NULL);
 	b->ops = &c->ops;

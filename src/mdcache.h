@@ -2,7 +2,9 @@
  * backend itself (sshfs's cache_wrap).
  *
  * It keeps, for ttl_ms: attributes by path (found or not found), and whole
- * folder listings with every entry's attributes.  A lookup of a name whose
+ * folder listings with every entry's attributes, for folders of up to
+ * 100,000 entries (500,000 in all); a larger folder streams through
+ * (opendir/readdir_at) every time it is read, in bounded memory.  A lookup of a name whose
  * parent listing is fresh is answered from that listing, found or not, so
  * `ls -l` after a listing costs no request at all.  Opening a file
  * replaces what is held for it with what the open saw.

@@ -20,8 +20,13 @@
 #include "upload.h"
 
 #define S3TREE_NAME_MAX 255
-/* A listing past this many entries is refused rather than held in memory. */
+/* A listing past this many entries is refused rather than held in memory
+ * (lookups of glob mounts, which hold their folder's listing whole). */
 #define S3TREE_DIR_MAX_ENTRIES 5000000
+/* readdir holds a folder whole, sorted, deduplicated and with the files
+ * being written, up to this many entries; past it, the rest of the folder
+ * streams through a page at a time (see s3tree_dir). */
+#define S3TREE_DIR_GATHER 100000
 
 /* CopyObject's limit; larger objects are copied part by part. */
 #define S3TREE_COPY_MAX	 (5LL << 30)
@@ -155,7 +160,47 @@ struct s3tree_listing {
 	struct s3tree_entry *entries;
 	size_t n, cap;
 	int err;
+	/* Streams of glob mounts (no delimiter): the folder that the last key
+	 * of a page fell in, whose keys may go on in the next page, where it
+	 * must not appear again (a folder's keys are contiguous). */
+	char last_dir[S3TREE_NAME_MAX + 1];
+	char carry_dir[S3TREE_NAME_MAX + 1];
 };
+
+/* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF), as every S3 key is. */
+static int s3tree_utf8_ok(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+	while (s < end) {
+		unsigned c = *s, n, cp, min;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			return 0;
+		if ((size_t)(end - s) <= n)
+			return 0;
+		for (unsigned i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
 
 static int s3tree_name_ok(const struct s3tree_listing *l, const char *name, size_t len,
 			  const char *key)
@@ -168,9 +213,15 @@ static int s3tree_name_ok(const struct s3tree_listing *l, const char *name, size
 		why = "a '.' or '..' segment";
 	else if (len > S3TREE_NAME_MAX)
 		why = "a segment over 255 bytes";
-	if (why)
-		log_warn("s3://%s/%s: key has %s and cannot be a path; left out", l->bucket, key,
+	else if (!s3tree_utf8_ok(name, len))
+		why = "invalid UTF-8";
+	if (why) {
+		char shown[1200];
+
+		s3_key_printable(key, shown, sizeof(shown));
+		log_warn("s3://%s/%s: key has %s and cannot be a path; left out", l->bucket, shown,
 			 why);
+	}
 	return why == NULL;
 }
 
@@ -234,6 +285,14 @@ static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 	len = slash ? (size_t)(slash - rel) : strlen(rel);
 	if (!s3tree_name_ok(l, rel, len, e->name))
 		return 0;
+	if (slash && l->glob) {
+		if (!strncmp(l->carry_dir, rel, len) && l->carry_dir[len] == '\0')
+			return 0;
+		memcpy(l->last_dir, rel, len);
+		l->last_dir[len] = '\0';
+	} else {
+		l->last_dir[0] = '\0';
+	}
 	if (slash)
 		return s3tree_add(l, rel, len, 1, 0, e->kind == S3XML_OBJECT ? e->mtime : 0);
 	return s3tree_add(l, rel, len, 0, e->size, e->mtime);
@@ -264,10 +323,14 @@ static void s3tree_dedupe(struct s3tree_listing *l)
 		struct s3tree_entry *e = &l->entries[i];
 
 		if (out && !strcmp(l->entries[out - 1].name, e->name)) {
-			if (!e->is_dir && !e->pending && !l->entries[out - 1].pending)
+			if (!e->is_dir && !e->pending && !l->entries[out - 1].pending) {
+				char shown[1200];
+
+				s3_key_printable(e->name, shown, sizeof(shown));
 				log_notice(
 				    "s3://%s/%s%s: a folder of the same name hides this file",
-				    l->bucket, l->prefix, e->name);
+				    l->bucket, l->prefix, shown);
+			}
 			free(e->name);
 			continue;
 		}
@@ -425,6 +488,166 @@ static int s3tree_readdir(void *ctx, const char *path, backend_fill_fn fill, voi
 	free(bucket);
 	free(prefix);
 	return 0;
+}
+
+/* ---- folders read as a stream ----
+ *
+ * A folder of up to S3TREE_DIR_GATHER entries is listed whole before the
+ * first entry goes out, as s3tree_list does.  A larger one is handed out
+ * as its pages arrive, so that memory stays bounded by the first
+ * S3TREE_DIR_GATHER entries and one page: each page is sorted and
+ * deduplicated on its own (the lister already leaves out keys listed on
+ * an earlier page), and files being written that are not yet in S3 are
+ * not shown.  A file and a folder of the same name on different pages
+ * both appear.  Positions count entries from the start of the stream;
+ * a position behind the page held (rewinddir) lists the folder again. */
+struct s3tree_dir {
+	struct s3tree *t;
+	char *bucket; /* NULL: the root of an all-buckets mount */
+	char *prefix;
+	struct s3_lister *lister;
+	struct s3tree_listing l; /* entries [base, base + l.n) of the stream */
+	off_t base;
+	int started;
+	int more; /* pages left to fetch */
+};
+
+static void s3tree_dir_clear(struct s3tree_dir *d)
+{
+	s3_lister_free(d->lister);
+	d->lister = NULL;
+	s3tree_listing_free(&d->l);
+	memset(&d->l, 0, sizeof(d->l));
+	d->base = 0;
+	d->started = 0;
+	d->more = 0;
+}
+
+static int s3tree_dir_start(struct s3tree_dir *d)
+{
+	struct s3tree *t = d->t;
+	const char *list_prefix = d->prefix, *delimiter = "/";
+	int r;
+
+	s3tree_dir_clear(d);
+	d->l.t = t;
+	d->l.bucket = d->bucket ? d->bucket : "";
+	d->l.prefix = d->prefix;
+	if (d->bucket && t->cfg.src->kind == SOURCE_S3_GLOB) {
+		/* No delimiter: only keys that match may make a folder appear. */
+		d->l.glob = 1;
+		delimiter = NULL;
+		if (strlen(d->prefix) <= strlen(t->glob_prefix))
+			list_prefix = t->glob_prefix;
+	}
+	d->lister = s3_lister_new(t->cfg.s3, d->bucket, list_prefix, delimiter, 0);
+	if (!d->lister)
+		return -ENOMEM;
+	do
+		r = s3_lister_next(d->lister, s3tree_list_entry, &d->l);
+	while (r > 0 && d->l.n < S3TREE_DIR_GATHER);
+	if (r < 0)
+		goto fail;
+	d->more = r > 0;
+	if (d->more)
+		log_info("s3://%s/%s: over %d entries; the rest of the folder is read as it is "
+			 "listed",
+			 d->l.bucket, d->prefix, S3TREE_DIR_GATHER);
+	else if ((r = s3tree_add_writers(t, &d->l)) < 0)
+		goto fail;
+	s3tree_dedupe(&d->l);
+	d->started = 1;
+	return 0;
+fail:
+	s3tree_dir_clear(d);
+	return r;
+}
+
+/* Drop the entries held and fetch the next page. */
+static int s3tree_dir_page(struct s3tree_dir *d)
+{
+	int r;
+
+	d->base += (off_t)d->l.n;
+	for (size_t i = 0; i < d->l.n; i++)
+		free(d->l.entries[i].name);
+	d->l.n = 0;
+	memcpy(d->l.carry_dir, d->l.last_dir, sizeof(d->l.carry_dir));
+	r = s3_lister_next(d->lister, s3tree_list_entry, &d->l);
+	if (r < 0) {
+		s3tree_dir_clear(d); /* the next call starts afresh */
+		return r;
+	}
+	d->more = r > 0;
+	s3tree_dedupe(&d->l);
+	return 0;
+}
+
+static int s3tree_opendir(void *ctx, const char *path, void **dh)
+{
+	struct s3tree *t = ctx;
+	struct s3tree_dir *d = calloc(1, sizeof(*d));
+	char *key = NULL;
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	d->t = t;
+	r = s3tree_locate(t, path, &d->bucket, &key);
+	if (r < 0) {
+		free(d);
+		return r;
+	}
+	d->prefix = s3tree_dir_prefix(key);
+	free(key);
+	if (!d->prefix) {
+		free(d->bucket);
+		free(d);
+		return -ENOMEM;
+	}
+	*dh = d;
+	return 0;
+}
+
+static int s3tree_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn fill, void *arg)
+{
+	struct s3tree_dir *d = dh;
+	struct stat st;
+	int r;
+
+	(void)ctx;
+	if (!d->started || off < d->base) {
+		r = s3tree_dir_start(d);
+		if (r < 0)
+			return r;
+	}
+	for (;;) {
+		struct s3tree_entry *e;
+
+		while (off >= d->base + (off_t)d->l.n) {
+			if (!d->more)
+				return 0;
+			r = s3tree_dir_page(d);
+			if (r < 0)
+				return r;
+		}
+		e = &d->l.entries[off - d->base];
+		s3tree_entry_stat(d->t, e, &st);
+		if (fill(arg, e->name, &st, off + 1))
+			return 0;
+		off++;
+	}
+}
+
+static void s3tree_releasedir(void *ctx, void *dh)
+{
+	struct s3tree_dir *d = dh;
+
+	(void)ctx;
+	s3tree_dir_clear(d);
+	free(d->bucket);
+	free(d->prefix);
+	free(d);
 }
 
 /* ---- lookups ---- */
@@ -1355,6 +1578,9 @@ static void s3tree_destroy(void *ctx)
 static const struct backend_ops s3tree_ops = {
     .getattr = s3tree_getattr,
     .readdir = s3tree_readdir,
+    .opendir = s3tree_opendir,
+    .readdir_at = s3tree_readdir_at,
+    .releasedir = s3tree_releasedir,
     .open = s3tree_open,
     .read = s3tree_read,
     .fgetattr = s3tree_fgetattr,

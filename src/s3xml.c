@@ -47,6 +47,7 @@ enum s3xml_elem {
 	S3XML_E_IS_TRUNCATED,
 	S3XML_E_NEXT_TOKEN,
 	S3XML_E_KEY_COUNT,
+	S3XML_E_ENCODING_TYPE,
 	S3XML_E_BUCKETS,
 	S3XML_E_BUCKET,
 	S3XML_E_NAME,
@@ -90,6 +91,7 @@ static const struct s3xml_rule s3xml_rules[] = {
     {S3XML_E_LIST_RESULT, "IsTruncated", S3XML_E_IS_TRUNCATED, S3XML_F_SCALAR},
     {S3XML_E_LIST_RESULT, "NextContinuationToken", S3XML_E_NEXT_TOKEN, S3XML_F_TOKEN},
     {S3XML_E_LIST_RESULT, "KeyCount", S3XML_E_KEY_COUNT, S3XML_F_SCALAR},
+    {S3XML_E_LIST_RESULT, "EncodingType", S3XML_E_ENCODING_TYPE, S3XML_F_SCALAR},
     {S3XML_E_BUCKETS_RESULT, "Buckets", S3XML_E_BUCKETS, S3XML_F_NONE},
     {S3XML_E_BUCKETS, "Bucket", S3XML_E_BUCKET, S3XML_F_NONE},
     {S3XML_E_BUCKET, "Name", S3XML_E_NAME, S3XML_F_NAME},
@@ -131,6 +133,7 @@ struct s3xml_parser {
 	int have_token;
 	struct buf token;
 	long key_count;
+	int url_encoded; /* <EncodingType>url: keys and prefixes are percent-encoded */
 
 	/* Error documents. */
 	struct buf code, message;
@@ -454,6 +457,9 @@ static void s3xml_on_end(void *data, const XML_Char *qname)
 	case S3XML_E_NEXT_TOKEN:
 		p->have_token = 1;
 		break;
+	case S3XML_E_ENCODING_TYPE:
+		p->url_encoded = !strcmp(s3xml_scalar(p), "url");
+		break;
 	case S3XML_E_CODE:
 		p->have_code = 1;
 		break;
@@ -574,6 +580,11 @@ const char *s3xml_parser_next_token(const struct s3xml_parser *p)
 long s3xml_parser_key_count(const struct s3xml_parser *p)
 {
 	return p->key_count;
+}
+
+int s3xml_parser_url_encoded(const struct s3xml_parser *p)
+{
+	return p->url_encoded;
 }
 
 void s3xml_parser_free(struct s3xml_parser *p)

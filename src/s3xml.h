@@ -45,6 +45,11 @@ int s3xml_parser_truncated(const struct s3xml_parser *p);
 const char *s3xml_parser_next_token(const struct s3xml_parser *p);
 /* KeyCount as the server sent it, -1 if absent. */
 long s3xml_parser_key_count(const struct s3xml_parser *p);
+/* 1 if the page said <EncodingType>url</EncodingType> (it may come after
+ * the entries): names are then percent-encoded, '+' for a space, and the
+ * caller decodes them (servers that ignore encoding-type=url send raw names
+ * and no such element). */
+int s3xml_parser_url_encoded(const struct s3xml_parser *p);
 
 void s3xml_parser_free(struct s3xml_parser *p);
 

@@ -24,6 +24,8 @@ struct fake_entry {
 struct fake {
 	struct fake_entry e[FAKE_MAX];
 	int n_getattr, n_readdir;
+	int n_opendir; /* streams opened, and still open */
+	int n_open_dirs;
 	/* Run once inside the next getattr or readdir, after it has read
 	 * the tree: a change racing with that call. */
 	void (*hook)(void);
@@ -101,6 +103,66 @@ static int fake_readdir(void *ctx, const char *path, backend_fill_fn fill, void 
 			fill(arg, strrchr(fake.e[i].path, '/') + 1, &fake.e[i].st);
 	fake_run_hook();
 	return 0;
+}
+
+/* Streams: "/big" holds FAKE_BIG entries made up on the fly, past what the
+ * cache keeps of one folder; other folders stream what the tree holds. */
+#define FAKE_BIG 100001
+
+struct fake_dir {
+	char path[128];
+};
+
+static int fake_opendir(void *ctx, const char *path, void **dh)
+{
+	struct fake_dir *d;
+
+	(void)ctx;
+	if (strcmp(path, "/big") != 0 && !fake_find(path))
+		return -ENOENT;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	fake.n_opendir++;
+	fake.n_open_dirs++;
+	*dh = d;
+	return 0;
+}
+
+static int fake_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn fill, void *arg)
+{
+	struct fake_dir *d = dh;
+	struct stat st = {.st_mode = S_IFREG | 0644, .st_nlink = 1};
+	char name[32];
+	off_t pos = 0;
+
+	(void)ctx;
+	if (!strcmp(d->path, "/big")) {
+		for (off_t i = off; i < FAKE_BIG; i++) {
+			snprintf(name, sizeof(name), "e%06lld", (long long)i);
+			if (fill(arg, name, &st, i + 1))
+				return 0;
+		}
+		return 0;
+	}
+	for (int i = 0; i < FAKE_MAX; i++) {
+		if (!fake.e[i].used || !fake_is_child(fake.e[i].path, d->path))
+			continue;
+		if (pos++ < off)
+			continue;
+		if (fill(arg, strrchr(fake.e[i].path, '/') + 1, &fake.e[i].st, pos))
+			return 0;
+	}
+	fake_run_hook();
+	return 0;
+}
+
+static void fake_releasedir(void *ctx, void *dh)
+{
+	(void)ctx;
+	fake.n_open_dirs--;
+	free(dh);
 }
 
 static int fake_open(void *ctx, const char *path, int flags, void **fh, struct stat *st)
@@ -272,6 +334,9 @@ static void fake_destroy(void *ctx)
 static const struct backend_ops fake_ops = {
     .getattr = fake_getattr,
     .readdir = fake_readdir,
+    .opendir = fake_opendir,
+    .readdir_at = fake_readdir_at,
+    .releasedir = fake_releasedir,
     .open = fake_open,
     .read = fake_read,
     .fgetattr = fake_fgetattr,
@@ -602,6 +667,111 @@ static void test_absent_stays_absent(void)
 	teardown();
 }
 
+/* A stream read `per_call` entries at a time (a small kernel buffer),
+ * from the start to its end: the names, comma-separated ("!errno"), and
+ * the count in *n. */
+struct stream_fill {
+	struct names names;
+	int left; /* entries this call may still take */
+	off_t next;
+	long n;
+};
+
+static int stream_add(void *arg, const char *name, const struct stat *st, off_t next)
+{
+	struct stream_fill *f = arg;
+
+	if (f->left == 0)
+		return 1;
+	f->left--;
+	f->next = next;
+	f->n++;
+	if (f->n <= 10)
+		names_add(&f->names, name, st);
+	return 0;
+}
+
+static const char *stream(const char *path, int per_call, long *n)
+{
+	static struct stream_fill f;
+	void *dh = NULL;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	r = cache.ops->opendir(cache.ctx, path, &dh);
+	while (r == 0) {
+		long before = f.n;
+
+		f.left = per_call;
+		r = cache.ops->readdir_at(cache.ctx, dh, f.next, stream_add, &f);
+		if (f.n == before)
+			break; /* the end */
+	}
+	if (dh)
+		cache.ops->releasedir(cache.ctx, dh);
+	if (r < 0)
+		snprintf(f.names.buf, sizeof(f.names.buf), "!%d", -r);
+	if (n)
+		*n = f.n;
+	return f.names.buf;
+}
+
+/* A folder streamed to its end is kept, even when the reader's buffer
+ * took it a few entries at a time, and answers lookups and the next
+ * listing; one past the cache's limit streams through every time, in
+ * bounded memory, and is not kept. */
+static void test_stream_kept_unless_huge(void)
+{
+	struct stat st;
+	long n;
+
+	setup();
+	fake_add("/b", S_IFREG | 0644, 7);
+	CHECK_STR(stream("/", 1, &n), "a,sub,b");
+	CHECK(n == 3 && fake.n_opendir == 1);
+	CHECK(getattr("/b", &st) == 0 && st.st_size == 7);
+	CHECK(getattr("/nope", &st) == -ENOENT);
+	CHECK(fake.n_getattr == 0);
+	/* From the cache now: sorted, no stream below. */
+	CHECK_STR(stream("/", 2, &n), "a,b,sub");
+	CHECK(fake.n_opendir == 1);
+	CHECK_STR(list("/"), "a,b,sub");
+	CHECK(fake.n_readdir == 0);
+
+	CHECK_STR(stream("/big", 500, &n), "e000000,e000001,e000002,e000003,e000004,e000005,"
+					   "e000006,e000007,e000008,e000009");
+	CHECK(n == FAKE_BIG && fake.n_opendir == 2);
+	stream("/big", 500, &n);
+	CHECK(n == FAKE_BIG && fake.n_opendir == 3);
+	CHECK(getattr("/big/e000001", &st) == -ENOENT && fake.n_getattr == 1);
+	CHECK(fake.n_open_dirs == 0);
+	teardown();
+}
+
+/* A stream that a change overlapped is not kept; one whose reader stopped
+ * early is, since the first read drains a folder this small whole. */
+static void test_stream_racing_change_not_kept(void)
+{
+	struct stat st;
+	void *dh = NULL;
+	struct stream_fill f = {.left = 1};
+
+	setup();
+	fake.hook = unlink_a;
+	CHECK_STR(stream("/", 1, NULL), "a,sub");
+	CHECK(getattr("/a", &st) == -ENOENT);
+	CHECK(fake.n_getattr == 1);
+	fake_add("/c", S_IFREG | 0644, 1);
+	CHECK(cache.ops->opendir(cache.ctx, "/", &dh) == 0);
+	CHECK(cache.ops->readdir_at(cache.ctx, dh, 0, stream_add, &f) == 0);
+	cache.ops->releasedir(cache.ctx, dh);
+	CHECK_STR(f.names.buf, "c");
+	CHECK(fake.n_opendir == 2 && fake.n_open_dirs == 0);
+	CHECK_STR(stream("/", 4, NULL), "c,sub");
+	CHECK(fake.n_opendir == 2);
+	teardown();
+}
+
 int main(void)
 {
 	test_listing_answers_lookups();
@@ -613,5 +783,7 @@ int main(void)
 	test_close_of_reader_keeps_listing();
 	test_racing_change_not_cached();
 	test_absent_stays_absent();
+	test_stream_kept_unless_huge();
+	test_stream_racing_change_not_kept();
 	return unit_done("test_mdcache");
 }

@@ -561,6 +561,44 @@ static void test_parse_error(void)
 	CHECK_STR(message, "keep");
 }
 
+/* encoding-type=url: the page says so, wherever the element comes (AWS
+ * writes it after the entries); names are left encoded for the caller. */
+static int url_encoded(const char *doc, struct seen *s)
+{
+	struct s3xml_parser *p = s3xml_parser_new(record, s);
+	int r, url;
+
+	if (!p)
+		return -ENOMEM;
+	r = s3xml_parser_feed(p, doc, strlen(doc), 1);
+	url = s3xml_parser_url_encoded(p);
+	s3xml_parser_free(p);
+	return r < 0 ? r : url;
+}
+
+static void test_encoding_type(void)
+{
+	struct seen s;
+
+	memset(&s, 0, sizeof(s));
+	CHECK(url_encoded("<ListBucketResult><Contents><Key>a%00+b</Key></Contents>"
+			  "<EncodingType>url</EncodingType></ListBucketResult>",
+			  &s) == 1);
+	CHECK(s.n == 1);
+	CHECK_STR(s.lines[0], "O|a%00+b|0|0|");
+	memset(&s, 0, sizeof(s));
+	CHECK(url_encoded(page1, &s) == 0);
+	/* Only under the root counts. */
+	memset(&s, 0, sizeof(s));
+	CHECK(url_encoded("<ListBucketResult><Contents><Key>k</Key>"
+			  "<EncodingType>url</EncodingType></Contents></ListBucketResult>",
+			  &s) == 0);
+	memset(&s, 0, sizeof(s));
+	CHECK(url_encoded("<ListBucketResult><EncodingType>none</EncodingType>"
+			  "</ListBucketResult>",
+			  &s) == 0);
+}
+
 int main(void)
 {
 	test_list_page();
@@ -573,5 +611,6 @@ int main(void)
 	test_root();
 	test_parse_time();
 	test_parse_error();
+	test_encoding_type();
 	return unit_done("s3xml");
 }
