@@ -47,7 +47,7 @@ AWS = "/usr/bin/aws" if os.path.exists("/usr/bin/aws") else (shutil.which("aws")
 MiB = 1024 * 1024
 MOUNT_TIMEOUT_S = 10  # mount must appear, and the daemon exit, within this
 WATCHDOG_S = 300  # a single mount living longer than this is a hung test
-SANITIZER_RE = re.compile(r"runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer")
+SANITIZER_RE = re.compile(r"runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer")
 # "odofs: error: ..." (not libfuse's -d trace lines, "unique: 6, error: -2 ...")
 ERROR_LINE_RE = re.compile(r"(?:^|: )error:")
 

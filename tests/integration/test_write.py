@@ -633,7 +633,8 @@ def test_read_only_mounts_refuse_every_write(mount, s3, ro_bucket, tmp_path, kin
 
 
 def sanitized_build():
-    return b"__asan_init" in ODOFS_BIN.read_bytes()
+    data = ODOFS_BIN.read_bytes()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def vm_hwm_bytes(pid):
@@ -646,7 +647,7 @@ def vm_hwm_bytes(pid):
 
 def test_memory_bounded_while_writing_2_gib(mount, s3, bucket, tmp_path):
     if sanitized_build():
-        pytest.skip("ASan's shadow memory and quarantine make the daemon's RSS meaningless")
+        pytest.skip("a sanitizer's shadow memory (and ASan's quarantine) make the daemon's RSS meaningless")
     size = 2 * GiB
     # A random block repeated; its size is no multiple of the part size, so
     # parts swapped or misplaced would still change the hash.
