@@ -6,11 +6,15 @@
 #include <fuse.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "creds.h"
 #include "log.h"
@@ -53,6 +57,7 @@ static const struct fuse_opt opts_table[] = {
     OPT("connections=%s", connections_arg, 0),
     OPT("log_level=%s", log_level_name, 0),
     OPT("ca_bundle=%s", ca_bundle, 0),
+    OPT("no_verify_ssl", no_verify_ssl, 1),
     OPT("cache_dir=%s", cache_dir, 0),
     OPT("spool_max=%s", spool_max_arg, 0),
     OPT("write_buffer=%s", write_buffer_arg, 0),
@@ -151,7 +156,9 @@ void opts_usage(const char *progname)
 	    "    ro                         read-only mount\n"
 	    "    uid=N, gid=N               owner of every entry (else stored, else yours)\n"
 	    "    umask=OCT                  permissions not stored with an object (022)\n"
-	    "    allow_other                let other users see the mount\n"
+	    "    allow_other                let other users see the mount (read-write: implies\n"
+	    "                               default_permissions)\n"
+	    "    default_permissions        the kernel checks modes and owners\n"
 	    "    cache_ttl=SECONDS          metadata cache lifetime (60; 0 disables)\n"
 	    "    timeout=SECONDS            bound on one operation, retries included (30)\n"
 	    "    connect_timeout=SECONDS    TCP+TLS connect timeout (5)\n"
@@ -163,6 +170,7 @@ void opts_usage(const char *progname)
 	    "    cache_dir=DIR              spool folder for in-place changes (/var/tmp/odofs)\n"
 	    "    spool_max=SIZE             disk the spool may use (8G)\n"
 	    "    ca_bundle=FILE             CA certificates (AWS_CA_BUNDLE)\n"
+	    "    no_verify_ssl              do not verify S3 TLS certificates (insecure)\n"
 	    "\n"
 	    "Database options:\n"
 	    "    staging=s3://BUCKET/PREFIX/  where Redshift loads are staged (required)\n"
@@ -259,7 +267,9 @@ long long opts_parse_size(const char *s)
 		return -1;
 	switch (tolower((unsigned char)*end)) {
 	case '\0':
-		return (long long)v;
+		/* The same bound as with a unit: a plain count of bytes past it
+		 * (up to 2^64 - 1) would come back negative or absurd. */
+		return v > 1ULL << 40 ? -1 : (long long)v;
 	case 'k':
 		shift = 10;
 		break;
@@ -390,6 +400,40 @@ static int opts_resolve_endpoint(struct opts *o, char **err)
 	return 0;
 }
 
+/* A CA file that cannot be read would fail every request with curl's
+ * "problem with the SSL CA cert": say which file, and why, at start. */
+static int opts_resolve_ca(struct opts *o, char **err)
+{
+	const char *env = getenv("AWS_CA_BUNDLE");
+	const char *file = o->ca_bundle ? o->ca_bundle : env && *env ? env : NULL;
+	const char *name = o->ca_bundle ? "ca_bundle" : "AWS_CA_BUNDLE";
+	struct stat st;
+	int fd;
+
+	/* A PostgreSQL mount never talks to S3; libpq has sslrootcert=. */
+	if (o->source.kind == SOURCE_POSTGRES) {
+		if (o->ca_bundle || o->no_verify_ssl)
+			return log_einval(err,
+					  "-o %s is about S3's TLS; for PostgreSQL give "
+					  "?sslmode=verify-full&sslrootcert=FILE in the source URL",
+					  o->ca_bundle ? "ca_bundle" : "no_verify_ssl");
+		return 0;
+	}
+	if (!file)
+		return 0;
+	if (!*file)
+		return log_einval(err, "ca_bundle=: expected a file of PEM certificates");
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_einval(err, "%s=%s: %s", name, file, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return log_einval(err, "%s=%s: not a file of PEM certificates", name, file);
+	}
+	close(fd);
+	return 0;
+}
+
 /* The options that only database sources take, and the staging prefix. */
 static int opts_resolve_db(struct opts *o, char **err)
 {
@@ -481,12 +525,27 @@ int opts_resolve(struct opts *o, char **err)
 	    (r = opts_size("spool_max", o->spool_max_arg, (size_t)8 << 30, 0, &o->spool_max_bytes,
 			   err)))
 		return r;
+	if ((r = opts_resolve_ca(o, err)))
+		return r;
 	if (o->cache_dir && o->cache_dir[0] != '/')
 		return log_einval(err, "cache_dir=%s: expected an absolute path", o->cache_dir);
 	if (!o->cache_dir && !(o->cache_dir = strdup("/var/tmp/odofs")))
 		return -ENOMEM;
 	if (o->umask_set && o->umask > 0777)
 		return log_einval(err, "umask=%o: expected an octal mode up to 0777", o->umask);
+	/* fuse_opt's %u takes "-5" as 4294967291; (uid_t)-1 means "no change"
+	 * to chown(2), and no real id is that large. */
+	if (o->uid_set && o->uid > INT32_MAX)
+		return log_einval(err, "uid=%d: expected a user id from 0 to %d", (int)o->uid,
+				  INT32_MAX);
+	if (o->gid_set && o->gid > INT32_MAX)
+		return log_einval(err, "gid=%d: expected a group id from 0 to %d", (int)o->gid,
+				  INT32_MAX);
+	if (o->anonymous && o->profile)
+		return log_einval(err,
+				  "anonymous and profile=%s conflict: anonymous sends unsigned "
+				  "requests and reads no credentials",
+				  o->profile);
 	if (o->source.kind == SOURCE_S3_GLOB)
 		o->read_only = 1;
 	if ((r = opts_resolve_db(o, err)))

@@ -43,6 +43,7 @@ struct opts {
 	int debug;
 	int show_help;
 	int show_version;
+	int no_verify_ssl; /* S3 TLS certificates not checked (warned at every mount) */
 	int allow_other;
 	int default_permissions;
 	unsigned uid, gid, umask;

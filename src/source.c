@@ -234,20 +234,53 @@ char *source_redact(const char *uri)
 	if (!out || !(rest = strstr(out, "://")) || !strncmp(out, "s3://", 5))
 		return out;
 	rest += 3;
-	end = rest + strcspn(rest, "/?");
+	/* Up to the '/' only: a '?' before it (in a password that should
+	 * have been escaped) makes the URL unparsable, and its error message
+	 * shows this form. */
+	end = rest + strcspn(rest, "/");
 	for (char *p = rest; p < end; p++)
 		if (*p == '@')
 			at = p;
 	if (at && (colon = memchr(rest, ':', (size_t)(at - rest))))
 		memmove(colon, at, strlen(at) + 1);
-	/* ?password=... too */
+	/* ?password=... too, under any spelling that decodes to it
+	 * ("pass%77ord"), as source_parse() decodes keys; a key that does
+	 * not decode loses its value too. */
 	for (q = strchr(out, '?'); q; q = strchr(q + 1, '&')) {
-		if (!strncmp(q + 1, "password=", 9)) {
-			char *v = q + 10, *ve = v + strcspn(v, "&");
+		char *k = q + 1, *key = NULL;
+		size_t kn = strcspn(k, "=&");
+
+		if (k[kn] != '=')
+			continue;
+		if (source_decode(k, kn, &key) == -ENOMEM) {
+			free(out);
+			return NULL;
+		}
+		if (!key || !strcmp(key, "password")) {
+			char *v = k + kn + 1, *ve = v + strcspn(v, "&");
 
 			memmove(v, ve, strlen(ve) + 1);
 		}
+		free(key);
 	}
+	return out;
+}
+
+/* For the messages about a database URL, which are only shown when it did
+ * not parse: a password holding a '/' (unescaped) hides its '@' from
+ * source_redact(), so cut from the first ':' to the last '@' first.  A
+ * message may then lose more than the password, never less. */
+static char *source_redact_msg(const char *uri)
+{
+	char *cut = strdup(uri), *out, *rest, *at, *colon;
+
+	if (!cut)
+		return NULL;
+	if ((rest = strstr(cut, "://")) && (at = strrchr(rest + 3, '@')) &&
+	    (colon = memchr(rest + 3, ':', (size_t)(at - rest - 3))))
+		memmove(colon, at, strlen(at) + 1);
+	out = source_redact(cut);
+	free(cut);
 	return out;
 }
 
@@ -261,7 +294,7 @@ int source_parse(const char *uri, struct source *out, char **err)
 	if (!strncmp(uri, "redshift://", 11) || !strncmp(uri, "postgresql://", 13) ||
 	    !strncmp(uri, "postgres://", 11)) {
 		int redshift = uri[0] == 'r';
-		char *shown = source_redact(uri);
+		char *shown = source_redact_msg(uri);
 
 		if (!shown)
 			return -ENOMEM;
@@ -310,7 +343,8 @@ int source_parse(const char *uri, struct source *out, char **err)
 	}
 	rest = slash ? slash + 1 : "";
 
-	if (strstr(rest, "//")) {
+	/* "s3://bucket//x" too: the first segment is empty. */
+	if (*rest == '/' || strstr(rest, "//")) {
 		r = log_einval(err, "%s: the prefix has an empty path segment ('//')", uri);
 		goto fail;
 	}

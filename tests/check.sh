@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: the unit tests (make check) and the
 # integration tests (pytest) against a -Werror build in build/, then all of
-# them again against an ASan+UBSan build in build-san/.
+# them again against an ASan+UBSan build in build-san/, the threaded ones
+# against a ThreadSanitizer build in build-tsan/, and a short libFuzzer run
+# of every harness in tests/fuzz/ (FUZZ_SECONDS each, default 15).
 #
 # Exits non-zero if anything failed. The last line of output is always the
-# summary "N passed, N failed, N skipped" over both builds; a step that could
-# not run (set-up, a build) counts as one failure.
+# summary "N passed, N failed, N skipped" over all of them; a step that
+# could not run (set-up, a build) counts as one failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -68,12 +70,16 @@ PY
 	echo "integration tests: $p passed, $f failed, $s skipped"
 }
 
-# run_suite BUILDDIR: unit tests, then integration tests, with the
-# environments in the arrays unit_env and it_env (VAR=VALUE words).
+# run_suite BUILDDIR [TEST-PATH...]: unit tests, then integration tests
+# (all of tests/integration, or the paths given), with the environments in
+# the arrays unit_env and it_env (VAR=VALUE words).
 unit_env=()
 it_env=()
 run_suite() {
 	local builddir=$1
+	shift
+	local paths=("$@")
+	[ ${#paths[@]} -gt 0 ] || paths=(tests/integration)
 	say "unit tests ($builddir)"
 	find "$builddir" -name '*.trs' -delete 2>/dev/null
 	if ! env "${unit_env[@]}" make -C "$builddir" -j2 check; then
@@ -92,7 +98,7 @@ run_suite() {
 	# timeout: a backstop only; each mount has its own watchdog.
 	env "${it_env[@]}" ODOFS_BIN="$root/$builddir/odofs" \
 		timeout --kill-after=30 900 \
-		"$PYTHON" -m pytest tests/integration -p no:cacheprovider -q -rfEs \
+		"$PYTHON" -m pytest "${paths[@]}" -p no:cacheprovider -q -rfEs \
 		--durations=10 --junitxml="$report"
 	if [ -f "$report" ]; then
 		count_pytest "$report"
@@ -122,6 +128,36 @@ if bash tests/build.sh build-san --enable-werror --enable-sanitizers; then
 	run_suite build-san
 else
 	step_failed "build in build-san/"
+fi
+
+say "build (build-tsan/, -Werror, ThreadSanitizer)"
+if bash tests/build.sh build-tsan --enable-werror --enable-sanitizers=thread; then
+	# A report fails the test (conftest.py's SANITIZER_RE; the daemon also
+	# exits 66). halt_on_error=0 shows every race of a run;
+	# second_deadlock_stack gives both stacks of a lock-order inversion.
+	# The files that run many threads against one mount: the rest add
+	# minutes and no interleavings the suites above have not had.
+	unit_env=(TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0)
+	it_env=("${unit_env[@]}")
+	run_suite build-tsan tests/integration/test_read.py tests/integration/test_write.py \
+		tests/integration/test_concurrency.py tests/integration/test_warehouse.py \
+		tests/integration/test_faults.py
+else
+	step_failed "build in build-tsan/"
+fi
+
+say "fuzz (libFuzzer, clang-14)"
+if bash tests/fuzz/build.sh build-fuzzers; then
+	bash tests/fuzz/run.sh build-fuzzers "${FUZZ_SECONDS:-15}" | tee build-fuzzers/fuzz.log
+	read -r fp ff <<<"$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' build-fuzzers/fuzz.log | tail -1)"
+	if [ -n "${fp:-}" ]; then
+		n_passed=$((n_passed + fp))
+		n_failed=$((n_failed + ff))
+	else
+		step_failed "the fuzz run printed no summary"
+	fi
+else
+	step_failed "fuzz build in build-fuzzers/"
 fi
 
 say "done"

@@ -14,6 +14,7 @@ packages=(
 	python3-pytest python3-boto3 python3-psycopg2
 	postgresql postgresql-client
 	curl ca-certificates procps psmisc
+	clang-14 libclang-rt-14-dev valgrind openssl iproute2
 )
 # Debian 12's nodejs is v18; a newer node already on the machine is kept.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -111,6 +111,8 @@ int main(void)
 	check_bad("s3://ab", "not a valid bucket name");
 	check_bad("s3://-bucket", "not a valid bucket name");
 	check_bad("s3://bucket/a//b", "empty path segment");
+	check_bad("s3://bucket//x/", "empty path segment"); /* found by fuzzing */
+	check_bad("s3://bucket//*.csv", "empty path segment");
 	check_bad("s3://bucket/a*b*c", "only one '*'");
 	check_bad("s3://bucket/../x", "'.' and '..'");
 	check_bad("s3://bucket/a/./x", "'.' and '..'");
@@ -152,11 +154,28 @@ int main(void)
 		CHECK(source_parse("redshift://u:hunter2@h:0/d", &s, &err) == -EINVAL);
 		CHECK(err && !strstr(err, "hunter2"));
 		free(err);
+		err = NULL;
+		CHECK(source_parse("redshift://u:hun?ter2@h/d", &s, &err) == -EINVAL);
+		CHECK(err && !strstr(err, "ter2"));
+		free(err);
+		err = NULL;
+		/* An unescaped '/' in the password hides its '@'. */
+		CHECK(source_parse("redshift://u:hun/ter2@h/d", &s, &err) == -EINVAL);
+		CHECK(err && !strstr(err, "ter2"));
+		free(err);
 	}
 	check_redact("redshift://alice:s3cr%40t@example.com/dev",
 		     "redshift://alice@example.com/dev");
 	check_redact("postgresql://u@h/d?password=x&sslmode=require",
 		     "postgresql://u@h/d?password=&sslmode=require");
+	/* libpq gets the key decoded, so must the redaction (found by the
+	 * fuzz harness's check). */
+	check_redact("postgresql://h/d?pass%77ord=secret&sslmode=require",
+		     "postgresql://h/d?pass%77ord=&sslmode=require");
+	check_redact("postgresql://h/d?a%zz=secret", "postgresql://h/d?a%zz=");
+	/* An unescaped '?' in the password: the URL is refused, and the
+	 * message (which shows this form) must not hold the password. */
+	check_redact("postgresql://u:se?cret@h/d", "postgresql://u@h/d");
 	check_redact("s3://bucket/a:b@c", "s3://bucket/a:b@c");
 	check_redact("postgresql://h/d", "postgresql://h/d");
 
@@ -173,5 +192,11 @@ int main(void)
 	CHECK(opts_parse_size("12X") == -1);
 	CHECK(opts_parse_size("-1") == -1);
 	CHECK(opts_parse_size("99999999999999G") == -1);
+	/* Found by fuzzing: a plain number had no bound (2^63 and up came
+	 * back negative, below that a size of exabytes). */
+	CHECK(opts_parse_size("1099511627776") == 1LL << 40);
+	CHECK(opts_parse_size("1099511627777") == -1);
+	CHECK(opts_parse_size("002000000000000000000") == -1);
+	CHECK(opts_parse_size("10000000000000000000") == -1);
 	return unit_done("source");
 }
