@@ -575,6 +575,14 @@ def odofs_argv(source, mnt, opts, args=()):
     return argv
 
 
+def sanitized_build():
+    """True if ODOFS_BIN links a sanitizer runtime (ASan, TSan, UBSan). Their
+    shadow memory and ASan's quarantine make the daemon's RSS meaningless,
+    and they cannot run under valgrind."""
+    data = ODOFS_BIN.read_bytes()
+    return any(s in data for s in (b"__asan_init", b"__tsan_init", b"__ubsan_handle"))
+
+
 def require_odofs():
     if not ODOFS_BIN.exists():
         pytest.fail(f"odofs binary not found at {ODOFS_BIN} (build it, or set ODOFS_BIN)")

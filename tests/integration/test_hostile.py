@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ODOFS_BIN, REPO, run
+from conftest import REPO, run, sanitized_build
 
 sys.path.insert(0, str(REPO / "tests" / "hostile"))
 import hostile_s3  # noqa: E402
@@ -85,10 +85,6 @@ def vm_hwm(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmHWM")
-
-
-def sanitized_build():
-    return b"__asan_init" in Path(ODOFS_BIN).read_bytes()
 
 
 def timed_ls(path):

@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import (MiB, ODOFS_BIN, is_mounted, odofs_argv, require_odofs, run, sha256_file, unmount,
+from conftest import (MiB, ODOFS_BIN, sanitized_build, is_mounted, odofs_argv, require_odofs, run, sha256_file, unmount,
                       write_random_file)
 
 VALGRIND = shutil.which("valgrind")
@@ -42,13 +42,6 @@ VG_ERROR_RE = re.compile(r"==\d+== (Invalid (read|write|free)|Mismatched free|Co
 LEAK_RE = re.compile(r"(definitely|indirectly) lost: ([\d,]+) bytes")
 
 
-def sanitizer_build():
-    """True if ODOFS_BIN links a sanitizer runtime (ASan, TSan, UBSan):
-    their shadow memory cannot live under valgrind."""
-    data = ODOFS_BIN.read_bytes()
-    return any(s in data for s in (b"__asan_init", b"__tsan_init", b"__ubsan_handle"))
-
-
 @pytest.fixture
 def vg_mount(tmp_path, s3):
     """Factory: vg_mount(source, *opts, env=...) -> (mountpoint, proc,
@@ -57,7 +50,7 @@ def vg_mount(tmp_path, s3):
     require_odofs()
     if VALGRIND is None:
         pytest.skip("valgrind is not installed")
-    if sanitizer_build():
+    if sanitized_build():
         pytest.skip(f"{ODOFS_BIN} is a sanitizer build: valgrind needs the plain one")
     started = []
 

@@ -11,13 +11,12 @@ what was wrong in the table's `.errors`.
 import contextlib
 import gzip
 import os
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import C_LOCALE_ENV, run
+from conftest import C_LOCALE_ENV, run, sanitized_build
 from test_warehouse import Warehouse, cp_cmd, write_csv
 
 MiB = 1024 * 1024
@@ -266,11 +265,15 @@ def test_100_mib_field_loads_in_bounded_memory(kind, pg, redshift, s3, mount, pg
     grew_mib = (loaded_peak - base) / 1024
     print(f"{kind}: 100 MiB field loaded; daemon RSS {base // 1024} MiB -> peak {loaded_peak // 1024} MiB"
           f" (new table refused: peak {peak[0] // 1024} MiB)")
+    assert wh.staged_keys() == {}
+    if sanitized_build():
+        # ASan's quarantine keeps every freed buffer (the field's growth
+        # by doubling, the upload's parts): RSS says nothing here.
+        return
     # PostgreSQL streams; Redshift holds the upload's parts in flight.
     limit = 16 if kind == "postgresql" else 64
     assert grew_mib < limit, f"{kind}: the daemon grew by {grew_mib:.0f} MiB loading one 100 MiB field"
     assert (peak[0] - base) / 1024 < 64 + 32, "the new table's inference held more than one field"
-    assert wh.staged_keys() == {}
 
 
 # --------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from conftest import (
     C_LOCALE_ENV,
     MiB,
     ODD_FILE_NAMES,
-    ODOFS_BIN,
     ls_l,
     run,
+    sanitized_build,
     sha256_bytes,
     sha256_file,
     wait_for,
@@ -630,11 +630,6 @@ def test_read_only_mounts_refuse_every_write(mount, s3, ro_bucket, tmp_path, kin
 
 # --------------------------------------------------------------------------
 # memory
-
-
-def sanitized_build():
-    data = ODOFS_BIN.read_bytes()
-    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def vm_hwm_bytes(pid):
