@@ -306,8 +306,11 @@ class RedshiftEmulator(_Client):
 
     def start(self, timeout=START_TIMEOUT_S):
         cmd = [PYTHON, EMULATOR_PY, "--listen", self.host, "--port", "0", "--pg-host", self.pg.host,
-               "--pg-port", str(self.pg.port), "--s3-endpoint", self.s3_endpoint,
-               "--iam-key-id", self.iam_key_id, "--iam-secret", self.iam_secret, "--region", self.region]
+               "--pg-port", str(self.pg.port), f"--s3-endpoint={self.s3_endpoint}",
+               # NAME=VALUE: a random secret may begin with '-', which
+               # argparse would take for an option.
+               f"--iam-key-id={self.iam_key_id}", f"--iam-secret={self.iam_secret}",
+               "--region", self.region]
         # No AWS_* or BOTO* settings leak in: the statement's credentials only.
         env = {k: v for k, v in os.environ.items() if not (k.startswith("AWS_") or k.startswith("BOTO"))}
         env.update(HOME=str(self.workdir), AWS_EC2_METADATA_DISABLED="true", PYTHONUNBUFFERED="1")
