@@ -304,7 +304,8 @@ static int opts_seconds(const char *name, const char *arg, unsigned dflt_ms, dou
 	}
 	errno = 0;
 	v = strtod(arg, &end);
-	if (errno || end == arg || *end || v < lo || v > hi)
+	/* Written so that NaN, which compares false with everything, fails. */
+	if (errno || end == arg || *end || !(v >= lo && v <= hi))
 		return log_einval(err, "%s=%s: expected a number of seconds from %g to %g", name,
 				  arg, lo, hi);
 	*out_ms = (unsigned)(v * 1000.0 + 0.5);

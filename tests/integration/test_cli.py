@@ -28,6 +28,8 @@ def test_version(odofs_run):
         ("s3://{bucket}", "bogus"),
         ("s3://{bucket}", "cache_ttl=abc"),
         ("s3://{bucket}", "cache_ttl=-1"),
+        ("s3://{bucket}", "cache_ttl=nan"),
+        ("s3://{bucket}", "timeout=inf"),
         ("s3://{bucket}", "timeout=soon"),
         ("s3://{bucket}", "retries=many"),
         ("s3://{bucket}", "readahead=lots"),
