@@ -139,9 +139,13 @@ if bash tests/build.sh build-tsan --enable-werror --enable-sanitizers=thread; th
 	# minutes and no interleavings the suites above have not had.
 	unit_env=(TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0)
 	it_env=("${unit_env[@]}")
+	# test_odd_file_names leans on the listing cache to keep s3rver from
+	# seeing a signed list of a prefix with !*() (which it refuses, see
+	# HACKING.md); under TSan's slowness a release racing the listing
+	# sometimes sends one. It runs in both builds above.
 	run_suite build-tsan tests/integration/test_read.py tests/integration/test_write.py \
 		tests/integration/test_concurrency.py tests/integration/test_warehouse.py \
-		tests/integration/test_faults.py
+		tests/integration/test_faults.py -k "not test_odd_file_names"
 else
 	step_failed "build in build-tsan/"
 fi
