@@ -48,6 +48,10 @@
 #define S3_EXTRA_MAX	    8
 #define S3_SIGNED_BODY_MAX  (1024 * 1024)
 #define S3_RESULT_MAX	    (64 * 1024)
+/* ListMultipartUploads of one key, after a CreateMultipartUpload was sent
+ * twice: the uploads looked at, and the page read (1,000 at ~600 bytes). */
+#define S3_SWEEP_MAX   64
+#define S3_UPLOADS_MAX (1024 * 1024)
 
 struct s3 {
 	struct s3_config cfg;
@@ -99,6 +103,7 @@ struct s3_call {
 	 * first and (on s3rver, MinIO) says nothing meanwhile.  Retrying such
 	 * a call early would only start the same work again beside it. */
 	unsigned work_ms;
+	unsigned attempts; /* out: requests sent, over every s3_perform */
 
 	/* Stall detection for the attempt in progress (s3_progress_cb). */
 	unsigned stall_ms;
@@ -479,6 +484,7 @@ static int s3_perform(struct s3 *s, struct s3_call *call)
 		if (s3_backoff(attempt, cls.slow_down, deadline) < 0)
 			break;
 	}
+	call->attempts += made;
 	r = cls.err;
 	if (call->sink_err)
 		r = call->sink_err; /* the caller says what was wrong with the body */
@@ -1248,12 +1254,104 @@ int s3_put(struct s3 *s, const char *bucket, const char *key, const char *data, 
 	return s3_put_body(s, &call, &hs, "PUT", etag_out);
 }
 
+/* The uploads of one key, as ListMultipartUploads gives them. */
+struct s3_uploads {
+	const char *key;
+	struct {
+		char *id;
+		time_t initiated;
+	} u[S3_SWEEP_MAX];
+	unsigned n;
+};
+
+static int s3_uploads_add(void *arg, const struct s3xml_entry *e)
+{
+	struct s3_uploads *ups = arg;
+
+	if (e->kind != S3XML_UPLOAD || strcmp(e->name, ups->key) || ups->n == S3_SWEEP_MAX)
+		return 0;
+	ups->u[ups->n].id = strdup(e->upload_id);
+	if (!ups->u[ups->n].id)
+		return -ENOMEM;
+	ups->u[ups->n++].initiated = e->mtime;
+	return 0;
+}
+
+static int s3_uploads_list(struct s3 *s, const char *bucket, struct s3_uploads *ups)
+{
+	struct s3_call call = {.method = "GET", .bucket = bucket};
+	struct s3xml_parser *p = s3xml_uploads_parser_new(s3_uploads_add, ups);
+	struct buf q, out;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	buf_init(&q, 4096);
+	buf_init(&out, S3_UPLOADS_MAX);
+	r = buf_append(&q, "prefix=", 7);
+	if (r == 0)
+		r = s3_encode(&q, ups->key, 0);
+	if (r == 0)
+		r = buf_append(&q, "&uploads=", 9);
+	if (r == 0) {
+		call.query = q.data;
+		call.out_dyn = &out;
+		r = s3_perform(s, &call);
+	}
+	if (r == 0)
+		r = s3xml_parser_feed(p, out.data ? out.data : "", out.len, 1);
+	s3xml_parser_free(p);
+	buf_free(&q);
+	buf_free(&out);
+	return r;
+}
+
+/* A CreateMultipartUpload sent more than once may have started an upload
+ * whose answer was lost: nobody knows its UploadId, and its parts would be
+ * billed until a lifecycle rule ends them.  Find those uploads of the key
+ * that the server started while this call ran, judged by the server's own
+ * clock against the Initiated time of the upload that `id` names, and
+ * abort them.  Best effort: a failure here only logs. */
+static void s3_mpu_sweep(struct s3 *s, const char *bucket, const char *key, const char *id,
+			 uint64_t took_ms)
+{
+	struct s3_uploads ups = {.key = key};
+	time_t ours = (time_t)-1, from;
+	unsigned i, swept = 0;
+	int r = s3_uploads_list(s, bucket, &ups);
+
+	for (i = 0; r == 0 && i < ups.n; i++)
+		if (!strcmp(ups.u[i].id, id))
+			ours = ups.u[i].initiated;
+	if (r < 0 || ours == (time_t)-1) {
+		log_info("s3://%s/%s: could not look for an upload the server started twice",
+			 bucket, key);
+		goto out;
+	}
+	/* Initiated has a resolution of a second: allow one either side. */
+	from = ours - (time_t)(took_ms / 1000) - 1;
+	for (i = 0; i < ups.n; i++) {
+		if (!strcmp(ups.u[i].id, id) || ups.u[i].initiated < from ||
+		    ups.u[i].initiated > ours + 1)
+			continue;
+		if (s3_mpu_abort(s, bucket, key, ups.u[i].id) == 0)
+			swept++;
+	}
+	if (swept)
+		log_info("s3://%s/%s: aborted %u upload%s whose start was answered too late",
+			 bucket, key, swept, swept == 1 ? "" : "s");
+out:
+	for (i = 0; i < ups.n; i++)
+		free(ups.u[i].id);
+}
+
 int s3_mpu_create(struct s3 *s, const char *bucket, const char *key, const struct s3_meta *meta,
 		  char **upload_id)
 {
 	struct s3_hdrs hs = {0};
 	struct s3_call call = {.method = "POST", .bucket = bucket, .key = key, .query = "uploads="};
 	struct s3xml_result res;
+	uint64_t t0 = s3_now_ms();
 	int r;
 
 	s3_hdrs_meta(&hs, meta);
@@ -1270,7 +1368,11 @@ int s3_mpu_create(struct s3 *s, const char *bucket, const char *key, const struc
 		return -EIO;
 	}
 	*upload_id = strdup(res.upload_id);
-	return *upload_id ? 0 : -ENOMEM;
+	if (!*upload_id)
+		return -ENOMEM;
+	if (call.attempts > 1)
+		s3_mpu_sweep(s, bucket, key, *upload_id, s3_now_ms() - t0);
+	return 0;
 }
 
 /* "partNumber=N&uploadId=ID" */

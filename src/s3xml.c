@@ -57,6 +57,10 @@ enum s3xml_elem {
 	S3XML_E_RESULT, /* the root of a write's answer (s3xml_parse_result) */
 	S3XML_E_UPLOAD_ID,
 	S3XML_E_RESULT_ETAG,
+	S3XML_E_UPLOADS_RESULT, /* ListMultipartUploadsResult */
+	S3XML_E_UPLOAD,
+	S3XML_E_UPLOAD_UPLOAD_ID,
+	S3XML_E_INITIATED,
 };
 
 /* Where an element's text goes. */
@@ -68,6 +72,7 @@ enum s3xml_field {
 	S3XML_F_SCALAR,
 	S3XML_F_CODE,
 	S3XML_F_MESSAGE,
+	S3XML_F_UPLOAD_ID,
 };
 
 struct s3xml_rule {
@@ -101,13 +106,19 @@ static const struct s3xml_rule s3xml_rules[] = {
     {S3XML_E_ERROR, "Code", S3XML_E_CODE, S3XML_F_CODE},
     {S3XML_E_ERROR, "Message", S3XML_E_MESSAGE, S3XML_F_MESSAGE},
     {S3XML_E_RESULT, "UploadId", S3XML_E_UPLOAD_ID, S3XML_F_TOKEN},
+    {S3XML_E_UPLOADS_RESULT, "Upload", S3XML_E_UPLOAD, S3XML_F_NONE},
+    {S3XML_E_UPLOADS_RESULT, "IsTruncated", S3XML_E_IS_TRUNCATED, S3XML_F_SCALAR},
+    {S3XML_E_UPLOAD, "Key", S3XML_E_KEY, S3XML_F_NAME},
+    {S3XML_E_UPLOAD, "UploadId", S3XML_E_UPLOAD_UPLOAD_ID, S3XML_F_UPLOAD_ID},
+    {S3XML_E_UPLOAD, "Initiated", S3XML_E_INITIATED, S3XML_F_SCALAR},
     {S3XML_E_RESULT, "ETag", S3XML_E_RESULT_ETAG, S3XML_F_ETAG},
 };
 
 enum s3xml_mode {
-	S3XML_MODE_LIST,   /* ListBucketResult or ListAllMyBucketsResult */
-	S3XML_MODE_ERROR,  /* Error */
-	S3XML_MODE_RESULT, /* a write's *Result, or Error */
+	S3XML_MODE_LIST,    /* ListBucketResult or ListAllMyBucketsResult */
+	S3XML_MODE_UPLOADS, /* ListMultipartUploadsResult */
+	S3XML_MODE_ERROR,   /* Error */
+	S3XML_MODE_RESULT,  /* a write's *Result, or Error */
 };
 
 struct s3xml_parser {
@@ -123,7 +134,7 @@ struct s3xml_parser {
 	int field_truncates; /* drop text past the cap instead of failing */
 
 	/* The entry being read. */
-	struct buf name, etag, scalar;
+	struct buf name, etag, scalar, upload_id;
 	int have_name;
 	off_t size;
 	time_t mtime;
@@ -276,6 +287,9 @@ static enum s3xml_elem s3xml_root(const struct s3xml_parser *p, const char *name
 				return S3XML_E_RESULT;
 		return S3XML_E_OTHER;
 	}
+	if (p->mode == S3XML_MODE_UPLOADS)
+		return strcmp(name, "ListMultipartUploadsResult") ? S3XML_E_OTHER
+								  : S3XML_E_UPLOADS_RESULT;
 	if (!strcmp(name, "ListBucketResult"))
 		return S3XML_E_LIST_RESULT;
 	if (!strcmp(name, "ListAllMyBucketsResult"))
@@ -310,6 +324,8 @@ static struct buf *s3xml_field_buf(struct s3xml_parser *p, enum s3xml_field f)
 		return &p->code;
 	case S3XML_F_MESSAGE:
 		return &p->message;
+	case S3XML_F_UPLOAD_ID:
+		return &p->upload_id;
 	case S3XML_F_NONE:
 		break;
 	}
@@ -320,6 +336,7 @@ static void s3xml_entry_begin(struct s3xml_parser *p)
 {
 	buf_reset(&p->name);
 	buf_reset(&p->etag);
+	buf_reset(&p->upload_id);
 	p->have_name = 0;
 	p->size = 0;
 	p->mtime = 0;
@@ -343,7 +360,9 @@ static void s3xml_on_start(void *data, const XML_Char *qname, const XML_Char **a
 	if (p->depth == 0) {
 		elem = s3xml_root(p, name);
 		if (elem == S3XML_E_OTHER) {
-			s3xml_fail(p, p->mode == S3XML_MODE_LIST ? -EPROTO : -EBADMSG);
+			s3xml_fail(p, p->mode == S3XML_MODE_LIST || p->mode == S3XML_MODE_UPLOADS
+					  ? -EPROTO
+					  : -EBADMSG);
 			return;
 		}
 		if (elem == S3XML_E_ERROR)
@@ -359,7 +378,8 @@ static void s3xml_on_start(void *data, const XML_Char *qname, const XML_Char **a
 		p->stack[p->depth] = elem;
 	p->depth++;
 
-	if (elem == S3XML_E_CONTENTS || elem == S3XML_E_BUCKET || elem == S3XML_E_PREFIX)
+	if (elem == S3XML_E_CONTENTS || elem == S3XML_E_BUCKET || elem == S3XML_E_PREFIX ||
+	    elem == S3XML_E_UPLOAD)
 		s3xml_entry_begin(p);
 	if (rule && rule->field != S3XML_F_NONE) {
 		p->field = s3xml_field_buf(p, rule->field);
@@ -397,7 +417,9 @@ static void s3xml_deliver(struct s3xml_parser *p, enum s3xml_kind kind)
 	e.name = p->name.data;
 	if (kind == S3XML_OBJECT)
 		e.etag = p->etag.data ? p->etag.data : "";
-	else
+	else if (kind == S3XML_UPLOAD)
+		e.upload_id = p->upload_id.data ? p->upload_id.data : "";
+	if (kind != S3XML_OBJECT)
 		e.size = 0;
 	if (kind == S3XML_PREFIX)
 		e.mtime = 0;
@@ -435,6 +457,7 @@ static void s3xml_on_end(void *data, const XML_Char *qname)
 		break;
 	case S3XML_E_LAST_MODIFIED:
 	case S3XML_E_CREATION_DATE:
+	case S3XML_E_INITIATED:
 		if (s3xml_time(s3xml_scalar(p), &p->mtime) < 0)
 			s3xml_fail(p, -EBADMSG);
 		break;
@@ -472,6 +495,9 @@ static void s3xml_on_end(void *data, const XML_Char *qname)
 		break;
 	case S3XML_E_BUCKET:
 		s3xml_deliver(p, S3XML_BUCKET);
+		break;
+	case S3XML_E_UPLOAD:
+		s3xml_deliver(p, S3XML_UPLOAD);
 		break;
 	default:
 		break;
@@ -517,6 +543,7 @@ static struct s3xml_parser *s3xml_parser_create(enum s3xml_mode mode, s3xml_entr
 	p->key_count = -1;
 	buf_init(&p->name, S3XML_NAME_MAX);
 	buf_init(&p->etag, S3XML_ETAG_MAX);
+	buf_init(&p->upload_id, S3XML_TOKEN_MAX);
 	buf_init(&p->scalar, S3XML_SCALAR_MAX);
 	buf_init(&p->token, S3XML_TOKEN_MAX);
 	buf_init(&p->code, S3XML_CODE_MAX);
@@ -540,6 +567,11 @@ static struct s3xml_parser *s3xml_parser_create(enum s3xml_mode mode, s3xml_entr
 struct s3xml_parser *s3xml_parser_new(s3xml_entry_fn fn, void *arg)
 {
 	return s3xml_parser_create(S3XML_MODE_LIST, fn, arg);
+}
+
+struct s3xml_parser *s3xml_uploads_parser_new(s3xml_entry_fn fn, void *arg)
+{
+	return s3xml_parser_create(S3XML_MODE_UPLOADS, fn, arg);
 }
 
 int s3xml_parser_feed(struct s3xml_parser *p, const char *data, size_t len, int final)
@@ -598,6 +630,7 @@ void s3xml_parser_free(struct s3xml_parser *p)
 	buf_free(&p->token);
 	buf_free(&p->code);
 	buf_free(&p->message);
+	buf_free(&p->upload_id);
 	free(p);
 }
 

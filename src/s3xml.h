@@ -15,14 +15,16 @@ enum s3xml_kind {
 	S3XML_OBJECT, /* <Contents> of ListObjectsV2 */
 	S3XML_PREFIX, /* <CommonPrefixes><Prefix> of ListObjectsV2 */
 	S3XML_BUCKET, /* <Bucket> of ListAllMyBucketsResult */
+	S3XML_UPLOAD, /* <Upload> of ListMultipartUploadsResult */
 };
 
 struct s3xml_entry {
 	enum s3xml_kind kind;
-	const char *name; /* the Key, the Prefix or the bucket Name */
-	off_t size;	  /* objects */
-	time_t mtime;	  /* LastModified or CreationDate, UTC */
-	const char *etag; /* objects, quotes included as S3 sends them */
+	const char *name;      /* the Key, the Prefix or the bucket Name */
+	off_t size;	       /* objects */
+	time_t mtime;	       /* LastModified, CreationDate or Initiated, UTC */
+	const char *etag;      /* objects, quotes included as S3 sends them */
+	const char *upload_id; /* uploads */
 };
 
 /* Called once per entry as it completes; the strings live until the call
@@ -34,6 +36,9 @@ struct s3xml_parser;
 /* A parser for ListObjectsV2 or ListAllMyBuckets responses (recognised by
  * the root element).  NULL on ENOMEM. */
 struct s3xml_parser *s3xml_parser_new(s3xml_entry_fn fn, void *arg);
+
+/* A parser for ListMultipartUploads responses (S3XML_UPLOAD entries). */
+struct s3xml_parser *s3xml_uploads_parser_new(s3xml_entry_fn fn, void *arg);
 
 /* Feed bytes; final=1 on the last call.  0, the callback's error, or
  * -EBADMSG for malformed XML or a field over its cap, -EPROTO for an

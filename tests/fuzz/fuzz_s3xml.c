@@ -1,7 +1,8 @@
 /* fuzz-sources: src/s3xml.c src/buf.c */
 /* fuzz-max-len: 16384 */
 /* fuzz_s3xml.c - the S3 XML parsers: listings (fed whole and in chunks,
- * which must agree), error bodies, write results, timestamps. */
+ * which must agree), multipart upload listings, error bodies, write
+ * results, timestamps. */
 #include "config.h"
 
 #include <errno.h>
@@ -25,12 +26,18 @@ static int on_entry(void *arg, const struct s3xml_entry *e)
 	FUZZ_CHECK(e->name != NULL);
 	n = strlen(e->name);
 	FUZZ_CHECK(n > 0 && n <= 4096);
-	FUZZ_CHECK(e->kind == S3XML_OBJECT || e->kind == S3XML_PREFIX || e->kind == S3XML_BUCKET);
+	FUZZ_CHECK(e->kind == S3XML_OBJECT || e->kind == S3XML_PREFIX ||
+		   e->kind == S3XML_BUCKET || e->kind == S3XML_UPLOAD);
 	FUZZ_CHECK(e->size >= 0);
 	if (e->kind == S3XML_OBJECT) {
 		FUZZ_CHECK(e->etag != NULL);
 		FUZZ_CHECK(strlen(e->etag) <= 256);
 		s->digest = fuzz_hash_str(s->digest, e->etag);
+	} else if (e->kind == S3XML_UPLOAD) {
+		FUZZ_CHECK(e->upload_id != NULL);
+		FUZZ_CHECK(strlen(e->upload_id) <= 4096);
+		FUZZ_CHECK(e->size == 0);
+		s->digest = fuzz_hash_str(s->digest, e->upload_id);
 	} else {
 		FUZZ_CHECK(e->size == 0);
 	}
@@ -45,12 +52,14 @@ static int on_entry(void *arg, const struct s3xml_entry *e)
 	return 0;
 }
 
-/* One listing parse; returns a digest of everything it gave. */
+/* One listing parse (of objects and buckets, or of uploads); returns a
+ * digest of everything it gave. */
 static uint64_t parse_listing(const uint8_t *data, size_t size, struct fuzz_rng *rng,
-			      unsigned stop_after, int *rc)
+			      unsigned stop_after, int uploads, int *rc)
 {
 	struct seen s = {.stop_after = stop_after};
-	struct s3xml_parser *p = s3xml_parser_new(on_entry, &s);
+	struct s3xml_parser *p = uploads ? s3xml_uploads_parser_new(on_entry, &s)
+					 : s3xml_parser_new(on_entry, &s);
 	const char *token;
 	int r = 0;
 
@@ -111,12 +120,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_rng_init(&rng, data, size);
 	stop_after = (unsigned)(fuzz_next(&rng) % 16); /* 0: never stop */
-	whole = parse_listing(data, size, NULL, stop_after, &r1);
-	chunked = parse_listing(data, size, &rng, stop_after, &r2);
-	if (r1 != r2 || whole != chunked) {
-		fprintf(stderr, "whole: %d %016llx, chunked: %d %016llx\n", r1,
-			(unsigned long long)whole, r2, (unsigned long long)chunked);
-		FUZZ_CHECK(!"a listing parsed whole and in chunks differs");
+	for (int uploads = 0; uploads <= 1; uploads++) {
+		whole = parse_listing(data, size, NULL, stop_after, uploads, &r1);
+		chunked = parse_listing(data, size, &rng, stop_after, uploads, &r2);
+		if (r1 != r2 || whole != chunked) {
+			fprintf(stderr, "whole: %d %016llx, chunked: %d %016llx\n", r1,
+				(unsigned long long)whole, r2, (unsigned long long)chunked);
+			FUZZ_CHECK(!"a listing parsed whole and in chunks differs");
+		}
 	}
 
 	/* Error bodies, into buffers of any size (0 included). */

@@ -41,6 +41,10 @@ static int record(void *arg, const struct s3xml_entry *e)
 	case S3XML_BUCKET:
 		snprintf(line, sizeof(s->lines[0]), "B|%s|%lld", e->name, (long long)e->mtime);
 		break;
+	case S3XML_UPLOAD:
+		snprintf(line, sizeof(s->lines[0]), "U|%s|%s|%lld", e->name, e->upload_id,
+			 (long long)e->mtime);
+		break;
 	}
 	if (s->fail_at && s->n == s->fail_at)
 		return s->fail_err;
@@ -55,10 +59,9 @@ struct result {
 	long key_count;
 };
 
-static struct result feed(const char *doc, size_t len, const size_t *sizes, size_t n_sizes,
-			  struct seen *s)
+static struct result feed_parser(struct s3xml_parser *p, const char *doc, size_t len,
+				 const size_t *sizes, size_t n_sizes)
 {
-	struct s3xml_parser *p = s3xml_parser_new(record, s);
 	struct result res = {0, 0, "", 0};
 	size_t off = 0, i = 0;
 	const char *tok;
@@ -85,6 +88,17 @@ static struct result feed(const char *doc, size_t len, const size_t *sizes, size
 out:
 	s3xml_parser_free(p);
 	return res;
+}
+
+static struct result feed(const char *doc, size_t len, const size_t *sizes, size_t n_sizes,
+			  struct seen *s)
+{
+	return feed_parser(s3xml_parser_new(record, s), doc, len, sizes, n_sizes);
+}
+
+static struct result feed_uploads(const char *doc, size_t len, const size_t *size, struct seen *s)
+{
+	return feed_parser(s3xml_uploads_parser_new(record, s), doc, len, size, 1);
 }
 
 static struct result feed_whole(const char *doc, struct seen *s)
@@ -253,6 +267,59 @@ static int feed_err_bytes(const char *doc, size_t len, struct seen *s)
 
 #define LIST_OPEN  "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
 #define LIST_CLOSE "</ListBucketResult>"
+
+/* ListMultipartUploads, as AWS documents it: what odofs reads to find an
+ * upload whose CreateMultipartUpload answer was lost. */
+static void test_uploads(void)
+{
+	static const char doc[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<Bucket>bucket</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>"
+		"<NextKeyMarker>my-movie.m2ts</NextKeyMarker><MaxUploads>3</MaxUploads>"
+		"<IsTruncated>true</IsTruncated>"
+		"<Upload><Key>my-divisor</Key>"
+		"<UploadId>XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5nIG11Y2ggbHVjaw</UploadId>"
+		"<Initiator><ID>arn:aws:iam::111122223333:user/user1</ID>"
+		"<DisplayName>user1</DisplayName></Initiator>"
+		"<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>"
+		"</Owner><StorageClass>STANDARD</StorageClass>"
+		"<Initiated>2010-11-10T20:48:33.000Z</Initiated></Upload>"
+		"<Upload><Key>my-movie.m2ts</Key>"
+		"<UploadId>VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>"
+		"<StorageClass>STANDARD</StorageClass>"
+		"<Initiated>2010-11-10T20:48:33.000Z</Initiated></Upload>"
+		"</ListMultipartUploadsResult>";
+	static const char list_doc[] = LIST_OPEN "<Contents><Key>a</Key></Contents>" LIST_CLOSE;
+	static const char no_id[] =
+		"<ListMultipartUploadsResult><Upload><Key>k</Key>"
+		"<Initiated>2010-11-10T20:48:33.000Z</Initiated></Upload></ListMultipartUploadsResult>";
+	struct seen whole = {0}, bytes = {0}, none = {0};
+	const size_t one = 1;
+	struct result r = feed_uploads(doc, strlen(doc), NULL, &whole);
+
+	CHECK(r.r == 0);
+	CHECK(r.truncated == 1);
+	CHECK(whole.n == 2);
+	CHECK_STR(whole.lines[0],
+		  "U|my-divisor|XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5nIG11Y2ggbHVjaw|1289422113");
+	CHECK_STR(whole.lines[1],
+		  "U|my-movie.m2ts|VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA|"
+		  "1289422113");
+	r = feed_uploads(doc, strlen(doc), &one, &bytes);
+	CHECK(r.r == 0);
+	CHECK(same(&whole, &bytes));
+	/* A listing is not an answer to this question, nor the other way. */
+	CHECK(feed_uploads(list_doc, strlen(list_doc), NULL, &none).r == -EPROTO);
+	CHECK(feed_err(doc, strlen(doc), &none) == -EPROTO);
+	CHECK(none.n == 0);
+	/* An upload without an UploadId is delivered with "": the caller
+	 * compares it and aborts nothing by that name. */
+	r = feed_uploads(no_id, strlen(no_id), NULL, &none);
+	CHECK(r.r == 0);
+	CHECK(none.n == 1);
+	CHECK_STR(none.lines[0], "U|k||1289422113");
+}
 
 static void test_malformed(void)
 {
@@ -604,6 +671,7 @@ int main(void)
 	test_list_page();
 	test_final_page();
 	test_buckets();
+	test_uploads();
 	test_malformed();
 	test_doctype();
 	test_caps();
