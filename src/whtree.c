@@ -117,10 +117,11 @@ struct whload {
 	struct whtree *t;
 	pthread_mutex_t lock;
 	char *schema, *table;
-	char *name;  /* the file in the load folder; NULL for TABLE.csv */
-	char *label; /* for messages: schema/table/name */
-	int replace; /* DELETE FROM first */
-	int create;  /* the table does not exist: spool, infer, CREATE */
+	char *name;    /* the file in the load folder; NULL for TABLE.csv */
+	char *label;   /* for messages: schema/table/name */
+	int replace;   /* DELETE FROM first */
+	int create;    /* the table does not exist: spool, infer, CREATE */
+	int new_table; /* create, kept once the replay clears it */
 	int json, gzip;
 	off_t written;
 	int finished, status;
@@ -440,7 +441,10 @@ static void wh_snap_sweep(struct whtree *t)
 		}
 }
 
-static void wh_set_errors(struct whtree *t, const char *schema, const char *table, const char *msg)
+/* Set a table's .errors.  folder: the table does not exist (a failed
+ * new table), so its load folder stays to hold them, as if mkdir'd. */
+static void wh_set_errors(struct whtree *t, const char *schema, const char *table, const char *msg,
+			  int folder)
 {
 	struct whent *e;
 	char stamp[32];
@@ -454,6 +458,8 @@ static void wh_set_errors(struct whtree *t, const char *schema, const char *tabl
 		free(e->errors);
 		if (asprintf(&e->errors, "%s %s\n", stamp, msg) < 0)
 			e->errors = NULL;
+		if (folder && e->errors)
+			e->pending_dir = 1;
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -1917,7 +1923,8 @@ static int wh_load_create(struct whload *ld)
 	return wh_load_end(ld);
 }
 
-/* A failed load, in the log and in the table's .errors. */
+/* A failed load, in the log and in the table's .errors (a new table's
+ * folder stays to hold them). */
 static void wh_load_report(struct whload *ld, const char *why)
 {
 	char *msg = NULL;
@@ -1925,7 +1932,7 @@ static void wh_load_report(struct whload *ld, const char *why)
 	if (asprintf(&msg, "load of %s failed: %s", ld->label, why) < 0)
 		msg = NULL;
 	log_warn("%s", msg ? msg : why);
-	wh_set_errors(ld->t, ld->schema, ld->table, msg ? msg : why);
+	wh_set_errors(ld->t, ld->schema, ld->table, msg ? msg : why, ld->new_table);
 	free(msg);
 }
 
@@ -1973,7 +1980,7 @@ static int wh_load_finish(struct whload *ld)
 	}
 	if (ld->errmsg)
 		wh_load_report(ld, ld->errmsg);
-	if (ld->create)
+	if (ld->new_table)
 		wh_cat_forget(t, ld->schema);
 	return r == -ENOSPC || r == -EFBIG ? r : -EIO;
 }
@@ -2062,6 +2069,7 @@ static int wh_load_new(struct whtree *t, const struct whpath *p, const char *nam
 	ld->t = t;
 	ld->replace = replace;
 	ld->create = create;
+	ld->new_table = create;
 	ld->schema = strdup(p->schema);
 	ld->table = strdup(p->table);
 	ld->name = name ? strdup(name) : NULL;
@@ -2561,8 +2569,12 @@ static int wh_rmdir(void *ctx, const char *path)
 		pthread_mutex_lock(&t->lock);
 		e = wh_ent(t, p.schema, p.table, 0);
 		r = wh_find_load(t, p.schema, p.table, NULL) ? -EBUSY : 0;
-		if (e && r == 0)
+		if (e && r == 0) {
+			/* A failed new table's .errors go with its folder. */
 			e->pending_dir = 0;
+			free(e->errors);
+			e->errors = NULL;
+		}
 		pthread_mutex_unlock(&t->lock);
 		return r;
 	}

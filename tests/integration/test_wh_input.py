@@ -11,6 +11,7 @@ what was wrong in the table's `.errors`.
 import contextlib
 import gzip
 import os
+import re
 import threading
 import time
 
@@ -186,23 +187,37 @@ def test_header_only_and_empty_files_are_errors(wh, tmp_path):
 def test_failed_new_table_loads_create_nothing(wh, tmp_path):
     m = wh.mount(expect_errors=LOAD_WARNING)
     files = {
-        "hdr.csv": b"a,b\n",
-        "empty.csv": b"",
-        "utf.csv": b"a,b\n1,\xff\xfe\n",
-        "short.csv": b"a,b\n1,2\n3\n",
+        "hdr.csv": (b"a,b\n", "the file has a header but no rows"),
+        "empty.csv": (b"", "the file is empty"),
+        "utf.csv": (b"a,b\n1,\xff\xfe\n", r"utf-?8"),
+        "short.csv": (b"a,b\n1,2\n3\n", r"line\W+3"),
     }
-    for name, data in files.items():
+    for name, (data, why) in files.items():
         src = tmp_path / name
         src.write_bytes(data)
         cp = cp_cmd(src, m / wh.schema / name, check=False)
         assert cp.returncode != 0, f"{wh.kind}: cp to a new {name} must fail"
         assert not table_exists(wh, name[:-4]), f"{wh.kind}: a failed load of {name} made a table"
-        assert name[:-4] + ".csv" not in os.listdir(m / wh.schema)
+        listed = os.listdir(m / wh.schema)
+        assert name not in listed
+        # The table's folder stays, holding why, as an existing table's does.
+        assert name[:-4] in listed, f"{wh.kind}: no folder for the failed {name}"
+        errors = errors_of(m, wh, name[:-4])
+        assert name in errors and re.search(why, errors, re.I), f"{wh.kind} {name}: {errors!r}"
+    # rmdir takes the folder and its .errors away; nothing else changes.
+    os.rmdir(m / wh.schema / "hdr")
+    assert "hdr" not in os.listdir(m / wh.schema)
+    assert not (m / wh.schema / "hdr" / ".errors").exists()
+    # The folder takes a good file, which makes the table.
+    good = write_csv(tmp_path / "good.csv", ["a", "b"], [["1", "2"]])
+    cp_cmd(good, m / wh.schema / "short" / "good.csv")
+    assert wh.rows("short") == ["1|2"]
     os.mkdir(m / wh.schema / "gz")
     src = tmp_path / "x.csv.gz"
     src.write_bytes(gzip.compress(b"a,b\n1,2\n" * 100)[:-20])
     assert cp_cmd(src, m / wh.schema / "gz" / "x.csv.gz", check=False).returncode != 0
     assert not table_exists(wh, "gz")
+    assert "x.csv.gz" in errors_of(m, wh, "gz")
     assert wh.staged_keys() == {}
 
 
