@@ -27,6 +27,7 @@
 #include "creds.h"
 #include "http.h"
 #include "log.h"
+#include "pct.h"
 #include "s3.h"
 #include "s3err.h"
 #include "sigv4.h"
@@ -675,39 +676,9 @@ void s3_key_printable(const char *key, char *out, size_t size)
 	out[o] = '\0';
 }
 
-static int s3_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* encoding-type=url: '%XX' is a byte, '+' a space (as AWS writes it).
- * In place; -EINVAL for a broken escape or a NUL, which no path can hold. */
 static int s3_url_decode(char *s)
 {
-	char *out = s;
-
-	for (; *s; s++) {
-		if (*s == '+') {
-			*out++ = ' ';
-		} else if (*s == '%') {
-			int hi = s3_hex(s[1]), lo = hi < 0 ? -1 : s3_hex(s[2]);
-
-			if (lo < 0 || (hi == 0 && lo == 0))
-				return -EINVAL;
-			*out++ = (char)(hi * 16 + lo);
-			s += 2;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-	return 0;
+	return pct_decode(s, strlen(s), s, 1) < 0 ? -EINVAL : 0;
 }
 
 static const char *s3_list_what(const struct s3_lister *l)

@@ -15,12 +15,13 @@
 #include <openssl/hmac.h>
 
 #include "buf.h"
+#include "pct.h"
 #include "sigv4.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 /* No legitimate request comes near this; a hostile or broken caller hits
  * it and gets an error instead of a huge allocation. */
-#define SIGV4_MAX_CANONICAL (1u << 20)
+#define SIGV4_MAX_CANONICAL	 (1u << 20)
 #define SIGV4_MAX_SIGNED_HEADERS (64u << 10)
 
 struct sigv4_qparam {
@@ -74,17 +75,6 @@ static int sigv4_unreserved(unsigned char c)
 	       c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static int sigv4_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Write one byte per RFC 3986: unreserved bare, the rest %XX upper-case. */
 static char *sigv4_put_encoded(char *o, unsigned char c)
 {
@@ -109,8 +99,8 @@ static char *sigv4_recode(char *o, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '%' && i + 2 < n) {
-			int hi = sigv4_hexval((unsigned char)s[i + 1]);
-			int lo = sigv4_hexval((unsigned char)s[i + 2]);
+			int hi = pct_hexval((unsigned char)s[i + 1]);
+			int lo = pct_hexval((unsigned char)s[i + 2]);
 
 			if (hi >= 0 && lo >= 0) {
 				c = (unsigned char)(hi << 4 | lo);
@@ -366,8 +356,7 @@ static int sigv4_put_headers(struct buf *out, struct buf *signed_headers,
 			if (r == 0)
 				r = buf_appendf(out, "%s:", hdrs[i].name);
 			if (r == 0)
-				r = buf_appendf(signed_headers, "%s%s", i ? ";" : "",
-						hdrs[i].name);
+				r = buf_appendf(signed_headers, "%s%s", i ? ";" : "", hdrs[i].name);
 		}
 		if (r == 0)
 			r = sigv4_put_trimmed(out, hdrs[i].value);
@@ -467,8 +456,7 @@ static char *sigv4_sts(const char *creq, const struct sigv4_key *key, const char
 	return buf_steal(&sts);
 }
 
-char *sigv4_string_to_sign(const char *canonical_request, const struct sigv4_key *key,
-			   time_t now)
+char *sigv4_string_to_sign(const char *canonical_request, const struct sigv4_key *key, time_t now)
 {
 	char amz_date[17];
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pct.h"
 #include "source.h"
 
 int source_bucket_name_ok(const char *name)
@@ -64,42 +65,18 @@ void source_free(struct source *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int source_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode n bytes of s into *out: 0, -EINVAL (a bad escape, or an
  * escaped NUL), -ENOMEM. */
 static int source_decode(const char *s, size_t n, char **out)
 {
-	char *d = malloc(n + 1), *o = d;
+	char *d = malloc(n + 1);
 
 	if (!d)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			*o++ = s[i];
-			continue;
-		}
-		if (i + 2 >= n) {
-			free(d);
-			return -EINVAL;
-		}
-		int hi = source_hex((unsigned char)s[i + 1]),
-		    lo = source_hex((unsigned char)s[i + 2]);
-
-		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
-			free(d);
-			return -EINVAL;
-		}
-		*o++ = (char)(hi << 4 | lo);
-		i += 2;
+	if (pct_decode(s, n, d, 0) < 0) {
+		free(d);
+		return -EINVAL;
 	}
-	*o = '\0';
 	*out = d;
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/source.c src/log.c */
+/* fuzz-sources: src/source.c src/pct.c src/log.c */
 /* fuzz-max-len: 1024 */
 /* fuzz_source.c - the SOURCE argument: s3://, redshift://, postgresql://
  * URLs, and source_redact().
