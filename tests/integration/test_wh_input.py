@@ -18,25 +18,11 @@ import time
 import pytest
 
 from conftest import C_LOCALE_ENV, run, sanitized_build
-from test_warehouse import Warehouse, cp_cmd, write_csv
+# The fixtures wh (both backends) and rswh come with their module.
+from test_warehouse import Warehouse, cp_cmd, rswh, wh, write_csv  # noqa: F401
 
 MiB = 1024 * 1024
 LOAD_WARNING = [r"load of"]
-
-
-@pytest.fixture(params=["postgresql", "redshift"])
-def wh(request, pg, redshift, s3, mount, pg_schema):
-    return Warehouse(request.param, pg, redshift, s3, mount, pg_schema)
-
-
-@pytest.fixture
-def pgwh(pg, redshift, s3, mount, pg_schema):
-    return Warehouse("postgresql", pg, redshift, s3, mount, pg_schema)
-
-
-@pytest.fixture
-def rswh(pg, redshift, s3, mount, pg_schema):
-    return Warehouse("redshift", pg, redshift, s3, mount, pg_schema)
 
 
 def state(wh, table, schema=None):
