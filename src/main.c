@@ -216,7 +216,7 @@ int main(int argc, char *argv[])
 
 	/* libfuse mallocs a buffer for every read (up to max_read, 1 MiB)
 	 * and frees it after the reply: from mmap, each would cost a page
-	 * fault and a zeroed page per 4 KiB, a quarter of the daemon's CPU
+	 * fault and a zeroed page per 4 KiB, a sixth of the daemon's CPU
 	 * time in a sequential read.  So blocks up to 2 MiB come from the heap
 	 * and stay there (trimmed past 2 MiB), in two arenas rather than one a
 	 * thread, which keeps what the heap holds to a few MiB.  The big

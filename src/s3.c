@@ -676,6 +676,8 @@ void s3_key_printable(const char *key, char *out, size_t size)
 	out[o] = '\0';
 }
 
+/* encoding-type=url: '%XX' is a byte, '+' a space (as AWS writes it).
+ * In place; -EINVAL for a broken escape or a NUL, which no path can hold. */
 static int s3_url_decode(char *s)
 {
 	return pct_decode(s, strlen(s), s, 1) < 0 ? -EINVAL : 0;
