@@ -159,29 +159,28 @@ def _read_exact(sock, rest, n):
     return bytes(out), rest
 
 
+def _read_line(sock, rest, what):
+    """One CRLF-terminated line, with its CRLF; returns (line, new rest)."""
+    while b"\r\n" not in rest:
+        data = sock.recv(65536)
+        if not data:
+            raise _Closed(f"eof in {what}")
+        rest += data
+    i = rest.index(b"\r\n") + 2
+    return rest[:i], rest[i:]
+
+
 def _read_chunked(sock, rest):
     """A chunked body, raw (with its framing); returns (bytes, new rest)."""
     out = bytearray()
     while True:
-        while b"\r\n" not in rest:
-            data = sock.recv(65536)
-            if not data:
-                raise _Closed("eof in chunk size")
-            rest += data
-        i = rest.index(b"\r\n") + 2
-        line, rest = rest[:i], rest[i:]
+        line, rest = _read_line(sock, rest, "chunk size")
         out += line
         size = int(line.split(b";")[0].strip() or b"0", 16)
         if size == 0:
             # trailers, then an empty line
             while True:
-                while b"\r\n" not in rest:
-                    data = sock.recv(65536)
-                    if not data:
-                        raise _Closed("eof in trailer")
-                    rest += data
-                i = rest.index(b"\r\n") + 2
-                line, rest = rest[:i], rest[i:]
+                line, rest = _read_line(sock, rest, "trailer")
                 out += line
                 if line == b"\r\n":
                     return bytes(out), rest
