@@ -14,6 +14,7 @@ of the daemon's stderr: an `error:` line the test did not expect, or any
 sanitizer report, fails the test.
 """
 
+import contextlib
 import concurrent.futures
 import hashlib
 import http.client
@@ -157,6 +158,22 @@ def mountinfo_points():
 
 def is_mounted(path):
     return os.path.realpath(path) in mountinfo_points()
+
+
+@contextlib.contextmanager
+def small_tmpfs_at(path, size):
+    """A tmpfs of `size` (mount's notation, "2m") mounted on the new folder
+    path, for full-disk tests; skips the test where tmpfs cannot mount."""
+    path.mkdir()
+    cp = run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], check=False)
+    if cp.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {cp.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        run(["umount", path], check=False, timeout=10)
+        if is_mounted(path):
+            run(["umount", "-l", path], check=False, timeout=10)
 
 
 def unmount(path, timeout=10):

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import C_LOCALE_ENV, MiB, S3Server, is_mounted, run, sha256_file, wait_for, write_random_file
+from conftest import (C_LOCALE_ENV, MiB, S3Server, is_mounted, run, sha256_file, small_tmpfs_at, wait_for,
+                      write_random_file)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultproxy"))
 from faultproxy import FaultProxy, Rule  # noqa: E402
@@ -550,15 +551,8 @@ def test_stop_and_continue_recovers_without_remount(srv, proxy, data, mount, tmp
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    d = tmp_path / "spool-tmpfs"
-    d.mkdir()
-    cp = run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", d], check=False)
-    if cp.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {cp.stderr.strip()}")
-    yield d
-    run(["umount", d], check=False, timeout=10)
-    if is_mounted(d):
-        run(["umount", "-l", d], check=False, timeout=10)
+    with small_tmpfs_at(tmp_path / "spool-tmpfs", "2m") as d:
+        yield d
 
 
 def test_full_spool_folder(srv, data, small_tmpfs, mount):

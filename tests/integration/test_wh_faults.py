@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import C_LOCALE_ENV, random_name, run
+from conftest import C_LOCALE_ENV, random_name, run, small_tmpfs_at
 from pgserver import PgServer, RedshiftEmulator
 
 MiB = 1024 * 1024
@@ -244,13 +244,8 @@ def test_killed_and_restarted_postgres_during_a_load(fpg, s3, mount, tmp_path):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    d = tmp_path / "tiny"
-    d.mkdir()
-    cp = run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", d], check=False)
-    if cp.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {cp.stderr.strip()}")
-    yield d
-    run(["umount", "-l", d], check=False)
+    with small_tmpfs_at(tmp_path / "tiny", "1m") as d:
+        yield d
 
 
 def test_full_cache_dir(fpg, s3, mount, small_tmpfs, tmp_path):
