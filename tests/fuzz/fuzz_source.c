@@ -22,6 +22,26 @@ static int same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+/* Whether S occurs in URI other than at FIRST, or, less its first or
+ * last byte, anywhere but within FIRST: a message's own punctuation (the
+ * ": " after the URL it shows) can supply that one byte. */
+static int elsewhere(const char *uri, const char *first, const char *s, size_t n)
+{
+	char core[256];
+	const char *hit;
+
+	if (strstr(first + 1, s))
+		return 1;
+	for (int cut = 0; cut < 2; cut++) {
+		memcpy(core, s + !cut, n - 1);
+		core[n - 1] = '\0';
+		for (hit = strstr(uri, core); hit; hit = strstr(hit + 1, core))
+			if (hit < first || hit + n - 1 > first + n)
+				return 1;
+	}
+	return 0;
+}
+
 /* A message about a database URL that did not parse holds no password:
  * taken, when it is unclear, as the text from the first ':' after the
  * scheme to the last '@', when that text occurs only once in the URL and
@@ -44,8 +64,8 @@ static void check_message(const char *uri, const char *err)
 		return;
 	memcpy(pw, colon + 1, n);
 	pw[n] = '\0';
-	if (strstr(strstr(uri, pw) + 1, pw))
-		return; /* elsewhere too: it may be shown as the host or the database */
+	if (elsewhere(uri, colon + 1, pw, n))
+		return; /* it may be shown as the host, the database or a parameter */
 	if (strchr(pw, '@'))
 		return; /* what is left after the cut can spell it again */
 	if (strstr(err, pw)) {
