@@ -80,6 +80,7 @@ struct whent {
 	struct whent *next;
 	char *schema, *table;
 	struct whsnap *snap;
+	unsigned changes;	     /* bumped by each change to the rows */
 	pthread_mutex_t export_lock; /* one export of a table at a time */
 	char *errors;		     /* the last failed load, with a newline */
 	int pending_dir;	     /* mkdir'd, the table does not exist yet */
@@ -427,6 +428,7 @@ static void wh_snap_forget(struct whtree *t, const char *schema, const char *tab
 	if (e) {
 		wh_snap_unref(e->snap);
 		e->snap = NULL;
+		e->changes++;
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -819,6 +821,7 @@ static int wh_snapshot(struct whtree *t, const char *schema, const char *table, 
 	struct whent *e;
 	struct whsnap *s;
 	char label[2 * WH_NAME_MAX + 2];
+	unsigned changes;
 	int r;
 
 	pthread_mutex_lock(&t->lock);
@@ -837,6 +840,7 @@ static int wh_snapshot(struct whtree *t, const char *schema, const char *table, 
 		pthread_mutex_unlock(&e->export_lock);
 		return 0;
 	}
+	changes = e->changes;
 	pthread_mutex_unlock(&t->lock);
 
 	s = calloc(1, sizeof(*s));
@@ -854,10 +858,16 @@ static int wh_snapshot(struct whtree *t, const char *schema, const char *table, 
 		pthread_mutex_unlock(&e->export_lock);
 		return r;
 	}
-	s->refs = 2; /* the table's, and the caller's */
+	/* A load that committed while the export ran may not be in it: the
+	 * caller, who opened before the load ended, may read it, but it is
+	 * not kept for those who come after. */
+	s->refs = 1;
 	pthread_mutex_lock(&t->lock);
-	wh_snap_unref(e->snap);
-	e->snap = s;
+	if (e->changes == changes) {
+		wh_snap_unref(e->snap);
+		e->snap = s;
+		s->refs++;
+	}
 	pthread_mutex_unlock(&t->lock);
 	pthread_mutex_unlock(&e->export_lock);
 	*out = s;

@@ -10,7 +10,10 @@ import gzip
 import json
 import mmap
 import os
+import signal
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -255,6 +258,40 @@ def test_cp_onto_table_file_replaces_and_append_adds(wh, tmp_path):
     assert wh.rows("t") == ["10|x", "11|y"]
     # and the file reads the new rows at once
     assert f.read_bytes() == b"id,v\n10,x\n11,y\n"
+
+
+def test_a_load_during_an_export_shows_in_the_next_read(pgwh, tmp_path):
+    """An export whose snapshot predates a load is not kept as the table's
+    contents: the next open after the load sees the new row."""
+    wh = pgwh
+    n = 1_000_000
+    wh.psql(f"CREATE TABLE {wh.qt('t')} AS SELECT g AS id FROM generate_series(1, {n}) g")
+    m = wh.mount()
+    path = m / wh.schema / "t.csv"
+    # A listing first: the names are then known without a lookup, which
+    # the kernel would hold the whole schema folder for while it exports.
+    assert "t.csv" in ls_l(m / wh.schema) and (m / wh.schema / "t").is_dir()
+    first = {}
+    reader = threading.Thread(target=lambda: first.update(data=path.read_bytes()))
+    reader.start()
+    # The export's backend, once it holds its snapshot, is stopped until
+    # the load has committed.
+    find = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND backend_xmin IS NOT NULL"
+            f" AND query LIKE 'COPY (SELECT * FROM %{wh.schema}%'")
+    deadline = time.monotonic() + 60
+    while not (pid := wh.psql(find)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert pid, "the export never started"
+    os.kill(int(pid), signal.SIGSTOP)
+    try:
+        assert wh.psql(find) == pid, "the export ended before it could be held"
+        cp_cmd(write_csv(tmp_path / "one.csv", ["id"], [["0"]]), m / wh.schema / "t" / "")
+    finally:
+        os.kill(int(pid), signal.SIGCONT)
+    reader.join(120)
+    assert first["data"].count(b"\n") == 1 + n, "the open before the load saw its own snapshot"
+    lines = path.read_bytes().count(b"\n")
+    assert lines == 1 + n + 1, "the read after the load does not show its row"
 
 
 def test_new_table_from_csv_with_inferred_types(wh, tmp_path):
