@@ -1,4 +1,4 @@
-/* fuzz-sources: src/csvfmt.c src/buf.c */
+/* fuzz-sources: src/wh/csvfmt.c src/buf.c */
 /* fuzz-max-len: 8192 */
 /* fuzz_csvfmt.c - PostgreSQL's CSV output (csvfmt) and csvfmt_clip().
  *

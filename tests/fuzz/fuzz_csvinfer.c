@@ -1,4 +1,4 @@
-/* fuzz-sources: src/csvinfer.c src/csvfmt.c src/buf.c src/log.c */
+/* fuzz-sources: src/wh/csvinfer.c src/wh/csvfmt.c src/buf.c src/log.c */
 /* fuzz-max-len: 16384 */
 /* fuzz_csvinfer.c - CSV type inference (libcsv underneath) and the
  * header reader a streaming load uses.

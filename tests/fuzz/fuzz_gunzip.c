@@ -1,4 +1,4 @@
-/* fuzz-sources: src/gunzip.c */
+/* fuzz-sources: src/wh/gunzip.c */
 /* fuzz-max-len: 65536 */
 /* fuzz_gunzip.c - streaming gzip decompression.
  *

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/jsonrow.c src/csvfmt.c src/csvinfer.c src/buf.c src/log.c */
+/* fuzz-sources: src/wh/jsonrow.c src/wh/csvfmt.c src/wh/csvinfer.c src/buf.c src/log.c */
 /* fuzz-max-len: 16384 */
 /* fuzz_jsonrow.c - JSON lines: their keys (jsonkeys) and the CSV rows
  * they become (jsonrow), each fed whole and in chunks, which must agree.

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/s3xml.c src/buf.c */
+/* fuzz-sources: src/s3/s3xml.c src/buf.c */
 /* fuzz-max-len: 16384 */
 /* fuzz_s3xml.c - the S3 XML parsers: listings (fed whole and in chunks,
  * which must agree), multipart upload listings, error bodies, write

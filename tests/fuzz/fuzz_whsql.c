@@ -1,4 +1,4 @@
-/* fuzz-sources: src/whsql.c */
+/* fuzz-sources: src/wh/whsql.c */
 /* fuzz-max-len: 4096 */
 /* fuzz_whsql.c - the SQL text builder of warehouse mounts (whsql).
  *

@@ -30,7 +30,7 @@ import pytest
 from conftest import (C_LOCALE_ENV, MiB, S3Server, is_mounted, run, sha256_file, small_tmpfs_at, wait_for,
                       write_random_file)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultproxy"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "faultproxy"))
 from faultproxy import FaultProxy, Rule  # noqa: E402
 
 TIMEOUT_S = 6  # -o timeout=: one request, retries included
