@@ -17,19 +17,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "creds.h"
+#include "s3/creds.h"
 #include "fuseops.h"
 #include <fuse_lowlevel.h>
-#include "http.h"
+#include "s3/http.h"
 #include "log.h"
 #include "mdcache.h"
 #include "opts.h"
-#include "s3.h"
-#include "s3err.h"
-#include "s3tree.h"
+#include "s3/s3.h"
+#include "s3/s3err.h"
+#include "bucket/s3tree.h"
 #include "spool.h"
-#include "whdb.h"
-#include "whtree.h"
+#include "wh/whdb.h"
+#include "wh/whtree.h"
 
 #define MAIN_MAX_THREADS 64
 

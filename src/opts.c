@@ -16,7 +16,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "creds.h"
+#include "s3/creds.h"
 #include "log.h"
 #include "opts.h"
 

@@ -14,10 +14,10 @@
 #include <time.h>
 
 #include "log.h"
-#include "prefetch.h"
+#include "s3/prefetch.h"
 #include "s3file.h"
 #include "spool.h"
-#include "upload.h"
+#include "s3/upload.h"
 
 /* Copies between S3 and the spool go in pieces this size. */
 #define S3FILE_COPY_CHUNK (1u << 20)

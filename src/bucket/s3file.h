@@ -28,7 +28,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
-#include "s3.h"
+#include "s3/s3.h"
 
 struct prefetch;
 struct spool;

@@ -12,12 +12,12 @@
 
 #include "log.h"
 #include "pool.h"
-#include "prefetch.h"
-#include "s3.h"
+#include "s3/prefetch.h"
+#include "s3/s3.h"
 #include "s3file.h"
 #include "s3tree.h"
 #include "source.h"
-#include "upload.h"
+#include "s3/upload.h"
 
 #define S3TREE_NAME_MAX 255
 /* A listing past this many entries is refused rather than held in memory

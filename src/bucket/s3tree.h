@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
-#include "prefetch.h"
+#include "s3/prefetch.h"
 
 struct s3;
 struct source;

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "creds.h"
+#include "s3/creds.h"
 #include "csvfmt.h"
 #include "csvinfer.h"
 #include "gunzip.h"
@@ -39,9 +39,9 @@
 #include <json-c/json.h>
 #include "log.h"
 #include "pool.h"
-#include "s3.h"
+#include "s3/s3.h"
 #include "spool.h"
-#include "upload.h"
+#include "s3/upload.h"
 #include "whdb.h"
 #include "whsql.h"
 #include "whtree.h"

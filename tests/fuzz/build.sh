@@ -40,7 +40,7 @@ if ! deps_cflags=$(pkg-config --cflags $pkgs) || ! deps_libs=$(pkg-config --libs
 fi
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread
-	-DFUSE_USE_VERSION=312 -I"$out/cfg" -Isrc -Isrc/s3 -Isrc/bucket -Isrc/wh -Itests/fuzz)
+	-DFUSE_USE_VERSION=312 -I"$out/cfg" -Isrc -Itests/fuzz)
 
 built=0
 failed=0

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "csvfmt.h"
+#include "wh/csvfmt.h"
 #include "fuzz.h"
 
 #define MAX_FIELDS 4096

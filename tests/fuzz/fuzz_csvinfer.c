@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "csvinfer.h"
+#include "wh/csvinfer.h"
 #include "fuzz.h"
 
 static uint64_t infer(const uint8_t *data, size_t size, struct fuzz_rng *rng, int *rc,

@@ -15,7 +15,7 @@
 #include <zlib.h>
 
 #include "fuzz.h"
-#include "gunzip.h"
+#include "wh/gunzip.h"
 
 #define OUT_CAP (8u << 20)
 

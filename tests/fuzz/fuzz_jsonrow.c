@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "buf.h"
-#include "csvfmt.h"
-#include "csvinfer.h"
+#include "wh/csvfmt.h"
+#include "wh/csvinfer.h"
 #include "fuzz.h"
-#include "jsonrow.h"
+#include "wh/jsonrow.h"
 
 static const char *const fixed_cols[] = {"id", "name", "Value", "a", ""};
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "s3xml.h"
+#include "s3/s3xml.h"
 
 struct seen {
 	uint64_t digest;

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "whsql.h"
+#include "wh/whsql.h"
 
 #define MAX_FIELDS 11
 #define MAX_LIST   64

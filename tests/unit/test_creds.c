@@ -29,7 +29,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
-#include "creds.h"
+#include "s3/creds.h"
 #include "log.h"
 #include "unit.h"
 

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "csvfmt.h"
+#include "wh/csvfmt.h"
 #include "unit.h"
 
 /* The bytes one field becomes, in a row of several columns or of one. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "csvinfer.h"
+#include "wh/csvinfer.h"
 #include "unit.h"
 
 /* "name TYPE, name TYPE | rows" for dialect d, or "error: ..." */

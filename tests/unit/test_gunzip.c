@@ -8,7 +8,7 @@
 #include <zlib.h>
 
 #include "buf.h"
-#include "gunzip.h"
+#include "wh/gunzip.h"
 #include "unit.h"
 
 struct sink {

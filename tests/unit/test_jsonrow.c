@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonrow.h"
+#include "wh/jsonrow.h"
 #include "unit.h"
 
 static const char *const cols3[] = {"id", "name", "v"};

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "pool.h"
-#include "prefetch.h"
+#include "s3/prefetch.h"
 #include "unit.h"
 
 #define OBJ_SIZE ((off_t)(50 << 20) + 12345)

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "s3err.h"
+#include "s3/s3err.h"
 #include "unit.h"
 
 static int is(struct s3err_class c, int err, int retryable)

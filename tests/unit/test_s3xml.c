@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "s3xml.h"
+#include "s3/s3xml.h"
 #include "unit.h"
 
 #define MAX_ENTRIES 16

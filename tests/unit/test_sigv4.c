@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "sigv4.h"
+#include "s3/sigv4.h"
 #include "unit.h"
 
 #define MAX_HEADERS 64

@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include "unit.h"
-#include "upload.h"
+#include "s3/upload.h"
 
 #define MiB (1024ULL * 1024)
 #define GiB (1024 * MiB)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "whsql.h"
+#include "wh/whsql.h"
 
 /* The result as a string that outlives the call ("(null)" for NULL). */
 static const char *keep(char *s)
