@@ -688,6 +688,21 @@ time_t s3xml_parse_time(const char *iso8601)
 	return s3xml_time(iso8601, &t) < 0 ? (time_t)-1 : t;
 }
 
+/* AWS quotes the ETag of a copy result ("..."); Ceph RGW does not.  One
+ * form for every caller, the one listings and HEAD use: quoted.  An empty
+ * ETag (RGW's CompleteMultipartUpload answer) stays empty. */
+static void s3xml_quote_etag(char *etag, size_t size)
+{
+	size_t n = strlen(etag);
+
+	if (n == 0 || etag[0] == '"' || n + 3 > size)
+		return;
+	memmove(etag + 1, etag, n);
+	etag[0] = '"';
+	etag[n + 1] = '"';
+	etag[n + 2] = '\0';
+}
+
 int s3xml_parse_result(const char *body, size_t len, struct s3xml_result *out)
 {
 	struct s3xml_parser *p = s3xml_parser_create(S3XML_MODE_RESULT, s3xml_no_entries, NULL);
@@ -708,6 +723,7 @@ int s3xml_parse_result(const char *body, size_t len, struct s3xml_result *out)
 	}
 	s3xml_copy(out->upload_id, sizeof(out->upload_id), &p->token);
 	s3xml_copy(out->etag, sizeof(out->etag), &p->etag);
+	s3xml_quote_etag(out->etag, sizeof(out->etag));
 	if (out->is_error && !out->code[0])
 		r = -EBADMSG;
 out:

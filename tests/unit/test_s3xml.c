@@ -666,6 +666,55 @@ static void test_encoding_type(void)
 			  &s) == 0);
 }
 
+/* Write results as real servers send them.  AWS quotes ETags everywhere;
+ * Ceph RGW 16.2 (Debian 12's radosgw; bodies captured verbatim) leaves the
+ * ETag of a copy unquoted and answers CompleteMultipartUpload with an empty
+ * one.  Callers get one form: quoted, or empty. */
+static void test_results(void)
+{
+	static const char aws_complete[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	    "<Location>https://b.s3.amazonaws.com/k</Location><Bucket>b</Bucket><Key>k</Key>"
+	    "<ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag>"
+	    "</CompleteMultipartUploadResult>";
+	static const char rgw_complete[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUploadResult "
+	    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>"
+	    "http://127.0.0.1:18777/cap/mp</Location><Bucket>cap</Bucket><Key>mp</Key>"
+	    "<ETag></ETag></CompleteMultipartUploadResult>";
+	static const char rgw_copy_part[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CopyPartResult "
+	    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>"
+	    "2026-12-05T08:41:42.000Z</LastModified><ETag>aed563ecafb4bcc5654c597a421547b2"
+	    "</ETag></CopyPartResult>";
+	static const char rgw_copy_object[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CopyObjectResult "
+	    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>"
+	    "2026-12-05T08:41:42.712Z</LastModified><ETag>3349dc700140d7f86a078484278075a9"
+	    "</ETag></CopyObjectResult>";
+	static const char rgw_initiate[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><InitiateMultipartUploadResult "
+	    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>cap</Bucket><Key>mp</Key>"
+	    "<UploadId>2~7Cidv6rPh_Ozt4w2OG8HbCzda7meS5Z</UploadId>"
+	    "</InitiateMultipartUploadResult>";
+	struct s3xml_result res;
+
+	CHECK(s3xml_parse_result(aws_complete, strlen(aws_complete), &res) == 0);
+	CHECK(!res.is_error);
+	CHECK_STR(res.etag, "\"3858f62230ac3c915f300c664312c11f-9\"");
+	CHECK(s3xml_parse_result(rgw_complete, strlen(rgw_complete), &res) == 0);
+	CHECK(!res.is_error);
+	CHECK_STR(res.etag, "");
+	CHECK(s3xml_parse_result(rgw_copy_part, strlen(rgw_copy_part), &res) == 0);
+	CHECK_STR(res.etag, "\"aed563ecafb4bcc5654c597a421547b2\"");
+	CHECK(s3xml_parse_result(rgw_copy_object, strlen(rgw_copy_object), &res) == 0);
+	CHECK_STR(res.etag, "\"3349dc700140d7f86a078484278075a9\"");
+	CHECK(s3xml_parse_result(rgw_initiate, strlen(rgw_initiate), &res) == 0);
+	CHECK_STR(res.upload_id, "2~7Cidv6rPh_Ozt4w2OG8HbCzda7meS5Z");
+	CHECK_STR(res.etag, "");
+}
+
 int main(void)
 {
 	test_list_page();
@@ -680,5 +729,6 @@ int main(void)
 	test_parse_time();
 	test_parse_error();
 	test_encoding_type();
+	test_results();
 	return unit_done("s3xml");
 }
