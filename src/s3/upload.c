@@ -614,10 +614,12 @@ out:
 	return r;
 }
 
-/* Is the completed object the one sent?  S3 answers the composite ETag;
- * some servers (s3rver among them) the MD5 of the whole body instead,
- * which cannot be checked without hashing every byte once more: for
- * those, the size is checked, each part having been checked already. */
+/* Is the completed object the one sent?  S3 answers the composite ETag,
+ * which is checked exactly.  Other servers answer something else: s3rver
+ * the MD5 of the whole body, Ceph RGW an empty ETag (its HEAD has the
+ * composite one).  For those, a HEAD checks what it can: the composite
+ * ETag if it shows one, else the size, each part having been checked by
+ * its Content-MD5 already. */
 static int upload_check_object(struct upload *up, const char *etag, const char *want)
 {
 	struct s3_object obj;
@@ -625,12 +627,13 @@ static int upload_check_object(struct upload *up, const char *etag, const char *
 
 	if (!strcasecmp(etag, want))
 		return 0;
-	if (etag[0] && !strchr(etag, '-')) {
+	if (!strchr(etag, '-')) {
 		r = s3_head(up->u->s3, up->bucket, up->key, &obj);
 		if (r < 0)
 			return r;
-		if (obj.size == up->size)
+		if (!strcasecmp(obj.etag, want) || obj.size == up->size)
 			return 0;
+		etag = obj.etag;
 	}
 	log_err("s3://%s/%s: the completed object is not what was sent (ETag %s, expected %s)",
 		up->bucket, up->key, etag, want);
