@@ -246,13 +246,10 @@ static int creds_kv_has_keys(const struct creds_kv *kv, size_t n_kv)
 	       creds_kv_get(kv, n_kv, "aws_session_token");
 }
 
-/* Move the keys found in kv into out. */
-static int creds_take_keys(struct creds_kv *kv, size_t n_kv, struct creds *out)
+/* Copies of id, secret and token (or NULL) into out; on ENOMEM out is
+ * cleared. */
+static int creds_dup_keys(struct creds *out, const char *id, const char *secret, const char *token)
 {
-	const char *id = creds_kv_get(kv, n_kv, "aws_access_key_id");
-	const char *secret = creds_kv_get(kv, n_kv, "aws_secret_access_key");
-	const char *token = creds_kv_get(kv, n_kv, "aws_session_token");
-
 	out->access_key_id = strdup(id);
 	out->secret_access_key = strdup(secret);
 	out->session_token = token ? strdup(token) : NULL;
@@ -260,6 +257,19 @@ static int creds_take_keys(struct creds_kv *kv, size_t n_kv, struct creds *out)
 		creds_clear(out);
 		return -ENOMEM;
 	}
+	return 0;
+}
+
+/* Move the keys found in kv into out. */
+static int creds_take_keys(struct creds_kv *kv, size_t n_kv, struct creds *out)
+{
+	const char *id = creds_kv_get(kv, n_kv, "aws_access_key_id");
+	const char *secret = creds_kv_get(kv, n_kv, "aws_secret_access_key");
+	const char *token = creds_kv_get(kv, n_kv, "aws_session_token");
+	int r = creds_dup_keys(out, id, secret, token);
+
+	if (r < 0)
+		return r;
 	out->expiration = 0;
 	return 0;
 }
@@ -272,6 +282,7 @@ int creds_from_env(struct creds *out, char *msg, size_t msg_size)
 	const char *id = creds_getenv("AWS_ACCESS_KEY_ID");
 	const char *secret = creds_getenv("AWS_SECRET_ACCESS_KEY");
 	const char *token = creds_getenv("AWS_SESSION_TOKEN");
+	int r;
 
 	if (!id && !secret)
 		return 0;
@@ -283,13 +294,9 @@ int creds_from_env(struct creds *out, char *msg, size_t msg_size)
 	}
 	if (!token)
 		token = creds_getenv("AWS_SECURITY_TOKEN"); /* the older name */
-	out->access_key_id = strdup(id);
-	out->secret_access_key = strdup(secret);
-	out->session_token = token ? strdup(token) : NULL;
-	if (!out->access_key_id || !out->secret_access_key || (token && !out->session_token)) {
-		creds_clear(out);
-		return -ENOMEM;
-	}
+	r = creds_dup_keys(out, id, secret, token);
+	if (r < 0)
+		return r;
 	creds_set_source(out, "environment");
 	return 0;
 }
