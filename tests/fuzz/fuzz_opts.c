@@ -1,4 +1,6 @@
-/* fuzz-sources: src/opts.c src/source.c src/pct.c src/s3/creds.c src/buf.c src/log.c */
+/* clang-format off */
+/* fuzz-sources: src/opts.c src/source.c src/pct.c src/s3/creds.c src/s3/creds_static.c src/s3/creds_endpoint.c src/buf.c src/log.c */
+/* clang-format on */
 /* fuzz-max-len: 2048 */
 /* fuzz_opts.c - the command line: fuse_opt_parse() with odofs' table
  * (opts_parse), then every value's check (opts_resolve), and
