@@ -16,10 +16,10 @@
 #include "s3/s3.h"
 #include "s3file.h"
 #include "s3tree.h"
+#include "s3tree_i.h"
 #include "source.h"
 #include "s3/upload.h"
 
-#define S3TREE_NAME_MAX 255
 /* A listing past this many entries is refused rather than held in memory
  * (lookups of glob mounts, which hold their folder's listing whole). */
 #define S3TREE_DIR_MAX_ENTRIES 5000000
@@ -34,36 +34,11 @@
 /* A symlink's target is read whole. */
 #define S3TREE_LINK_MAX 4096
 
-struct s3tree_handle;
-
-struct s3tree {
-	struct s3tree_config cfg;
-	time_t mount_time;
-	struct pool *workers;
-	struct prefetch *prefetch;
-	struct uploader *uploader;
-	char *glob_prefix; /* glob mounts: prefix + glob_head */
-
-	/* Files open for writing: a lookup must see them before they
-	 * exist in S3, and a rename or unlink must reach them. */
-	pthread_mutex_t lock;
-	struct s3tree_handle *writers;
-};
-
-struct s3tree_handle {
-	struct s3tree_handle *next, *prev; /* in writers, if writable */
-	struct s3file *f;
-	char *bucket; /* where it is now: renames move it, */
-	char *key;
-	int gone; /* and unlink takes it out of the tree */
-	int writable;
-};
-
 /* ---- paths ---- */
 
 /* Split a mount path into bucket and key, per the source.  *bucket is NULL
  * for the root of an all-buckets mount.  The caller frees both. */
-static int s3tree_locate(struct s3tree *t, const char *path, char **bucket, char **key)
+int s3tree_locate(struct s3tree *t, const char *path, char **bucket, char **key)
 {
 	const struct source *src = t->cfg.src;
 	const char *rel = path[0] == '/' ? path + 1 : path;
@@ -121,8 +96,8 @@ static void s3tree_stat(struct s3tree *t, struct stat *st, int is_dir, off_t siz
 }
 
 /* A file's attributes with what its metadata says (s3fs's headers). */
-static void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
-			     const struct s3_meta *m)
+void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
+		      const struct s3_meta *m)
 {
 	s3tree_stat(t, st, 0, size, mtime);
 	if (m->flags & S3_META_MODE) {
@@ -142,30 +117,6 @@ static void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time
 }
 
 /* ---- listings ---- */
-
-struct s3tree_entry {
-	char *name;
-	int is_dir;
-	int pending; /* a file open for writing, not yet (or not so) in S3 */
-	off_t size;
-	time_t mtime;
-	struct s3_meta meta;
-};
-
-struct s3tree_listing {
-	struct s3tree *t;
-	const char *bucket;
-	const char *prefix; /* what keys in this folder start with */
-	int glob;
-	struct s3tree_entry *entries;
-	size_t n, cap;
-	int err;
-	/* Streams of glob mounts (no delimiter): the folder that the last key
-	 * of a page fell in, whose keys may go on in the next page, where it
-	 * must not appear again (a folder's keys are contiguous). */
-	char last_dir[S3TREE_NAME_MAX + 1];
-	char carry_dir[S3TREE_NAME_MAX + 1];
-};
 
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF), as every S3 key is. */
@@ -225,8 +176,8 @@ static int s3tree_name_ok(const struct s3tree_listing *l, const char *name, size
 	return why == NULL;
 }
 
-static int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir,
-		      off_t size, time_t mtime)
+int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
+	       time_t mtime)
 {
 	struct s3tree_entry *e;
 
@@ -352,73 +303,6 @@ static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, st
 		s3tree_stat(t, st, 1, 0, e->mtime);
 	else
 		s3tree_stat_meta(t, st, e->size, e->mtime, &e->meta);
-}
-
-/* Called with t->lock held. */
-static int s3tree_handle_is(const struct s3tree_handle *h, const char *bucket, const char *key)
-{
-	return !h->gone && !strcmp(h->bucket, bucket) && !strcmp(h->key, key);
-}
-
-/* What a file open for writing on bucket/key holds that is not yet all
- * in S3: 0, or -ENOENT when there is none. */
-static int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
-			      struct s3file_info *out)
-{
-	int r = -ENOENT;
-
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h && r < 0; h = h->next) {
-		if (!s3tree_handle_is(h, bucket, key))
-			continue;
-		s3file_info(h->f, out);
-		if (out->pending)
-			r = 0;
-	}
-	pthread_mutex_unlock(&t->lock);
-	return r;
-}
-
-static int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key,
-			      struct stat *st)
-{
-	struct s3file_info info;
-	int r = s3tree_writer_info(t, bucket, key, &info);
-
-	if (r == 0)
-		s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
-	return r;
-}
-
-/* Add to a listing the files open for writing directly in its folder. */
-static int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
-{
-	size_t plen = strlen(l->prefix);
-	int r = 0;
-
-	if (!*l->bucket)
-		return 0;
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h && r == 0; h = h->next) {
-		struct s3file_info info;
-		const char *rel;
-
-		if (h->gone || strcmp(h->bucket, l->bucket) || strncmp(h->key, l->prefix, plen))
-			continue;
-		rel = h->key + plen;
-		if (!*rel || strchr(rel, '/'))
-			continue;
-		s3file_info(h->f, &info);
-		if (!info.pending)
-			continue;
-		r = s3tree_add(l, rel, strlen(rel), 0, info.size, info.mtime);
-		if (r == 0) {
-			l->entries[l->n - 1].pending = 1;
-			l->entries[l->n - 1].meta = info.meta;
-		}
-	}
-	pthread_mutex_unlock(&t->lock);
-	return r;
 }
 
 /* List the folder at path into l (sorted, deduplicated). */
@@ -784,26 +668,18 @@ out:
 	return r;
 }
 
-/* ---- open files ---- */
-
-static void s3tree_env(struct s3tree *t, struct s3file_env *env)
-{
-	env->s3 = t->cfg.s3;
-	env->prefetch = t->prefetch;
-	env->uploader = t->uploader;
-	env->spool = t->cfg.spool;
-}
+/* ---- changes by path ---- */
 
 /* Changes are refused on read-only mounts and glob mounts (a glob names
  * what is shown, not where a new key would go). */
-static int s3tree_writable(struct s3tree *t)
+int s3tree_writable(struct s3tree *t)
 {
 	return t->cfg.read_only || t->cfg.src->kind == SOURCE_S3_GLOB ? -EROFS : 0;
 }
 
 /* Locate a path that names an object: -EISDIR (or -EPERM for changes) at
  * the root and at a bucket of an all-buckets mount. */
-static int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **key)
+int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **key)
 {
 	int r = s3tree_locate(t, path, bucket, key);
 
@@ -817,230 +693,12 @@ static int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, 
 
 /* The start of every change by path: refused on read-only mounts, then
  * located like s3tree_locate_key. */
-static int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key)
+int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key)
 {
 	int r = s3tree_writable(t);
 
 	return r < 0 ? r : s3tree_locate_key(t, path, bucket, key);
 }
-
-static void s3tree_handle_free(struct s3tree *t, struct s3tree_handle *h)
-{
-	if (!h)
-		return;
-	if (h->writable) {
-		pthread_mutex_lock(&t->lock);
-		if (h->prev)
-			h->prev->next = h->next;
-		else if (t->writers == h)
-			t->writers = h->next;
-		if (h->next)
-			h->next->prev = h->prev;
-		pthread_mutex_unlock(&t->lock);
-	}
-	s3file_close(h->f);
-	free(h->bucket);
-	free(h->key);
-	free(h);
-}
-
-/* Wrap an open s3file into a handle, listed among the writers if it is
- * one.  Takes bucket and key. */
-static int s3tree_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
-			     int writable, void **fh)
-{
-	struct s3tree_handle *h = calloc(1, sizeof(*h));
-
-	if (!h) {
-		s3file_close(f);
-		free(bucket);
-		free(key);
-		return -ENOMEM;
-	}
-	h->f = f;
-	h->bucket = bucket;
-	h->key = key;
-	h->writable = writable;
-	if (writable) {
-		pthread_mutex_lock(&t->lock);
-		h->next = t->writers;
-		if (h->next)
-			h->next->prev = h;
-		t->writers = h;
-		pthread_mutex_unlock(&t->lock);
-	}
-	*fh = h;
-	return 0;
-}
-
-static void s3tree_handle_stat(struct s3tree *t, struct s3tree_handle *h, struct stat *st)
-{
-	struct s3file_info info;
-
-	s3file_info(h->f, &info);
-	s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
-}
-
-static int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *st)
-{
-	struct s3tree *t = ctx;
-	int writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-	struct s3file_info info;
-	struct s3file_env env;
-	struct s3file *f;
-	struct s3_object obj;
-	char *bucket, *key;
-	int r;
-
-	if (writable && (r = s3tree_writable(t)) < 0)
-		return r;
-	r = s3tree_locate(t, path, &bucket, &key);
-	if (r < 0)
-		return r;
-	if (!bucket || !*key) {
-		r = -EISDIR;
-		goto fail;
-	}
-	/* Always ask: a new open must see the object as it is now, and the
-	 * ETag pins every later range GET to this version (If-Match). */
-	r = s3_head(t->cfg.s3, bucket, key, &obj);
-	if (r == -ENOENT && s3tree_writer_info(t, bucket, key, &info) == 0) {
-		obj.meta = info.meta;
-		/* Created by another open file and not yet published: it is
-		 * empty until that file is closed. */
-		s3tree_env(t, &env);
-		if (writable)
-			r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &obj.meta, &f);
-		else
-			r = s3file_open(&env, bucket, key, flags,
-					&(struct s3_object){.meta = obj.meta}, NULL, &f);
-	} else if (r == 0) {
-		s3tree_env(t, &env);
-		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
-	}
-	if (r < 0)
-		goto fail;
-	r = s3tree_handle_new(t, f, bucket, key, writable, fh);
-	if (r == 0)
-		s3tree_handle_stat(t, *fh, st);
-	return r;
-fail:
-	free(bucket);
-	free(key);
-	return r;
-}
-
-static int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh,
-			 struct stat *st)
-{
-	struct s3tree *t = ctx;
-	struct s3_meta meta = {
-	    .flags = S3_META_MODE | S3_META_MTIME,
-	    .mode = S_IFREG | (mode & 07777),
-	    .mtime = time(NULL),
-	};
-	struct s3file_env env;
-	struct s3file *f;
-	char *bucket, *key;
-	int r = s3tree_change(t, path, &bucket, &key);
-
-	if (r < 0)
-		return r;
-	s3tree_env(t, &env);
-	r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &meta, &f);
-	if (r < 0) {
-		free(bucket);
-		free(key);
-		return r;
-	}
-	r = s3tree_handle_new(t, f, bucket, key, 1, fh);
-	if (r == 0)
-		s3tree_handle_stat(t, *fh, st);
-	return r;
-}
-
-static ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t off)
-{
-	(void)ctx;
-	return s3file_read(((struct s3tree_handle *)fh)->f, buf, size, off);
-}
-
-static ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, size_t size,
-			    off_t off)
-{
-	(void)ctx;
-	(void)path;
-	return s3file_write(((struct s3tree_handle *)fh)->f, buf, size, off);
-}
-
-static int s3tree_flush(void *ctx, const char *path, void *fh)
-{
-	(void)ctx;
-	(void)path;
-	return s3file_flush(((struct s3tree_handle *)fh)->f);
-}
-
-static int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
-{
-	(void)ctx;
-	(void)path;
-	(void)datasync;
-	return s3file_fsync(((struct s3tree_handle *)fh)->f);
-}
-
-static int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)
-{
-	s3tree_handle_stat(ctx, fh, st);
-	return 0;
-}
-
-static int s3tree_release(void *ctx, const char *path, void *fh)
-{
-	struct s3tree_handle *h = fh;
-
-	(void)path;
-	/* close() already published (flush); this only catches a file
-	 * whose last flush failed: s3file_close keeps its spool. */
-	s3tree_handle_free(ctx, h);
-	return 0;
-}
-
-/* Open path for a change made without a descriptor (truncate, chmod):
- * like open(2) with flags. */
-static int s3tree_open_internal(struct s3tree *t, const char *path, int flags,
-				struct s3tree_handle **h)
-{
-	struct stat st;
-	void *fh = NULL;
-	int r = s3tree_open(t, path, flags, &fh, &st);
-
-	if (r == 0 && !fh)
-		r = -EIO;
-	*h = fh;
-	return r;
-}
-
-static int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size)
-{
-	struct s3tree *t = ctx;
-	struct s3tree_handle *h = fh;
-	int r = s3tree_writable(t);
-
-	if (r < 0)
-		return r;
-	if (h)
-		return s3file_truncate(h->f, size);
-	r = s3tree_open_internal(t, path, size == 0 ? O_WRONLY | O_TRUNC : O_RDWR, &h);
-	if (r < 0)
-		return r;
-	r = size == 0 ? 0 : s3file_truncate(h->f, size);
-	if (r == 0)
-		r = s3file_flush(h->f);
-	s3tree_handle_free(t, h);
-	return r;
-}
-
-/* ---- changes by path ---- */
 
 /* A folder's marker "key/" with its attributes, as s3fs writes it. */
 static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *key, mode_t mode,
@@ -1061,37 +719,9 @@ static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *k
 	return r;
 }
 
-/* A change by path to a file open for writing and not yet published goes
- * to the open file(s), which publish it when closed.  -ENOENT if none. */
-static int s3tree_writers_setattr(struct s3tree *t, const char *path,
-				  const struct backend_setattr *a)
-{
-	char *bucket, *key;
-	int r = s3tree_locate_key(t, path, &bucket, &key);
-
-	if (r < 0)
-		return r == -EPERM ? -ENOENT : r;
-	r = -ENOENT;
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		struct s3file_info info;
-
-		if (!s3tree_handle_is(h, bucket, key))
-			continue;
-		s3file_info(h->f, &info);
-		if (info.pending)
-			r = s3file_setattr(h->f, a);
-	}
-	pthread_mutex_unlock(&t->lock);
-	free(bucket);
-	free(key);
-	return r;
-}
-
 static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
 {
 	struct s3tree *t = ctx;
-	struct s3tree_handle *h = fh;
 	struct s3file_env env;
 	struct s3_object obj;
 	struct s3file *f = NULL;
@@ -1100,8 +730,8 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 
 	if (r < 0)
 		return r;
-	if (h)
-		return s3file_setattr(h->f, a);
+	if (fh)
+		return s3file_setattr(s3tree_handle_file(fh), a);
 	r = s3tree_writers_setattr(t, path, a);
 	if (r != -ENOENT)
 		return r;
@@ -1128,41 +758,6 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	}
 	free(bucket);
 	free(key);
-	return r;
-}
-
-/* Tell open files of bucket/key that it is gone, or now elsewhere. */
-static int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
-				const char *to_bucket, const char *to_key)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		if (!s3tree_handle_is(h, bucket, key))
-			continue;
-		if (!to_key) {
-			h->gone = 1;
-			s3file_unlinked(h->f);
-			continue;
-		}
-		r = s3file_retarget(h->f, to_bucket, to_key);
-		if (r < 0)
-			break;
-		char *b = strdup(to_bucket), *k = strdup(to_key);
-
-		if (!b || !k) {
-			free(b);
-			free(k);
-			r = -ENOMEM;
-			break;
-		}
-		free(h->bucket);
-		free(h->key);
-		h->bucket = b;
-		h->key = k;
-	}
-	pthread_mutex_unlock(&t->lock);
 	return r;
 }
 
@@ -1214,16 +809,11 @@ static int s3tree_count_below(void *arg, const struct s3xml_entry *e)
 static int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix)
 {
 	struct s3tree_count c = {prefix, 0};
-	size_t plen = strlen(prefix);
 	int r = s3_list(t->cfg.s3, bucket, prefix, "/", 2, s3tree_count_below, &c);
 
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next)
-		if (!h->gone && !strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
-			c.n++;
-	pthread_mutex_unlock(&t->lock);
+	c.n += s3tree_count_writers_below(t, bucket, prefix);
 	return c.n > 0;
 }
 

@@ -1,0 +1,116 @@
+/* s3tree_i.h - what the files of the S3 tree share; not for use outside
+ * src/bucket/.
+ *
+ * s3tree.c holds the namespace (paths, listings, lookups, changes by path)
+ * and the backend's ops table; openfiles.c holds the open files and the
+ * registry of those open for writing, through which lookups, listings,
+ * renames and unlinks reach files not yet (or not so) in S3.  Functions
+ * that are entries of the ops table keep the s3tree_ prefix wherever they
+ * are defined.
+ */
+#ifndef ODOFS_S3TREE_I_H
+#define ODOFS_S3TREE_I_H
+
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "backend.h"
+#include "s3/s3.h"
+#include "s3tree.h"
+
+#define S3TREE_NAME_MAX 255
+
+struct s3file;
+struct s3file_env;
+struct s3file_info;
+struct s3tree_handle;
+
+struct s3tree {
+	struct s3tree_config cfg;
+	time_t mount_time;
+	struct pool *workers;
+	struct prefetch *prefetch;
+	struct uploader *uploader;
+	char *glob_prefix; /* glob mounts: prefix + glob_head */
+
+	/* Files open for writing: a lookup must see them before they
+	 * exist in S3, and a rename or unlink must reach them. */
+	pthread_mutex_t lock;
+	struct s3tree_handle *writers;
+};
+
+struct s3tree_entry {
+	char *name;
+	int is_dir;
+	int pending; /* a file open for writing, not yet (or not so) in S3 */
+	off_t size;
+	time_t mtime;
+	struct s3_meta meta;
+};
+
+struct s3tree_listing {
+	struct s3tree *t;
+	const char *bucket;
+	const char *prefix; /* what keys in this folder start with */
+	int glob;
+	struct s3tree_entry *entries;
+	size_t n, cap;
+	int err;
+	/* Streams of glob mounts (no delimiter): the folder that the last key
+	 * of a page fell in, whose keys may go on in the next page, where it
+	 * must not appear again (a folder's keys are contiguous). */
+	char last_dir[S3TREE_NAME_MAX + 1];
+	char carry_dir[S3TREE_NAME_MAX + 1];
+};
+
+/* ---- s3tree.c ---- */
+
+/* Paths to bucket and key; the caller frees both.  0 or a negative errno. */
+int s3tree_locate(struct s3tree *t, const char *path, char **bucket, char **key);
+/* The same for a path that names an object: -EPERM at a root. */
+int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **key);
+/* -EROFS where changes are refused, else 0. */
+int s3tree_writable(struct s3tree *t);
+/* s3tree_writable, then s3tree_locate_key. */
+int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key);
+/* A file's attributes, with what its metadata says. */
+void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
+		      const struct s3_meta *m);
+/* Append an entry to a listing (name is copied).  0, -ENOMEM or -EFBIG. */
+int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
+	       time_t mtime);
+
+/* ---- openfiles.c: the files open for writing ----
+ * Each takes t->lock for its walk of t->writers. */
+
+int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
+		       struct s3file_info *out);
+int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st);
+int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l);
+int s3tree_count_writers_below(struct s3tree *t, const char *bucket, const char *prefix);
+int s3tree_writers_setattr(struct s3tree *t, const char *path, const struct backend_setattr *a);
+int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
+			 const char *to_bucket, const char *to_key);
+
+/* ---- openfiles.c: open files ---- */
+
+/* What an s3file opened on this tree works with. */
+void s3tree_env(struct s3tree *t, struct s3file_env *env);
+/* The open file behind a handle from s3tree_open or s3tree_create. */
+struct s3file *s3tree_handle_file(void *fh);
+
+/* Entries of the ops table. */
+int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *st);
+int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh, struct stat *st);
+ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t off);
+ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, size_t size,
+		     off_t off);
+int s3tree_flush(void *ctx, const char *path, void *fh);
+int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync);
+int s3tree_fgetattr(void *ctx, void *fh, struct stat *st);
+int s3tree_release(void *ctx, const char *path, void *fh);
+int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size);
+
+#endif
