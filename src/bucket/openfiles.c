@@ -12,8 +12,8 @@
 #include "s3file.h"
 #include "s3tree_i.h"
 
-struct s3tree_handle {
-	struct s3tree_handle *next, *prev; /* in writers, if writable */
+struct openfiles_handle {
+	struct openfiles_handle *next, *prev; /* in writers, if writable */
 	struct s3file *f;
 	char *bucket; /* where it is now: renames move it, */
 	char *key;
@@ -24,21 +24,22 @@ struct s3tree_handle {
 /* ---- the files open for writing ---- */
 
 /* Called with t->lock held. */
-static int s3tree_handle_is(const struct s3tree_handle *h, const char *bucket, const char *key)
+static int openfiles_handle_is(const struct openfiles_handle *h, const char *bucket,
+			       const char *key)
 {
 	return !h->gone && !strcmp(h->bucket, bucket) && !strcmp(h->key, key);
 }
 
 /* What a file open for writing on bucket/key holds that is not yet all
  * in S3: 0, or -ENOENT when there is none. */
-int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
-		       struct s3file_info *out)
+int openfiles_writer_info(struct s3tree *t, const char *bucket, const char *key,
+			  struct s3file_info *out)
 {
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h && r < 0; h = h->next) {
-		if (!s3tree_handle_is(h, bucket, key))
+	for (struct openfiles_handle *h = t->writers; h && r < 0; h = h->next) {
+		if (!openfiles_handle_is(h, bucket, key))
 			continue;
 		s3file_info(h->f, out);
 		if (out->pending)
@@ -48,10 +49,10 @@ int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
 	return r;
 }
 
-int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st)
+int openfiles_writer_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st)
 {
 	struct s3file_info info;
-	int r = s3tree_writer_info(t, bucket, key, &info);
+	int r = openfiles_writer_info(t, bucket, key, &info);
 
 	if (r == 0)
 		s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
@@ -59,7 +60,7 @@ int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key, st
 }
 
 /* Add to a listing the files open for writing directly in its folder. */
-int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
+int openfiles_add_writers(struct s3tree *t, struct s3tree_listing *l)
 {
 	size_t plen = strlen(l->prefix);
 	int r = 0;
@@ -67,7 +68,7 @@ int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
 	if (!*l->bucket)
 		return 0;
 	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h && r == 0; h = h->next) {
+	for (struct openfiles_handle *h = t->writers; h && r == 0; h = h->next) {
 		struct s3file_info info;
 		const char *rel;
 
@@ -90,13 +91,13 @@ int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
 }
 
 /* How many files open for writing have keys below prefix in bucket. */
-int s3tree_count_writers_below(struct s3tree *t, const char *bucket, const char *prefix)
+int openfiles_count_below(struct s3tree *t, const char *bucket, const char *prefix)
 {
 	size_t plen = strlen(prefix);
 	int n = 0;
 
 	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next)
+	for (struct openfiles_handle *h = t->writers; h; h = h->next)
 		if (!h->gone && !strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
 			n++;
 	pthread_mutex_unlock(&t->lock);
@@ -105,7 +106,7 @@ int s3tree_count_writers_below(struct s3tree *t, const char *bucket, const char 
 
 /* A change by path to a file open for writing and not yet published goes
  * to the open file(s), which publish it when closed.  -ENOENT if none. */
-int s3tree_writers_setattr(struct s3tree *t, const char *path, const struct backend_setattr *a)
+int openfiles_writers_setattr(struct s3tree *t, const char *path, const struct backend_setattr *a)
 {
 	char *bucket, *key;
 	int r = s3tree_locate_key(t, path, &bucket, &key);
@@ -114,10 +115,10 @@ int s3tree_writers_setattr(struct s3tree *t, const char *path, const struct back
 		return r == -EPERM ? -ENOENT : r;
 	r = -ENOENT;
 	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
+	for (struct openfiles_handle *h = t->writers; h; h = h->next) {
 		struct s3file_info info;
 
-		if (!s3tree_handle_is(h, bucket, key))
+		if (!openfiles_handle_is(h, bucket, key))
 			continue;
 		s3file_info(h->f, &info);
 		if (info.pending)
@@ -130,14 +131,14 @@ int s3tree_writers_setattr(struct s3tree *t, const char *path, const struct back
 }
 
 /* Tell open files of bucket/key that it is gone, or now elsewhere. */
-int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
-			 const char *to_bucket, const char *to_key)
+int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *key,
+			    const char *to_bucket, const char *to_key)
 {
 	int r = 0;
 
 	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		if (!s3tree_handle_is(h, bucket, key))
+	for (struct openfiles_handle *h = t->writers; h; h = h->next) {
+		if (!openfiles_handle_is(h, bucket, key))
 			continue;
 		if (!to_key) {
 			h->gone = 1;
@@ -166,7 +167,7 @@ int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
 
 /* ---- open files ---- */
 
-void s3tree_env(struct s3tree *t, struct s3file_env *env)
+void openfiles_env(struct s3tree *t, struct s3file_env *env)
 {
 	env->s3 = t->cfg.s3;
 	env->prefetch = t->prefetch;
@@ -174,7 +175,7 @@ void s3tree_env(struct s3tree *t, struct s3file_env *env)
 	env->spool = t->cfg.spool;
 }
 
-static void s3tree_handle_free(struct s3tree *t, struct s3tree_handle *h)
+static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
 {
 	if (!h)
 		return;
@@ -196,10 +197,10 @@ static void s3tree_handle_free(struct s3tree *t, struct s3tree_handle *h)
 
 /* Wrap an open s3file into a handle, listed among the writers if it is
  * one.  Takes bucket and key. */
-static int s3tree_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
-			     int writable, void **fh)
+static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
+				int writable, void **fh)
 {
-	struct s3tree_handle *h = calloc(1, sizeof(*h));
+	struct openfiles_handle *h = calloc(1, sizeof(*h));
 
 	if (!h) {
 		s3file_close(f);
@@ -223,7 +224,7 @@ static int s3tree_handle_new(struct s3tree *t, struct s3file *f, char *bucket, c
 	return 0;
 }
 
-static void s3tree_handle_stat(struct s3tree *t, struct s3tree_handle *h, struct stat *st)
+static void openfiles_handle_stat(struct s3tree *t, struct openfiles_handle *h, struct stat *st)
 {
 	struct s3file_info info;
 
@@ -254,25 +255,25 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 	/* Always ask: a new open must see the object as it is now, and the
 	 * ETag pins every later range GET to this version (If-Match). */
 	r = s3_head(t->cfg.s3, bucket, key, &obj);
-	if (r == -ENOENT && s3tree_writer_info(t, bucket, key, &info) == 0) {
+	if (r == -ENOENT && openfiles_writer_info(t, bucket, key, &info) == 0) {
 		obj.meta = info.meta;
 		/* Created by another open file and not yet published: it is
 		 * empty until that file is closed. */
-		s3tree_env(t, &env);
+		openfiles_env(t, &env);
 		if (writable)
 			r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &obj.meta, &f);
 		else
 			r = s3file_open(&env, bucket, key, flags,
 					&(struct s3_object){.meta = obj.meta}, NULL, &f);
 	} else if (r == 0) {
-		s3tree_env(t, &env);
+		openfiles_env(t, &env);
 		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
 	}
 	if (r < 0)
 		goto fail;
-	r = s3tree_handle_new(t, f, bucket, key, writable, fh);
+	r = openfiles_handle_new(t, f, bucket, key, writable, fh);
 	if (r == 0)
-		s3tree_handle_stat(t, *fh, st);
+		openfiles_handle_stat(t, *fh, st);
 	return r;
 fail:
 	free(bucket);
@@ -295,37 +296,37 @@ int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh
 
 	if (r < 0)
 		return r;
-	s3tree_env(t, &env);
+	openfiles_env(t, &env);
 	r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &meta, &f);
 	if (r < 0) {
 		free(bucket);
 		free(key);
 		return r;
 	}
-	r = s3tree_handle_new(t, f, bucket, key, 1, fh);
+	r = openfiles_handle_new(t, f, bucket, key, 1, fh);
 	if (r == 0)
-		s3tree_handle_stat(t, *fh, st);
+		openfiles_handle_stat(t, *fh, st);
 	return r;
 }
 
 ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t off)
 {
 	(void)ctx;
-	return s3file_read(((struct s3tree_handle *)fh)->f, buf, size, off);
+	return s3file_read(((struct openfiles_handle *)fh)->f, buf, size, off);
 }
 
 ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, size_t size, off_t off)
 {
 	(void)ctx;
 	(void)path;
-	return s3file_write(((struct s3tree_handle *)fh)->f, buf, size, off);
+	return s3file_write(((struct openfiles_handle *)fh)->f, buf, size, off);
 }
 
 int s3tree_flush(void *ctx, const char *path, void *fh)
 {
 	(void)ctx;
 	(void)path;
-	return s3file_flush(((struct s3tree_handle *)fh)->f);
+	return s3file_flush(((struct openfiles_handle *)fh)->f);
 }
 
 int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
@@ -333,30 +334,30 @@ int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
 	(void)ctx;
 	(void)path;
 	(void)datasync;
-	return s3file_fsync(((struct s3tree_handle *)fh)->f);
+	return s3file_fsync(((struct openfiles_handle *)fh)->f);
 }
 
 int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)
 {
-	s3tree_handle_stat(ctx, fh, st);
+	openfiles_handle_stat(ctx, fh, st);
 	return 0;
 }
 
 int s3tree_release(void *ctx, const char *path, void *fh)
 {
-	struct s3tree_handle *h = fh;
+	struct openfiles_handle *h = fh;
 
 	(void)path;
 	/* close() already published (flush); this only catches a file
 	 * whose last flush failed: s3file_close keeps its spool. */
-	s3tree_handle_free(ctx, h);
+	openfiles_handle_free(ctx, h);
 	return 0;
 }
 
 /* Open path for a change made without a descriptor (truncate, chmod):
  * like open(2) with flags. */
-static int s3tree_open_internal(struct s3tree *t, const char *path, int flags,
-				struct s3tree_handle **h)
+static int openfiles_open_internal(struct s3tree *t, const char *path, int flags,
+				   struct openfiles_handle **h)
 {
 	struct stat st;
 	void *fh = NULL;
@@ -371,24 +372,24 @@ static int s3tree_open_internal(struct s3tree *t, const char *path, int flags,
 int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size)
 {
 	struct s3tree *t = ctx;
-	struct s3tree_handle *h = fh;
+	struct openfiles_handle *h = fh;
 	int r = s3tree_writable(t);
 
 	if (r < 0)
 		return r;
 	if (h)
 		return s3file_truncate(h->f, size);
-	r = s3tree_open_internal(t, path, size == 0 ? O_WRONLY | O_TRUNC : O_RDWR, &h);
+	r = openfiles_open_internal(t, path, size == 0 ? O_WRONLY | O_TRUNC : O_RDWR, &h);
 	if (r < 0)
 		return r;
 	r = size == 0 ? 0 : s3file_truncate(h->f, size);
 	if (r == 0)
 		r = s3file_flush(h->f);
-	s3tree_handle_free(t, h);
+	openfiles_handle_free(t, h);
 	return r;
 }
 
-struct s3file *s3tree_handle_file(void *fh)
+struct s3file *openfiles_file(void *fh)
 {
-	return ((struct s3tree_handle *)fh)->f;
+	return ((struct openfiles_handle *)fh)->f;
 }

@@ -336,7 +336,7 @@ static int s3tree_list(struct s3tree *t, const char *path, struct s3tree_listing
 		r = s3_list(t->cfg.s3, bucket, prefix, "/", 0, s3tree_list_entry, l);
 	}
 	if (r == 0)
-		r = s3tree_add_writers(t, l);
+		r = openfiles_add_writers(t, l);
 	if (r == 0)
 		s3tree_dedupe(l);
 out:
@@ -437,7 +437,7 @@ static int s3tree_dir_start(struct s3tree_dir *d)
 		log_info("s3://%s/%s: over %d entries; the rest of the folder is read as it is "
 			 "listed",
 			 d->l.bucket, d->prefix, S3TREE_DIR_GATHER);
-	else if ((r = s3tree_add_writers(t, &d->l)) < 0)
+	else if ((r = openfiles_add_writers(t, &d->l)) < 0)
 		goto fail;
 	s3tree_dedupe(&d->l);
 	d->started = 1;
@@ -625,7 +625,7 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 			s3tree_stat(t, st, 1, 0, 0);
 		goto out;
 	}
-	if (s3tree_writer_stat(t, bucket, key, st) == 0) {
+	if (openfiles_writer_stat(t, bucket, key, st) == 0) {
 		r = 0;
 		goto out;
 	}
@@ -731,8 +731,8 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	if (r < 0)
 		return r;
 	if (fh)
-		return s3file_setattr(s3tree_handle_file(fh), a);
-	r = s3tree_writers_setattr(t, path, a);
+		return s3file_setattr(openfiles_file(fh), a);
+	r = openfiles_writers_setattr(t, path, a);
 	if (r != -ENOENT)
 		return r;
 	r = s3tree_locate_key(t, path, &bucket, &key);
@@ -742,7 +742,7 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	if (r == 0) {
 		/* A file: set, and publish, which copies the object onto
 		 * itself with the new metadata. */
-		s3tree_env(t, &env);
+		openfiles_env(t, &env);
 		r = s3file_open(&env, bucket, key, O_RDONLY, &obj, NULL, &f);
 		if (r == 0)
 			r = s3file_setattr(f, a);
@@ -771,7 +771,7 @@ static int s3tree_unlink(void *ctx, const char *path)
 		return r;
 	r = s3_delete(t->cfg.s3, bucket, key);
 	if (r == 0)
-		s3tree_writers_moved(t, bucket, key, NULL, NULL);
+		openfiles_writers_moved(t, bucket, key, NULL, NULL);
 	free(bucket);
 	free(key);
 	return r;
@@ -813,7 +813,7 @@ static int s3tree_has_children(struct s3tree *t, const char *bucket, const char 
 
 	if (r < 0)
 		return r;
-	c.n += s3tree_count_writers_below(t, bucket, prefix);
+	c.n += openfiles_count_below(t, bucket, prefix);
 	return c.n > 0;
 }
 
@@ -1082,12 +1082,12 @@ static int s3tree_rename(void *ctx, const char *from, const char *to, unsigned f
 		goto out;
 
 	/* A file: an object, or one open and not yet published, or both. */
-	pending = s3tree_writer_info(t, bucket, key, &info) == 0;
+	pending = openfiles_writer_info(t, bucket, key, &info) == 0;
 	r = s3_head(t->cfg.s3, bucket, key, &obj);
 	if (r == 0 || (r == -ENOENT && pending)) {
 		int exists = r == 0;
 
-		r = s3tree_writers_moved(t, bucket, key, to_bucket, to_key);
+		r = openfiles_writers_moved(t, bucket, key, to_bucket, to_key);
 		if (r == 0 && exists)
 			r = s3tree_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
 					       obj.etag);

@@ -4,9 +4,9 @@
  * s3tree.c holds the namespace (paths, listings, lookups, changes by path)
  * and the backend's ops table; openfiles.c holds the open files and the
  * registry of those open for writing, through which lookups, listings,
- * renames and unlinks reach files not yet (or not so) in S3.  Functions
- * that are entries of the ops table keep the s3tree_ prefix wherever they
- * are defined.
+ * renames and unlinks reach files not yet (or not so) in S3.  Entries of
+ * the ops table are s3tree_* wherever they are defined; other shared
+ * functions carry the prefix of their file.
  */
 #ifndef ODOFS_S3TREE_I_H
 #define ODOFS_S3TREE_I_H
@@ -25,7 +25,7 @@
 struct s3file;
 struct s3file_env;
 struct s3file_info;
-struct s3tree_handle;
+struct openfiles_handle;
 
 struct s3tree {
 	struct s3tree_config cfg;
@@ -38,7 +38,7 @@ struct s3tree {
 	/* Files open for writing: a lookup must see them before they
 	 * exist in S3, and a rename or unlink must reach them. */
 	pthread_mutex_t lock;
-	struct s3tree_handle *writers;
+	struct openfiles_handle *writers;
 };
 
 struct s3tree_entry {
@@ -85,21 +85,27 @@ int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_di
 /* ---- openfiles.c: the files open for writing ----
  * Each takes t->lock for its walk of t->writers. */
 
-int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
-		       struct s3file_info *out);
-int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st);
-int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l);
-int s3tree_count_writers_below(struct s3tree *t, const char *bucket, const char *prefix);
-int s3tree_writers_setattr(struct s3tree *t, const char *path, const struct backend_setattr *a);
-int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
-			 const char *to_bucket, const char *to_key);
+/* What a writer on bucket/key holds that S3 has not: 0, or -ENOENT. */
+int openfiles_writer_info(struct s3tree *t, const char *bucket, const char *key,
+			  struct s3file_info *out);
+/* The same as attributes. */
+int openfiles_writer_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st);
+/* Add the writers directly in a listing's folder, marked pending. */
+int openfiles_add_writers(struct s3tree *t, struct s3tree_listing *l);
+/* How many writers have keys below prefix. */
+int openfiles_count_below(struct s3tree *t, const char *bucket, const char *prefix);
+/* setattr by path to writers not yet published; -ENOENT if none. */
+int openfiles_writers_setattr(struct s3tree *t, const char *path, const struct backend_setattr *a);
+/* Writers of bucket/key: unlinked (to_key NULL) or retargeted. */
+int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *key,
+			    const char *to_bucket, const char *to_key);
 
 /* ---- openfiles.c: open files ---- */
 
 /* What an s3file opened on this tree works with. */
-void s3tree_env(struct s3tree *t, struct s3file_env *env);
-/* The open file behind a handle from s3tree_open or s3tree_create. */
-struct s3file *s3tree_handle_file(void *fh);
+void openfiles_env(struct s3tree *t, struct s3file_env *env);
+/* The open file behind a handle that s3tree_open or s3tree_create made. */
+struct s3file *openfiles_file(void *fh);
 
 /* Entries of the ops table. */
 int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *st);
