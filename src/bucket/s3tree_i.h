@@ -2,9 +2,10 @@
  * src/bucket/.
  *
  * s3tree.c holds the namespace (paths, listings, lookups, changes by path)
- * and the backend's ops table; openfiles.c holds the open files and the
- * registry of those open for writing, through which lookups, listings,
- * renames and unlinks reach files not yet (or not so) in S3.  Entries of
+ * and the backend's ops table; rename.c renames files and folders;
+ * openfiles.c holds the open files and the registry of those open for
+ * writing, through which lookups, listings, renames and unlinks reach
+ * files not yet (or not so) in S3.  Entries of
  * the ops table are s3tree_* wherever they are defined; other shared
  * functions carry the prefix of their file.
  */
@@ -75,12 +76,22 @@ int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **
 int s3tree_writable(struct s3tree *t);
 /* s3tree_writable, then s3tree_locate_key. */
 int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key);
+/* The listing prefix of a folder: "" or "key/"; NULL on ENOMEM. */
+char *s3tree_dir_prefix(const char *key);
+/* Whether anything but its own marker, or a writer, is below a folder
+ * prefix: 1, 0 or a negative errno. */
+int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix);
 /* A file's attributes, with what its metadata says. */
 void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
 		      const struct s3_meta *m);
 /* Append an entry to a listing (name is copied).  0, -ENOMEM or -EFBIG. */
 int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
 	       time_t mtime);
+
+/* ---- rename.c ---- */
+
+/* Entry of the ops table. */
+int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags);
 
 /* ---- openfiles.c: the files open for writing ----
  * Each takes t->lock for its walk of t->writers. */
