@@ -13,11 +13,11 @@
 #include "s3tree_i.h"
 
 /* CopyObject's limit; larger objects are copied part by part. */
-#define S3TREE_COPY_MAX	 (5LL << 30)
-#define S3TREE_COPY_PART (1LL << 30)
+#define RENAME_COPY_MAX	 (5LL << 30)
+#define RENAME_COPY_PART (1LL << 30)
 
 /* Copy one object, part by part past CopyObject's 5 GiB. */
-static int s3tree_copy_object(struct s3tree *t, const char *bucket, const char *from,
+static int rename_copy_object(struct s3tree *t, const char *bucket, const char *from,
 			      const char *to_bucket, const char *to, off_t size, const char *etag)
 {
 	s3_etag *parts = NULL;
@@ -26,20 +26,20 @@ static int s3tree_copy_object(struct s3tree *t, const char *bucket, const char *
 	unsigned n;
 	int r;
 
-	if (size <= S3TREE_COPY_MAX)
+	if (size <= RENAME_COPY_MAX)
 		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, NULL, NULL, NULL);
 	/* The metadata of the source goes with the new upload. */
 	r = s3_head(t->cfg.s3, bucket, from, &obj);
 	if (r < 0)
 		return r;
-	n = (unsigned)((size + S3TREE_COPY_PART - 1) / S3TREE_COPY_PART);
+	n = (unsigned)((size + RENAME_COPY_PART - 1) / RENAME_COPY_PART);
 	parts = calloc(n, sizeof(*parts));
 	if (!parts)
 		return -ENOMEM;
 	r = s3_mpu_create(t->cfg.s3, to_bucket, to, &obj.meta, &upload_id);
 	for (unsigned i = 0; r == 0 && i < n; i++) {
-		off_t off = (off_t)i * S3TREE_COPY_PART;
-		off_t len = size - off < S3TREE_COPY_PART ? size - off : S3TREE_COPY_PART;
+		off_t off = (off_t)i * RENAME_COPY_PART;
+		off_t len = size - off < RENAME_COPY_PART ? size - off : RENAME_COPY_PART;
 
 		r = s3_mpu_copy_part(t->cfg.s3, to_bucket, to, upload_id, i + 1, bucket, from, etag,
 				     off, len, parts[i]);
@@ -56,26 +56,26 @@ static int s3tree_copy_object(struct s3tree *t, const char *bucket, const char *
 	return r;
 }
 
-struct s3tree_key {
+struct rename_key {
 	char *key;
 	off_t size;
 	s3_etag etag;
 };
 
-struct s3tree_keys {
-	struct s3tree_key *keys;
+struct rename_keys {
+	struct rename_key *keys;
 	size_t n, cap;
 };
 
-static int s3tree_collect_key(void *arg, const struct s3xml_entry *e)
+static int rename_collect_key(void *arg, const struct s3xml_entry *e)
 {
-	struct s3tree_keys *ks = arg;
+	struct rename_keys *ks = arg;
 
 	if (e->kind != S3XML_OBJECT)
 		return 0;
 	if (ks->n == ks->cap) {
 		size_t cap = ks->cap ? ks->cap * 2 : 64;
-		struct s3tree_key *k = realloc(ks->keys, cap * sizeof(*k));
+		struct rename_key *k = realloc(ks->keys, cap * sizeof(*k));
 
 		if (!k)
 			return -ENOMEM;
@@ -92,11 +92,11 @@ static int s3tree_collect_key(void *arg, const struct s3xml_entry *e)
 }
 
 /* A folder rename runs its copies, then its deletes, on the pool. */
-struct s3tree_batch {
+struct rename_batch {
 	struct s3tree *t;
 	const char *bucket, *to_bucket;
 	const char *from_prefix, *to_prefix;
-	struct s3tree_keys *ks;
+	struct rename_keys *ks;
 	int deleting;
 	size_t next;
 	int err;
@@ -105,13 +105,13 @@ struct s3tree_batch {
 	pthread_cond_t cond;
 };
 
-static void s3tree_batch_job(void *arg)
+static void rename_batch_job(void *arg)
 {
-	struct s3tree_batch *b = arg;
+	struct rename_batch *b = arg;
 
 	pthread_mutex_lock(&b->lock);
 	while (!b->err && b->next < b->ks->n) {
-		struct s3tree_key *k = &b->ks->keys[b->next++];
+		struct rename_key *k = &b->ks->keys[b->next++];
 		char *to = NULL;
 		int r;
 
@@ -122,7 +122,7 @@ static void s3tree_batch_job(void *arg)
 			   0) {
 			r = -ENOMEM;
 		} else {
-			r = s3tree_copy_object(b->t, b->bucket, k->key, b->to_bucket, to, k->size,
+			r = rename_copy_object(b->t, b->bucket, k->key, b->to_bucket, to, k->size,
 					       k->etag[0] ? k->etag : NULL);
 		}
 		free(to);
@@ -135,7 +135,7 @@ static void s3tree_batch_job(void *arg)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static int s3tree_batch_run(struct s3tree_batch *b, int deleting)
+static int rename_batch_run(struct rename_batch *b, int deleting)
 {
 	unsigned n = b->t->cfg.workers > 1 ? b->t->cfg.workers / 2 : 1;
 
@@ -145,8 +145,8 @@ static int s3tree_batch_run(struct s3tree_batch *b, int deleting)
 		pthread_mutex_lock(&b->lock);
 		b->running++;
 		pthread_mutex_unlock(&b->lock);
-		if (pool_submit(b->t->workers, s3tree_batch_job, b) < 0)
-			s3tree_batch_job(b);
+		if (pool_submit(b->t->workers, rename_batch_job, b) < 0)
+			rename_batch_job(b);
 	}
 	pthread_mutex_lock(&b->lock);
 	while (b->running)
@@ -158,11 +158,11 @@ static int s3tree_batch_run(struct s3tree_batch *b, int deleting)
 /* Every key below from_prefix copied below to_prefix, then deleted: not
  * atomic; a failure midway leaves the copies made so far and every
  * original. */
-static int s3tree_rename_dir(struct s3tree *t, const char *bucket, const char *from_prefix,
-			     const char *to_bucket, const char *to_prefix)
+static int rename_dir(struct s3tree *t, const char *bucket, const char *from_prefix,
+		      const char *to_bucket, const char *to_prefix)
 {
-	struct s3tree_keys ks = {0};
-	struct s3tree_batch b = {
+	struct rename_keys ks = {0};
+	struct rename_batch b = {
 	    .t = t,
 	    .bucket = bucket,
 	    .to_bucket = to_bucket,
@@ -172,15 +172,15 @@ static int s3tree_rename_dir(struct s3tree *t, const char *bucket, const char *f
 	};
 	int r;
 
-	r = s3_list(t->cfg.s3, bucket, from_prefix, NULL, 0, s3tree_collect_key, &ks);
+	r = s3_list(t->cfg.s3, bucket, from_prefix, NULL, 0, rename_collect_key, &ks);
 	if (r == 0 && ks.n == 0)
 		r = -ENOENT;
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.cond, NULL);
 	if (r == 0)
-		r = s3tree_batch_run(&b, 0);
+		r = rename_batch_run(&b, 0);
 	if (r == 0)
-		r = s3tree_batch_run(&b, 1);
+		r = rename_batch_run(&b, 1);
 	pthread_mutex_destroy(&b.lock);
 	pthread_cond_destroy(&b.cond);
 	for (size_t i = 0; i < ks.n; i++)
@@ -218,7 +218,7 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 
 		r = openfiles_writers_moved(t, bucket, key, to_bucket, to_key);
 		if (r == 0 && exists)
-			r = s3tree_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
+			r = rename_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
 					       obj.etag);
 		if (r == 0 && exists)
 			r = s3_delete(t->cfg.s3, bucket, key);
@@ -238,7 +238,7 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 	if (r > 0)
 		r = -ENOTEMPTY;
 	if (r == 0)
-		r = s3tree_rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
+		r = rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
 out:
 	free(bucket);
 	free(key);
