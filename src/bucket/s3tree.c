@@ -16,10 +16,10 @@
 #include "s3/s3.h"
 #include "s3file.h"
 #include "s3tree.h"
+#include "s3tree_i.h"
 #include "source.h"
 #include "s3/upload.h"
 
-#define S3TREE_NAME_MAX 255
 /* A listing past this many entries is refused rather than held in memory
  * (lookups of glob mounts, which hold their folder's listing whole). */
 #define S3TREE_DIR_MAX_ENTRIES 5000000
@@ -28,42 +28,14 @@
  * streams through a page at a time (see s3tree_dir). */
 #define S3TREE_DIR_GATHER 100000
 
-/* CopyObject's limit; larger objects are copied part by part. */
-#define S3TREE_COPY_MAX	 (5LL << 30)
-#define S3TREE_COPY_PART (1LL << 30)
 /* A symlink's target is read whole. */
 #define S3TREE_LINK_MAX 4096
-
-struct s3tree_handle;
-
-struct s3tree {
-	struct s3tree_config cfg;
-	time_t mount_time;
-	struct pool *workers;
-	struct prefetch *prefetch;
-	struct uploader *uploader;
-	char *glob_prefix; /* glob mounts: prefix + glob_head */
-
-	/* Files open for writing: a lookup must see them before they
-	 * exist in S3, and a rename or unlink must reach them. */
-	pthread_mutex_t lock;
-	struct s3tree_handle *writers;
-};
-
-struct s3tree_handle {
-	struct s3tree_handle *next, *prev; /* in writers, if writable */
-	struct s3file *f;
-	char *bucket; /* where it is now: renames move it, */
-	char *key;
-	int gone; /* and unlink takes it out of the tree */
-	int writable;
-};
 
 /* ---- paths ---- */
 
 /* Split a mount path into bucket and key, per the source.  *bucket is NULL
  * for the root of an all-buckets mount.  The caller frees both. */
-static int s3tree_locate(struct s3tree *t, const char *path, char **bucket, char **key)
+int s3tree_locate(struct s3tree *t, const char *path, char **bucket, char **key)
 {
 	const struct source *src = t->cfg.src;
 	const char *rel = path[0] == '/' ? path + 1 : path;
@@ -92,7 +64,7 @@ static int s3tree_locate(struct s3tree *t, const char *path, char **bucket, char
 }
 
 /* The listing prefix of a folder whose key is key: "" or "key/". */
-static char *s3tree_dir_prefix(const char *key)
+char *s3tree_dir_prefix(const char *key)
 {
 	char *p;
 	size_t n = strlen(key);
@@ -121,8 +93,8 @@ static void s3tree_stat(struct s3tree *t, struct stat *st, int is_dir, off_t siz
 }
 
 /* A file's attributes with what its metadata says (s3fs's headers). */
-static void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
-			     const struct s3_meta *m)
+void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
+		      const struct s3_meta *m)
 {
 	s3tree_stat(t, st, 0, size, mtime);
 	if (m->flags & S3_META_MODE) {
@@ -142,30 +114,6 @@ static void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time
 }
 
 /* ---- listings ---- */
-
-struct s3tree_entry {
-	char *name;
-	int is_dir;
-	int pending; /* a file open for writing, not yet (or not so) in S3 */
-	off_t size;
-	time_t mtime;
-	struct s3_meta meta;
-};
-
-struct s3tree_listing {
-	struct s3tree *t;
-	const char *bucket;
-	const char *prefix; /* what keys in this folder start with */
-	int glob;
-	struct s3tree_entry *entries;
-	size_t n, cap;
-	int err;
-	/* Streams of glob mounts (no delimiter): the folder that the last key
-	 * of a page fell in, whose keys may go on in the next page, where it
-	 * must not appear again (a folder's keys are contiguous). */
-	char last_dir[S3TREE_NAME_MAX + 1];
-	char carry_dir[S3TREE_NAME_MAX + 1];
-};
 
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF), as every S3 key is. */
@@ -225,8 +173,8 @@ static int s3tree_name_ok(const struct s3tree_listing *l, const char *name, size
 	return why == NULL;
 }
 
-static int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir,
-		      off_t size, time_t mtime)
+int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
+	       time_t mtime)
 {
 	struct s3tree_entry *e;
 
@@ -354,73 +302,6 @@ static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, st
 		s3tree_stat_meta(t, st, e->size, e->mtime, &e->meta);
 }
 
-/* Called with t->lock held. */
-static int s3tree_handle_is(const struct s3tree_handle *h, const char *bucket, const char *key)
-{
-	return !h->gone && !strcmp(h->bucket, bucket) && !strcmp(h->key, key);
-}
-
-/* What a file open for writing on bucket/key holds that is not yet all
- * in S3: 0, or -ENOENT when there is none. */
-static int s3tree_writer_info(struct s3tree *t, const char *bucket, const char *key,
-			      struct s3file_info *out)
-{
-	int r = -ENOENT;
-
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h && r < 0; h = h->next) {
-		if (!s3tree_handle_is(h, bucket, key))
-			continue;
-		s3file_info(h->f, out);
-		if (out->pending)
-			r = 0;
-	}
-	pthread_mutex_unlock(&t->lock);
-	return r;
-}
-
-static int s3tree_writer_stat(struct s3tree *t, const char *bucket, const char *key,
-			      struct stat *st)
-{
-	struct s3file_info info;
-	int r = s3tree_writer_info(t, bucket, key, &info);
-
-	if (r == 0)
-		s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
-	return r;
-}
-
-/* Add to a listing the files open for writing directly in its folder. */
-static int s3tree_add_writers(struct s3tree *t, struct s3tree_listing *l)
-{
-	size_t plen = strlen(l->prefix);
-	int r = 0;
-
-	if (!*l->bucket)
-		return 0;
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h && r == 0; h = h->next) {
-		struct s3file_info info;
-		const char *rel;
-
-		if (h->gone || strcmp(h->bucket, l->bucket) || strncmp(h->key, l->prefix, plen))
-			continue;
-		rel = h->key + plen;
-		if (!*rel || strchr(rel, '/'))
-			continue;
-		s3file_info(h->f, &info);
-		if (!info.pending)
-			continue;
-		r = s3tree_add(l, rel, strlen(rel), 0, info.size, info.mtime);
-		if (r == 0) {
-			l->entries[l->n - 1].pending = 1;
-			l->entries[l->n - 1].meta = info.meta;
-		}
-	}
-	pthread_mutex_unlock(&t->lock);
-	return r;
-}
-
 /* List the folder at path into l (sorted, deduplicated). */
 static int s3tree_list(struct s3tree *t, const char *path, struct s3tree_listing *l,
 		       char **bucket_out, char **prefix_out)
@@ -452,7 +333,7 @@ static int s3tree_list(struct s3tree *t, const char *path, struct s3tree_listing
 		r = s3_list(t->cfg.s3, bucket, prefix, "/", 0, s3tree_list_entry, l);
 	}
 	if (r == 0)
-		r = s3tree_add_writers(t, l);
+		r = openfiles_add_writers(t, l);
 	if (r == 0)
 		s3tree_dedupe(l);
 out:
@@ -553,7 +434,7 @@ static int s3tree_dir_start(struct s3tree_dir *d)
 		log_info("s3://%s/%s: over %d entries; the rest of the folder is read as it is "
 			 "listed",
 			 d->l.bucket, d->prefix, S3TREE_DIR_GATHER);
-	else if ((r = s3tree_add_writers(t, &d->l)) < 0)
+	else if ((r = openfiles_add_writers(t, &d->l)) < 0)
 		goto fail;
 	s3tree_dedupe(&d->l);
 	d->started = 1;
@@ -741,7 +622,7 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 			s3tree_stat(t, st, 1, 0, 0);
 		goto out;
 	}
-	if (s3tree_writer_stat(t, bucket, key, st) == 0) {
+	if (openfiles_writer_stat(t, bucket, key, st) == 0) {
 		r = 0;
 		goto out;
 	}
@@ -784,26 +665,18 @@ out:
 	return r;
 }
 
-/* ---- open files ---- */
-
-static void s3tree_env(struct s3tree *t, struct s3file_env *env)
-{
-	env->s3 = t->cfg.s3;
-	env->prefetch = t->prefetch;
-	env->uploader = t->uploader;
-	env->spool = t->cfg.spool;
-}
+/* ---- changes by path ---- */
 
 /* Changes are refused on read-only mounts and glob mounts (a glob names
  * what is shown, not where a new key would go). */
-static int s3tree_writable(struct s3tree *t)
+int s3tree_writable(struct s3tree *t)
 {
 	return t->cfg.read_only || t->cfg.src->kind == SOURCE_S3_GLOB ? -EROFS : 0;
 }
 
 /* Locate a path that names an object: -EISDIR (or -EPERM for changes) at
  * the root and at a bucket of an all-buckets mount. */
-static int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **key)
+int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, char **key)
 {
 	int r = s3tree_locate(t, path, bucket, key);
 
@@ -817,230 +690,12 @@ static int s3tree_locate_key(struct s3tree *t, const char *path, char **bucket, 
 
 /* The start of every change by path: refused on read-only mounts, then
  * located like s3tree_locate_key. */
-static int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key)
+int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key)
 {
 	int r = s3tree_writable(t);
 
 	return r < 0 ? r : s3tree_locate_key(t, path, bucket, key);
 }
-
-static void s3tree_handle_free(struct s3tree *t, struct s3tree_handle *h)
-{
-	if (!h)
-		return;
-	if (h->writable) {
-		pthread_mutex_lock(&t->lock);
-		if (h->prev)
-			h->prev->next = h->next;
-		else if (t->writers == h)
-			t->writers = h->next;
-		if (h->next)
-			h->next->prev = h->prev;
-		pthread_mutex_unlock(&t->lock);
-	}
-	s3file_close(h->f);
-	free(h->bucket);
-	free(h->key);
-	free(h);
-}
-
-/* Wrap an open s3file into a handle, listed among the writers if it is
- * one.  Takes bucket and key. */
-static int s3tree_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
-			     int writable, void **fh)
-{
-	struct s3tree_handle *h = calloc(1, sizeof(*h));
-
-	if (!h) {
-		s3file_close(f);
-		free(bucket);
-		free(key);
-		return -ENOMEM;
-	}
-	h->f = f;
-	h->bucket = bucket;
-	h->key = key;
-	h->writable = writable;
-	if (writable) {
-		pthread_mutex_lock(&t->lock);
-		h->next = t->writers;
-		if (h->next)
-			h->next->prev = h;
-		t->writers = h;
-		pthread_mutex_unlock(&t->lock);
-	}
-	*fh = h;
-	return 0;
-}
-
-static void s3tree_handle_stat(struct s3tree *t, struct s3tree_handle *h, struct stat *st)
-{
-	struct s3file_info info;
-
-	s3file_info(h->f, &info);
-	s3tree_stat_meta(t, st, info.size, info.mtime, &info.meta);
-}
-
-static int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *st)
-{
-	struct s3tree *t = ctx;
-	int writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-	struct s3file_info info;
-	struct s3file_env env;
-	struct s3file *f;
-	struct s3_object obj;
-	char *bucket, *key;
-	int r;
-
-	if (writable && (r = s3tree_writable(t)) < 0)
-		return r;
-	r = s3tree_locate(t, path, &bucket, &key);
-	if (r < 0)
-		return r;
-	if (!bucket || !*key) {
-		r = -EISDIR;
-		goto fail;
-	}
-	/* Always ask: a new open must see the object as it is now, and the
-	 * ETag pins every later range GET to this version (If-Match). */
-	r = s3_head(t->cfg.s3, bucket, key, &obj);
-	if (r == -ENOENT && s3tree_writer_info(t, bucket, key, &info) == 0) {
-		obj.meta = info.meta;
-		/* Created by another open file and not yet published: it is
-		 * empty until that file is closed. */
-		s3tree_env(t, &env);
-		if (writable)
-			r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &obj.meta, &f);
-		else
-			r = s3file_open(&env, bucket, key, flags,
-					&(struct s3_object){.meta = obj.meta}, NULL, &f);
-	} else if (r == 0) {
-		s3tree_env(t, &env);
-		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
-	}
-	if (r < 0)
-		goto fail;
-	r = s3tree_handle_new(t, f, bucket, key, writable, fh);
-	if (r == 0)
-		s3tree_handle_stat(t, *fh, st);
-	return r;
-fail:
-	free(bucket);
-	free(key);
-	return r;
-}
-
-static int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh,
-			 struct stat *st)
-{
-	struct s3tree *t = ctx;
-	struct s3_meta meta = {
-	    .flags = S3_META_MODE | S3_META_MTIME,
-	    .mode = S_IFREG | (mode & 07777),
-	    .mtime = time(NULL),
-	};
-	struct s3file_env env;
-	struct s3file *f;
-	char *bucket, *key;
-	int r = s3tree_change(t, path, &bucket, &key);
-
-	if (r < 0)
-		return r;
-	s3tree_env(t, &env);
-	r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &meta, &f);
-	if (r < 0) {
-		free(bucket);
-		free(key);
-		return r;
-	}
-	r = s3tree_handle_new(t, f, bucket, key, 1, fh);
-	if (r == 0)
-		s3tree_handle_stat(t, *fh, st);
-	return r;
-}
-
-static ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t off)
-{
-	(void)ctx;
-	return s3file_read(((struct s3tree_handle *)fh)->f, buf, size, off);
-}
-
-static ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, size_t size,
-			    off_t off)
-{
-	(void)ctx;
-	(void)path;
-	return s3file_write(((struct s3tree_handle *)fh)->f, buf, size, off);
-}
-
-static int s3tree_flush(void *ctx, const char *path, void *fh)
-{
-	(void)ctx;
-	(void)path;
-	return s3file_flush(((struct s3tree_handle *)fh)->f);
-}
-
-static int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
-{
-	(void)ctx;
-	(void)path;
-	(void)datasync;
-	return s3file_fsync(((struct s3tree_handle *)fh)->f);
-}
-
-static int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)
-{
-	s3tree_handle_stat(ctx, fh, st);
-	return 0;
-}
-
-static int s3tree_release(void *ctx, const char *path, void *fh)
-{
-	struct s3tree_handle *h = fh;
-
-	(void)path;
-	/* close() already published (flush); this only catches a file
-	 * whose last flush failed: s3file_close keeps its spool. */
-	s3tree_handle_free(ctx, h);
-	return 0;
-}
-
-/* Open path for a change made without a descriptor (truncate, chmod):
- * like open(2) with flags. */
-static int s3tree_open_internal(struct s3tree *t, const char *path, int flags,
-				struct s3tree_handle **h)
-{
-	struct stat st;
-	void *fh = NULL;
-	int r = s3tree_open(t, path, flags, &fh, &st);
-
-	if (r == 0 && !fh)
-		r = -EIO;
-	*h = fh;
-	return r;
-}
-
-static int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size)
-{
-	struct s3tree *t = ctx;
-	struct s3tree_handle *h = fh;
-	int r = s3tree_writable(t);
-
-	if (r < 0)
-		return r;
-	if (h)
-		return s3file_truncate(h->f, size);
-	r = s3tree_open_internal(t, path, size == 0 ? O_WRONLY | O_TRUNC : O_RDWR, &h);
-	if (r < 0)
-		return r;
-	r = size == 0 ? 0 : s3file_truncate(h->f, size);
-	if (r == 0)
-		r = s3file_flush(h->f);
-	s3tree_handle_free(t, h);
-	return r;
-}
-
-/* ---- changes by path ---- */
 
 /* A folder's marker "key/" with its attributes, as s3fs writes it. */
 static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *key, mode_t mode,
@@ -1061,37 +716,9 @@ static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *k
 	return r;
 }
 
-/* A change by path to a file open for writing and not yet published goes
- * to the open file(s), which publish it when closed.  -ENOENT if none. */
-static int s3tree_writers_setattr(struct s3tree *t, const char *path,
-				  const struct backend_setattr *a)
-{
-	char *bucket, *key;
-	int r = s3tree_locate_key(t, path, &bucket, &key);
-
-	if (r < 0)
-		return r == -EPERM ? -ENOENT : r;
-	r = -ENOENT;
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		struct s3file_info info;
-
-		if (!s3tree_handle_is(h, bucket, key))
-			continue;
-		s3file_info(h->f, &info);
-		if (info.pending)
-			r = s3file_setattr(h->f, a);
-	}
-	pthread_mutex_unlock(&t->lock);
-	free(bucket);
-	free(key);
-	return r;
-}
-
 static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
 {
 	struct s3tree *t = ctx;
-	struct s3tree_handle *h = fh;
 	struct s3file_env env;
 	struct s3_object obj;
 	struct s3file *f = NULL;
@@ -1100,9 +727,9 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 
 	if (r < 0)
 		return r;
-	if (h)
-		return s3file_setattr(h->f, a);
-	r = s3tree_writers_setattr(t, path, a);
+	if (fh)
+		return s3file_setattr(openfiles_file(fh), a);
+	r = openfiles_writers_setattr(t, path, a);
 	if (r != -ENOENT)
 		return r;
 	r = s3tree_locate_key(t, path, &bucket, &key);
@@ -1112,7 +739,7 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	if (r == 0) {
 		/* A file: set, and publish, which copies the object onto
 		 * itself with the new metadata. */
-		s3tree_env(t, &env);
+		openfiles_env(t, &env);
 		r = s3file_open(&env, bucket, key, O_RDONLY, &obj, NULL, &f);
 		if (r == 0)
 			r = s3file_setattr(f, a);
@@ -1131,41 +758,6 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	return r;
 }
 
-/* Tell open files of bucket/key that it is gone, or now elsewhere. */
-static int s3tree_writers_moved(struct s3tree *t, const char *bucket, const char *key,
-				const char *to_bucket, const char *to_key)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next) {
-		if (!s3tree_handle_is(h, bucket, key))
-			continue;
-		if (!to_key) {
-			h->gone = 1;
-			s3file_unlinked(h->f);
-			continue;
-		}
-		r = s3file_retarget(h->f, to_bucket, to_key);
-		if (r < 0)
-			break;
-		char *b = strdup(to_bucket), *k = strdup(to_key);
-
-		if (!b || !k) {
-			free(b);
-			free(k);
-			r = -ENOMEM;
-			break;
-		}
-		free(h->bucket);
-		free(h->key);
-		h->bucket = b;
-		h->key = k;
-	}
-	pthread_mutex_unlock(&t->lock);
-	return r;
-}
-
 static int s3tree_unlink(void *ctx, const char *path)
 {
 	struct s3tree *t = ctx;
@@ -1176,7 +768,7 @@ static int s3tree_unlink(void *ctx, const char *path)
 		return r;
 	r = s3_delete(t->cfg.s3, bucket, key);
 	if (r == 0)
-		s3tree_writers_moved(t, bucket, key, NULL, NULL);
+		openfiles_writers_moved(t, bucket, key, NULL, NULL);
 	free(bucket);
 	free(key);
 	return r;
@@ -1211,19 +803,14 @@ static int s3tree_count_below(void *arg, const struct s3xml_entry *e)
 }
 
 /* Whether anything but its own marker is below the folder prefix. */
-static int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix)
+int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix)
 {
 	struct s3tree_count c = {prefix, 0};
-	size_t plen = strlen(prefix);
 	int r = s3_list(t->cfg.s3, bucket, prefix, "/", 2, s3tree_count_below, &c);
 
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&t->lock);
-	for (struct s3tree_handle *h = t->writers; h; h = h->next)
-		if (!h->gone && !strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
-			c.n++;
-	pthread_mutex_unlock(&t->lock);
+	c.n += openfiles_count_below(t, bucket, prefix);
 	return c.n > 0;
 }
 
@@ -1293,241 +880,6 @@ static int s3tree_readlink(void *ctx, const char *path, char *buf, size_t size)
 	free(bucket);
 	free(key);
 	return n < 0 ? (int)n : 0;
-}
-
-/* ---- rename ---- */
-
-/* Copy one object, part by part past CopyObject's 5 GiB. */
-static int s3tree_copy_object(struct s3tree *t, const char *bucket, const char *from,
-			      const char *to_bucket, const char *to, off_t size, const char *etag)
-{
-	s3_etag *parts = NULL;
-	char *upload_id = NULL;
-	struct s3_object obj;
-	unsigned n;
-	int r;
-
-	if (size <= S3TREE_COPY_MAX)
-		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, NULL, NULL, NULL);
-	/* The metadata of the source goes with the new upload. */
-	r = s3_head(t->cfg.s3, bucket, from, &obj);
-	if (r < 0)
-		return r;
-	n = (unsigned)((size + S3TREE_COPY_PART - 1) / S3TREE_COPY_PART);
-	parts = calloc(n, sizeof(*parts));
-	if (!parts)
-		return -ENOMEM;
-	r = s3_mpu_create(t->cfg.s3, to_bucket, to, &obj.meta, &upload_id);
-	for (unsigned i = 0; r == 0 && i < n; i++) {
-		off_t off = (off_t)i * S3TREE_COPY_PART;
-		off_t len = size - off < S3TREE_COPY_PART ? size - off : S3TREE_COPY_PART;
-
-		r = s3_mpu_copy_part(t->cfg.s3, to_bucket, to, upload_id, i + 1, bucket, from, etag,
-				     off, len, parts[i]);
-	}
-	if (r == 0) {
-		s3_etag done;
-
-		r = s3_mpu_complete(t->cfg.s3, to_bucket, to, upload_id, parts, n, done);
-	}
-	if (r < 0 && upload_id)
-		s3_mpu_abort(t->cfg.s3, to_bucket, to, upload_id);
-	free(upload_id);
-	free(parts);
-	return r;
-}
-
-struct s3tree_key {
-	char *key;
-	off_t size;
-	s3_etag etag;
-};
-
-struct s3tree_keys {
-	struct s3tree_key *keys;
-	size_t n, cap;
-};
-
-static int s3tree_collect_key(void *arg, const struct s3xml_entry *e)
-{
-	struct s3tree_keys *ks = arg;
-
-	if (e->kind != S3XML_OBJECT)
-		return 0;
-	if (ks->n == ks->cap) {
-		size_t cap = ks->cap ? ks->cap * 2 : 64;
-		struct s3tree_key *k = realloc(ks->keys, cap * sizeof(*k));
-
-		if (!k)
-			return -ENOMEM;
-		ks->keys = k;
-		ks->cap = cap;
-	}
-	ks->keys[ks->n].key = strdup(e->name);
-	if (!ks->keys[ks->n].key)
-		return -ENOMEM;
-	ks->keys[ks->n].size = e->size;
-	snprintf(ks->keys[ks->n].etag, sizeof(s3_etag), "%s", e->etag ? e->etag : "");
-	ks->n++;
-	return 0;
-}
-
-/* A folder rename runs its copies, then its deletes, on the pool. */
-struct s3tree_batch {
-	struct s3tree *t;
-	const char *bucket, *to_bucket;
-	const char *from_prefix, *to_prefix;
-	struct s3tree_keys *ks;
-	int deleting;
-	size_t next;
-	int err;
-	unsigned running;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static void s3tree_batch_job(void *arg)
-{
-	struct s3tree_batch *b = arg;
-
-	pthread_mutex_lock(&b->lock);
-	while (!b->err && b->next < b->ks->n) {
-		struct s3tree_key *k = &b->ks->keys[b->next++];
-		char *to = NULL;
-		int r;
-
-		pthread_mutex_unlock(&b->lock);
-		if (b->deleting) {
-			r = s3_delete(b->t->cfg.s3, b->bucket, k->key);
-		} else if (asprintf(&to, "%s%s", b->to_prefix, k->key + strlen(b->from_prefix)) <
-			   0) {
-			r = -ENOMEM;
-		} else {
-			r = s3tree_copy_object(b->t, b->bucket, k->key, b->to_bucket, to, k->size,
-					       k->etag[0] ? k->etag : NULL);
-		}
-		free(to);
-		pthread_mutex_lock(&b->lock);
-		if (r < 0 && !b->err)
-			b->err = r;
-	}
-	b->running--;
-	pthread_cond_broadcast(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-}
-
-static int s3tree_batch_run(struct s3tree_batch *b, int deleting)
-{
-	unsigned n = b->t->cfg.workers > 1 ? b->t->cfg.workers / 2 : 1;
-
-	b->deleting = deleting;
-	b->next = 0;
-	for (unsigned i = 0; i < n; i++) {
-		pthread_mutex_lock(&b->lock);
-		b->running++;
-		pthread_mutex_unlock(&b->lock);
-		if (pool_submit(b->t->workers, s3tree_batch_job, b) < 0)
-			s3tree_batch_job(b);
-	}
-	pthread_mutex_lock(&b->lock);
-	while (b->running)
-		pthread_cond_wait(&b->cond, &b->lock);
-	pthread_mutex_unlock(&b->lock);
-	return b->err;
-}
-
-/* Every key below from_prefix copied below to_prefix, then deleted: not
- * atomic; a failure midway leaves the copies made so far and every
- * original. */
-static int s3tree_rename_dir(struct s3tree *t, const char *bucket, const char *from_prefix,
-			     const char *to_bucket, const char *to_prefix)
-{
-	struct s3tree_keys ks = {0};
-	struct s3tree_batch b = {
-	    .t = t,
-	    .bucket = bucket,
-	    .to_bucket = to_bucket,
-	    .from_prefix = from_prefix,
-	    .to_prefix = to_prefix,
-	    .ks = &ks,
-	};
-	int r;
-
-	r = s3_list(t->cfg.s3, bucket, from_prefix, NULL, 0, s3tree_collect_key, &ks);
-	if (r == 0 && ks.n == 0)
-		r = -ENOENT;
-	pthread_mutex_init(&b.lock, NULL);
-	pthread_cond_init(&b.cond, NULL);
-	if (r == 0)
-		r = s3tree_batch_run(&b, 0);
-	if (r == 0)
-		r = s3tree_batch_run(&b, 1);
-	pthread_mutex_destroy(&b.lock);
-	pthread_cond_destroy(&b.cond);
-	for (size_t i = 0; i < ks.n; i++)
-		free(ks.keys[i].key);
-	free(ks.keys);
-	return r;
-}
-
-/* The kernel has looked both names up and checked what rename(2) asks
- * (types, RENAME_NOREPLACE, a folder into itself) against what it saw. */
-static int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
-{
-	struct s3tree *t = ctx;
-	char *bucket = NULL, *key = NULL, *to_bucket = NULL, *to_key = NULL;
-	char *from_prefix = NULL, *to_prefix = NULL;
-	struct s3file_info info;
-	struct s3_object obj;
-	int r = s3tree_writable(t), pending;
-
-	if (r < 0)
-		return r;
-	if (flags & ~(unsigned)RENAME_NOREPLACE)
-		return -EINVAL;
-	r = s3tree_locate_key(t, from, &bucket, &key);
-	if (r == 0)
-		r = s3tree_locate_key(t, to, &to_bucket, &to_key);
-	if (r < 0)
-		goto out;
-
-	/* A file: an object, or one open and not yet published, or both. */
-	pending = s3tree_writer_info(t, bucket, key, &info) == 0;
-	r = s3_head(t->cfg.s3, bucket, key, &obj);
-	if (r == 0 || (r == -ENOENT && pending)) {
-		int exists = r == 0;
-
-		r = s3tree_writers_moved(t, bucket, key, to_bucket, to_key);
-		if (r == 0 && exists)
-			r = s3tree_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
-					       obj.etag);
-		if (r == 0 && exists)
-			r = s3_delete(t->cfg.s3, bucket, key);
-		goto out;
-	}
-	if (r != -ENOENT)
-		goto out;
-
-	/* A folder: everything below it moves. */
-	from_prefix = s3tree_dir_prefix(key);
-	to_prefix = s3tree_dir_prefix(to_key);
-	if (!from_prefix || !to_prefix) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = s3tree_has_children(t, to_bucket, to_prefix);
-	if (r > 0)
-		r = -ENOTEMPTY;
-	if (r == 0)
-		r = s3tree_rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
-out:
-	free(bucket);
-	free(key);
-	free(to_bucket);
-	free(to_key);
-	free(from_prefix);
-	free(to_prefix);
-	return r;
 }
 
 static int s3tree_statfs(void *ctx, struct statvfs *st)

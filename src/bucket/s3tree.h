@@ -1,3 +1,6 @@
+/* src/bucket/ owns the backend that shows buckets and prefixes as folders:
+ * the tree, the open files, globs and the all-buckets root. */
+
 /* s3tree.h - S3 keys as a folder tree: the backend behind s3:// mounts.
  *
  * Folders are common prefixes and "dir/" marker objects; file attributes
@@ -22,17 +25,17 @@ struct source;
 struct spool;
 
 struct s3tree_config {
-	struct s3 *s3;		   /* borrowed */
-	const struct source *src;  /* borrowed */
+	struct s3 *s3;		  /* borrowed */
+	const struct source *src; /* borrowed */
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;
 	int uid_forced, gid_forced; /* uid=/gid= given: they beat stored owners */
 	int read_only;
-	unsigned workers;	   /* threads for prefetch, uploads and lookups */
+	unsigned workers; /* threads for prefetch, uploads and lookups */
 	struct prefetch_config prefetch;
-	size_t write_buffer;	   /* bytes of upload parts in flight, all files */
-	struct spool *spool;	   /* borrowed */
+	size_t write_buffer; /* bytes of upload parts in flight, all files */
+	struct spool *spool; /* borrowed */
 };
 
 /* Fills *out; 0 or -ENOMEM.  out->ops->destroy frees it. */
