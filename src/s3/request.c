@@ -246,6 +246,10 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_call *call, unsigned budget_m
 		snprintf(line, sizeof(line), "If-Match: %s", call->if_match);
 		hdrs = curl_slist_append(hdrs, line);
 	}
+	/* curl sends no length for a PUT or POST without a body, and some
+	 * servers (Ceph RGW on UploadPartCopy) refuse that with 411. */
+	if (!call->body && strcmp(call->method, "GET") && strcmp(call->method, "HEAD"))
+		hdrs = curl_slist_append(hdrs, "Content-Length: 0");
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	if (!hdrs)
 		goto out;
