@@ -25,10 +25,13 @@
 #include "mdcache.h"
 #include "opts.h"
 #include "s3/s3.h"
+#include "s3/s3opts.h"
 #include "s3/s3err.h"
+#include "bucket/bucketopts.h"
 #include "bucket/s3tree.h"
 #include "spool.h"
 #include "wh/whdb.h"
+#include "wh/whopts.h"
 #include "wh/whtree.h"
 
 #define MAIN_MAX_THREADS 64
@@ -54,7 +57,8 @@ static void main_hide_password(int argc, char *argv[])
 
 /* libpq's keywords for a database source; vals may hold the password,
  * so both arrays are freed with main_db_keys_free(). */
-static int main_db_keys(const struct opts *o, const char ***keys, const char ***vals)
+static int main_db_keys(const struct opts *o, const struct whopts *w, const char ***keys,
+			const char ***vals)
 {
 	const struct source_db *d = &o->source.db;
 	size_t n = 0, max = 8 + d->nparams;
@@ -77,7 +81,7 @@ static int main_db_keys(const struct opts *o, const char ***keys, const char ***
 	MAIN_KEY("dbname", d->dbname);
 	MAIN_KEY("user", d->user);
 	MAIN_KEY("password", d->password);
-	MAIN_KEY("passfile", o->passfile);
+	MAIN_KEY("passfile", w->passfile);
 #undef MAIN_KEY
 	for (size_t i = 0; i < d->nparams; i++) {
 		k[n] = d->param_keys[i];
@@ -92,10 +96,10 @@ static int main_db_keys(const struct opts *o, const char ***keys, const char ***
  * password was given, and ignores it, with a warning on a stderr that a
  * daemon's user never sees, when group or others can read it.  Say so in
  * our log, with the fix, so a refused password has an explanation. */
-static void main_check_passfile(const struct opts *o)
+static void main_check_passfile(const struct opts *o, const struct whopts *w)
 {
 	const struct source_db *d = &o->source.db;
-	const char *file = o->passfile, *env = getenv("PGPASSFILE");
+	const char *file = w->passfile, *env = getenv("PGPASSFILE");
 	const char *pw = getenv("PGPASSWORD");
 	char *path = NULL;
 	struct stat st;
@@ -133,13 +137,14 @@ static void main_check_passfile(const struct opts *o)
 
 /* Warnings about how the mount was asked for, logged before it comes up
  * and, once daemonised, again to syslog where an administrator looks. */
-static void main_warn_setup(const struct opts *o, int implied_default_permissions)
+static void main_warn_setup(const struct opts *o, const struct s3opts *so,
+			    int implied_default_permissions)
 {
-	if (o->no_verify_ssl && o->source.kind != SOURCE_POSTGRES)
+	if (so->no_verify_ssl && o->source.kind != SOURCE_POSTGRES)
 		log_warn("no_verify_ssl: TLS certificates of %s are not verified; anyone on the "
 			 "network path can pose as the server, read and change the data, and "
 			 "capture session tokens",
-			 o->endpoint_url);
+			 so->endpoint_url);
 	if (o->allow_other && !o->default_permissions && !implied_default_permissions)
 		log_warn("allow_other without default_permissions: every local user can read "
 			 "everything this mount's credentials can read; add -o "
@@ -161,6 +166,11 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd = {0};
 	struct fuse_loop_config *loop = NULL;
 	struct opts o;
+	struct s3opts so;
+	struct bucketopts bo;
+	struct whopts wo;
+	struct opts_layer layers[3];
+	const size_t n_layers = sizeof(layers) / sizeof(layers[0]);
 	struct creds_provider *creds = NULL;
 	struct s3 *s3 = NULL;
 	struct spool *spool = NULL;
@@ -172,11 +182,16 @@ int main(int argc, char *argv[])
 	int implied_default_permissions = 0;
 	int status = 1, r;
 
-	if (opts_parse(&args, &o) < 0)
+	/* The S3 client's words, the bucket tree's, the warehouse's: each
+	 * layer owns its table, and --help lists them in this order. */
+	s3opts_init(&so, &layers[0]);
+	bucketopts_init(&bo, &layers[1]);
+	whopts_init(&wo, &layers[2]);
+	if (opts_parse(&args, &o, layers, n_layers) < 0)
 		goto out;
 	main_hide_password(argc, argv);
 	if (o.show_help) {
-		opts_usage(argv[0]);
+		opts_usage(argv[0], layers, n_layers);
 		status = 0;
 		goto out;
 	}
@@ -197,9 +212,9 @@ int main(int argc, char *argv[])
 	 * (the fstab example) and only get a warning. */
 	if (o.allow_other && !o.default_permissions && !o.read_only)
 		implied_default_permissions = 1;
-	main_warn_setup(&o, implied_default_permissions);
+	main_warn_setup(&o, &so, implied_default_permissions);
 	if (source_is_db(&o.source))
-		main_check_passfile(&o);
+		main_check_passfile(&o, &wo);
 	{
 		/* From here on the source is shown (mount table, log) without
 		 * its password; the parsed source keeps it. */
@@ -232,21 +247,21 @@ int main(int argc, char *argv[])
 	}
 	/* A PostgreSQL mount never talks to S3. */
 	if (o.source.kind != SOURCE_POSTGRES) {
-		creds = creds_new(o.profile, o.anonymous, &err);
+		creds = creds_new(so.profile, so.anonymous, &err);
 		if (!creds) {
 			main_fail(NULL, err ? err : "cannot set up credentials");
 			goto out;
 		}
 		{
 			struct s3_config sc = {
-			    .endpoint_url = o.endpoint_url,
-			    .region = o.region_name,
-			    .path_style = o.path_style,
+			    .endpoint_url = so.endpoint_url,
+			    .region = so.region_name,
+			    .path_style = so.path_style,
 			    .timeout_ms = o.timeout_ms,
-			    .connect_timeout_ms = o.connect_timeout_ms,
-			    .retries = o.retries,
-			    .ca_bundle = o.ca_bundle,
-			    .no_verify_ssl = o.no_verify_ssl,
+			    .connect_timeout_ms = so.connect_timeout_ms,
+			    .retries = so.retries,
+			    .ca_bundle = so.ca_bundle,
+			    .no_verify_ssl = so.no_verify_ssl,
 			    .creds = creds,
 			};
 
@@ -258,22 +273,22 @@ int main(int argc, char *argv[])
 		}
 	}
 	r = s3 && !source_is_db(&o.source) ? s3tree_probe(s3, &o.source) : 0;
-	if (r == 0 && s3 && o.staging.kind == SOURCE_S3_PREFIX && !o.read_only) {
-		r = s3tree_probe(s3, &o.staging);
+	if (r == 0 && s3 && wo.staging.kind == SOURCE_S3_PREFIX && !o.read_only) {
+		r = s3tree_probe(s3, &wo.staging);
 		if (r < 0)
-			fprintf(stderr, "odofs: staging=%s: cannot list it\n", o.staging_arg);
+			fprintf(stderr, "odofs: staging=%s: cannot list it\n", wo.staging_arg);
 	}
 	if (r < 0) {
 		const char *hint = s3err_hint(r);
-		struct http_config hc = {o.connect_timeout_ms, o.ca_bundle, o.no_verify_ssl};
+		struct http_config hc = {so.connect_timeout_ms, so.ca_bundle, so.no_verify_ssl};
 		char msg[1024], why[512];
 
-		if (r == -EIO && http_tls_refused(&hc, o.endpoint_url, why, sizeof(why)))
+		if (r == -EIO && http_tls_refused(&hc, so.endpoint_url, why, sizeof(why)))
 			snprintf(
 			    msg, sizeof(msg),
 			    "cannot mount: the TLS certificate of %s is not trusted (%s); give "
 			    "the CA that signed it with -o ca_bundle=FILE or AWS_CA_BUNDLE=FILE",
-			    o.endpoint_url, why);
+			    so.endpoint_url, why);
 		else
 			snprintf(msg, sizeof(msg), "cannot mount: %s%s%s",
 				 r == -EACCES ? "access denied" : strerror(-r), hint ? "; " : "",
@@ -290,7 +305,7 @@ int main(int argc, char *argv[])
 		}
 	}
 	if (source_is_db(&o.source)) {
-		if (main_db_keys(&o, &db_keys, &db_vals) < 0) {
+		if (main_db_keys(&o, &wo, &db_keys, &db_vals) < 0) {
 			main_fail(NULL, "out of memory");
 			goto out;
 		}
@@ -298,7 +313,7 @@ int main(int argc, char *argv[])
 		    .keys = db_keys,
 		    .vals = db_vals,
 		    .timeout_ms = o.timeout_ms,
-		    .load_timeout_ms = o.load_timeout_ms,
+		    .load_timeout_ms = wo.load_timeout_ms,
 		};
 
 		db = whdb_new(&dc);
@@ -319,18 +334,18 @@ int main(int argc, char *argv[])
 		    .gid = o.gid_set ? o.gid : getgid(),
 		    .umask = o.umask_set ? o.umask : 022,
 		    .read_only = o.read_only,
-		    .allow_drop = o.allow_drop,
+		    .allow_drop = wo.allow_drop,
 		    .ttl_ms = o.cache_ttl_ms,
 		    .spool = spool,
 		    .s3 = s3,
 		    .creds = creds,
-		    .staging_bucket = o.staging.bucket,
-		    .staging_prefix = o.staging.prefix,
-		    .region = o.region_name,
-		    .iam_role = o.iam_role,
-		    .unload = o.unload,
-		    .workers = o.connections,
-		    .write_buffer = o.write_buffer_bytes,
+		    .staging_bucket = wo.staging.bucket,
+		    .staging_prefix = wo.staging.prefix,
+		    .region = so.region_name,
+		    .iam_role = wo.iam_role,
+		    .unload = wo.unload,
+		    .workers = so.connections,
+		    .write_buffer = so.write_buffer_bytes,
 		};
 
 		if (whtree_new(&wc, &ctx.backend) < 0) {
@@ -348,13 +363,13 @@ int main(int argc, char *argv[])
 		    .gid_forced = o.gid_set,
 		    .umask = o.umask_set ? o.umask : 022,
 		    .read_only = o.read_only,
-		    .workers = o.connections,
-		    .write_buffer = o.write_buffer_bytes,
+		    .workers = so.connections,
+		    .write_buffer = so.write_buffer_bytes,
 		    .spool = spool,
 		    .prefetch =
 			{
-			    .window_max_bytes = o.readahead_bytes,
-			    .total_max_bytes = o.readahead_total_bytes,
+			    .window_max_bytes = bo.readahead_bytes,
+			    .total_max_bytes = bo.readahead_total_bytes,
 			    .random_min_bytes = 128 * 1024,
 			},
 		};
@@ -405,7 +420,7 @@ int main(int argc, char *argv[])
 		goto unmount;
 	if (!o.foreground) {
 		log_use_syslog(1);
-		main_warn_setup(&o, implied_default_permissions);
+		main_warn_setup(&o, &so, implied_default_permissions);
 	}
 	if (ctx.backend.ops->start && ctx.backend.ops->start(ctx.backend.ctx) < 0) {
 		log_err("cannot start worker threads");
@@ -413,8 +428,8 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto unmount;
-	log_info("mounted %s on %s (%s, region %s)", o.source_arg, o.mountpoint, o.endpoint_url,
-		 o.region_name);
+	log_info("mounted %s on %s (%s, region %s)", o.source_arg, o.mountpoint, so.endpoint_url,
+		 so.region_name);
 
 	if (cmd.singlethread) {
 		r = fuse_loop(fuse);

@@ -1,6 +1,12 @@
-/* opts.h - the mount's options: one table, parsed with fuse_opt, then
- * resolved against the environment (endpoint, region) and checked, so a
- * mount never comes up half-configured. */
+/* opts.h - the mount's options, parsed with fuse_opt, then resolved
+ * against the environment and checked, so a mount never comes up
+ * half-configured.
+ *
+ * The core owns the words every mount takes (ownership, caching, the spool,
+ * logging, fstab's words); each layer above it (the S3 client, the bucket
+ * tree, the warehouse) owns a table of its own and hands it over as a
+ * struct opts_layer.  opts_parse() runs the core's table first, refusing
+ * what neither it nor a layer's table takes, then each layer's in turn. */
 #ifndef ODOFS_OPTS_H
 #define ODOFS_OPTS_H
 
@@ -10,40 +16,22 @@
 #include "source.h"
 
 struct fuse_args;
+struct fuse_opt;
 
 struct opts {
 	/* from the command line */
 	char *source_arg;
 	char *mountpoint;
-	char *endpoint; /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS */
-	char *region;	/* NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1 */
-	char *profile;
 	char *log_level_name;
 	char *cache_ttl_arg;
 	char *timeout_arg;
-	char *connect_timeout_arg;
-	char *retries_arg;
-	char *readahead_arg;
-	char *readahead_total_arg;
-	char *connections_arg;
-	char *ca_bundle;
 	char *cache_dir; /* resolved: /var/tmp/odofs by default */
 	char *spool_max_arg;
-	char *write_buffer_arg;
-	char *staging_arg; /* redshift: s3://BUCKET/PREFIX/ for loads */
-	char *iam_role;	   /* redshift: COPY with IAM_ROLE instead of our keys */
-	char *passfile;	   /* database: libpq's passfile */
-	char *load_timeout_arg;
-	int unload;	/* redshift: read tables through UNLOAD */
-	int allow_drop; /* database: unlink/rmdir of a table drops it */
-	int path_style; /* -1: decide from the endpoint */
-	int anonymous;
 	int read_only;
 	int foreground;
 	int debug;
 	int show_help;
 	int show_version;
-	int no_verify_ssl; /* S3 TLS certificates not checked (warned at every mount) */
 	int allow_other;
 	int default_permissions;
 	unsigned uid, gid, umask;
@@ -51,34 +39,61 @@ struct opts {
 
 	/* resolved by opts_resolve() */
 	struct source source;
-	struct source staging; /* kind SOURCE_S3_PREFIX when staging= is set */
-	unsigned load_timeout_ms;
 	int log_level;
 	unsigned cache_ttl_ms;
-	unsigned timeout_ms;
-	unsigned connect_timeout_ms;
-	unsigned retries;
-	size_t readahead_bytes;
-	size_t readahead_total_bytes;
-	unsigned connections;
-	size_t write_buffer_bytes;
+	unsigned timeout_ms; /* S3 calls and catalog statements alike */
 	size_t spool_max_bytes;
-	char *endpoint_url; /* scheme://host[:port], no trailing '/' */
-	char *region_name;
+
+	/* the layers given to opts_parse(), resolved and freed with o */
+	const struct opts_layer *layers;
+	size_t n_layers;
 };
 
-/* Parse argv into o, leaving in args only what libfuse itself should see.
- * 0, or -EINVAL after printing a one-line message to stderr. */
-int opts_parse(struct fuse_args *args, struct opts *o);
+/* An entry of an options table: template t sets field f of struct type s
+ * to v, or to what the template's format reads ("uid=%u"). */
+#define OPTS_ENTRY(s, t, f, v)                                                                     \
+	{                                                                                          \
+		t, offsetof(s, f), v                                                               \
+	}
 
-/* Resolve defaults and the environment; check every value.
+/* A layer's options: fuse_opt's table with offsets into data, its lines
+ * for --help, and how to check and free what was parsed.  Its module fills
+ * one with its *_init() function. */
+struct opts_layer {
+	const struct fuse_opt *table;
+	void *data;
+	const char *usage; /* a "Title:\n" line, then "    word  text\n" lines */
+	/* Called after the core's values are resolved (o->source, o->read_only):
+	 * 0, or -EINVAL with *err set to a malloc'd one-line message. */
+	int (*resolve)(void *data, const struct opts *o, char **err);
+	void (*free)(void *data);
+};
+
+/* Parse argv into o and the layers' data (set up by their *_init()),
+ * leaving in args only what libfuse itself should see.  The layers array
+ * must outlive o.  0, or -EINVAL after printing a one-line message to
+ * stderr; opts_free() is due either way. */
+int opts_parse(struct fuse_args *args, struct opts *o, const struct opts_layer *layers,
+	       size_t n_layers);
+
+/* Resolve defaults and the environment; check every value, the core's
+ * first, then each layer's in turn.
  * 0, or -EINVAL with *err set to a malloc'd one-line message. */
 int opts_resolve(struct opts *o, char **err);
 
 /* "64M", "1g", "4096" -> bytes; -1 if malformed. */
 long long opts_parse_size(const char *s);
 
-void opts_usage(const char *progname);
+/* Checks of one value for the resolve functions of every layer: NULL arg
+ * gives the default; out of range is -EINVAL with *err saying the range. */
+int opts_seconds(const char *name, const char *arg, unsigned dflt_ms, double lo, double hi,
+		 unsigned *out_ms, char **err);
+int opts_count(const char *name, const char *arg, unsigned dflt, unsigned lo, unsigned hi,
+	       unsigned *out, char **err);
+int opts_size(const char *name, const char *arg, size_t dflt, size_t lo, size_t *out, char **err);
+
+void opts_usage(const char *progname, const struct opts_layer *layers, size_t n_layers);
+/* Frees what o and its layers' data hold, not the structs themselves. */
 void opts_free(struct opts *o);
 
 #endif

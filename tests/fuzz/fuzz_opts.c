@@ -1,10 +1,12 @@
 /* clang-format off */
-/* fuzz-sources: src/opts.c src/source.c src/pct.c src/s3/creds.c src/s3/creds_static.c src/s3/creds_endpoint.c src/buf.c src/log.c */
+/* fuzz-sources: src/opts.c src/source.c src/pct.c src/s3/creds.c src/s3/creds_static.c src/s3/creds_endpoint.c src/buf.c src/log.c src/s3/s3opts.c src/bucket/bucketopts.c src/wh/whopts.c */
 /* clang-format on */
 /* fuzz-max-len: 2048 */
-/* fuzz_opts.c - the command line: fuse_opt_parse() with odofs' table
- * (opts_parse), then every value's check (opts_resolve), and
- * opts_parse_size().
+/* fuzz_opts.c - the command line as main.c parses it: fuse_opt_parse()
+ * with the core's table, then each layer's (S3 client, bucket tree,
+ * warehouse) (opts_parse), then every value's check, the core's and each
+ * layer's (opts_resolve), and opts_parse_size().  (clang-format leaves the
+ * fuzz-sources line whole: build.sh reads it as one line.)
  *
  * The input is one argument per line: a line starting with '-' is passed
  * as it is ("-f", "-o", "-oro,uid=1"), a line starting with '@' is passed
@@ -26,7 +28,10 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "bucket/bucketopts.h"
 #include "opts.h"
+#include "s3/s3opts.h"
+#include "wh/whopts.h"
 
 #define MAX_ARGS 64
 
@@ -67,6 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int argc = 0;
 	struct fuse_args args;
 	struct opts o;
+	struct s3opts so;
+	struct bucketopts bo;
+	struct whopts wo;
+	struct opts_layer layers[3];
 	char *err = NULL;
 	int r;
 
@@ -88,17 +97,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[argc] = NULL;
 
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
-	r = opts_parse(&args, &o);
+	s3opts_init(&so, &layers[0]);
+	bucketopts_init(&bo, &layers[1]);
+	whopts_init(&wo, &layers[2]);
+	r = opts_parse(&args, &o, layers, 3);
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	if (r == 0 && !o.show_help && !o.show_version) {
 		r = opts_resolve(&o, &err);
 		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 		if (r == 0) {
 			FUZZ_CHECK(err == NULL);
-			FUZZ_CHECK(o.endpoint_url && o.region_name && o.cache_dir);
+			FUZZ_CHECK(so.endpoint_url && so.region_name && o.cache_dir);
 			FUZZ_CHECK(o.cache_dir[0] == '/');
-			FUZZ_CHECK(o.path_style == 0 || o.path_style == 1);
-			FUZZ_CHECK(o.timeout_ms >= 1000 && o.connections >= 1);
+			FUZZ_CHECK(so.path_style == 0 || so.path_style == 1);
+			FUZZ_CHECK(o.timeout_ms >= 1000 && so.connections >= 1);
+			FUZZ_CHECK(bo.readahead_bytes >= 256 << 10);
+			FUZZ_CHECK(wo.load_timeout_ms >= 1000);
+			FUZZ_CHECK(!wo.staging_arg || wo.staging.kind == SOURCE_S3_PREFIX);
 			FUZZ_CHECK(!o.umask_set || o.umask <= 0777);
 		} else if (r == -EINVAL) {
 			FUZZ_CHECK(err != NULL);
