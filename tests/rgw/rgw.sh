@@ -159,12 +159,17 @@ daemon ceph-mon -i a
 mon_up() { alive && cephc mon stat; }
 until_ok "monitor" mon_up
 
-# The OSD, placed in the CRUSH map by hand (see above).
+# The OSD, placed in the CRUSH map by hand (see above). A mon command can
+# fail now and then ("problem getting command descriptions from mon") on a
+# busy machine: each is retried (they are idempotent) until the deadline.
+mon_cmd() { cephc "$@" >>"$D/log/mkfs.out" 2>&1; }
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
-[ "$(cephc osd new "$OSD_UUID" 2>>"$D/log/mkfs.out")" = 0 ] || fail "ceph osd new did not give osd.0"
-{ cephc osd crush add-bucket localhost host && cephc osd crush move localhost root=default &&
-	cephc osd crush add osd.0 1.0 host=localhost &&
-	ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID"; } >>"$D/log/mkfs.out" 2>&1 || fail "osd setup failed"
+osd_new() { [ "$(cephc osd new "$OSD_UUID" 2>>"$D/log/mkfs.out")" = 0 ]; }
+until_ok "osd.0 from 'ceph osd new'" osd_new
+until_ok "CRUSH host" mon_cmd osd crush add-bucket localhost host
+until_ok "CRUSH host under the root" mon_cmd osd crush move localhost root=default
+until_ok "osd.0 in the CRUSH map" mon_cmd osd crush add osd.0 1.0 host=localhost
+ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" >>"$D/log/mkfs.out" 2>&1 || fail "osd mkfs failed"
 daemon ceph-osd -i 0
 osd_up() { alive && cephc osd dump | grep -q '^osd\.0 up'; }
 until_ok "osd.0 up" osd_up
