@@ -15,6 +15,7 @@ packages=(
 	postgresql postgresql-client
 	curl ca-certificates procps psmisc
 	clang-14 libclang-rt-14-dev valgrind openssl iproute2
+	ceph-mon ceph-osd radosgw ceph-common
 )
 # Debian 12's nodejs is v18; a newer node already on the machine is kept.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -1,12 +1,20 @@
 """Fixtures for odofs's integration tests.
 
-Real parts only: one local S3 server (@20minutes/s3rver, which checks SigV4
-signatures) per test session on a random loopback port, the `aws` CLI and
-boto3 as independent clients, and the built `odofs` binary mounted with FUSE.
+Real parts only: one local S3 server per test session -- by default the mock
+@20minutes/s3rver (which checks SigV4 signatures) on a random loopback port,
+or a Ceph RADOS Gateway -- the `aws` CLI and boto3 as independent clients,
+and the built `odofs` binary mounted with FUSE.
 
 Environment:
   ODOFS_BIN    the daemon to test (default: build/odofs under the repository)
   ODOFS_NODE   node to run the server with (default: node from PATH)
+  ODOFS_TEST_S3  s3rver (default) or rgw: the session's S3 server. With rgw,
+               ODOFS_TEST_RGW_ENDPOINT, ODOFS_TEST_RGW_KEY and
+               ODOFS_TEST_RGW_SECRET name a running gateway to share (a
+               bucket per test); without them the session starts one with
+               tests/rgw/rgw.sh (root; about 20 s) and stops it at the end.
+               Tests marked `mock_only` (access log, fault hooks, a stopped
+               server) skip on RGW.
 
 Every mount gets its own directory, a guaranteed unmount, a watchdog that
 kills a hung daemon (so a stuck FUSE request cannot hang the run), and a scan
@@ -39,6 +47,11 @@ from pgserver import stop_process, wait_listening  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_JS = REPO / "tests" / "s3rver" / "server.js"
+RGW_SH = REPO / "tests" / "rgw" / "rgw.sh"
+# Which S3 server the session fixture `s3` gives: "s3rver" (the mock) or "rgw".
+S3_KIND = os.environ.get("ODOFS_TEST_S3") or "s3rver"
+if S3_KIND not in ("s3rver", "rgw"):
+    raise SystemExit(f"ODOFS_TEST_S3={S3_KIND!r}: expected s3rver or rgw")
 ODOFS_BIN = Path(os.environ.get("ODOFS_BIN") or REPO / "build" / "odofs").resolve()
 NODE = os.environ.get("ODOFS_NODE") or shutil.which("node") or "node"
 # Debian's awscli; a `aws` earlier on PATH (pyenv, pip) may be a different
@@ -51,6 +64,25 @@ WATCHDOG_S = 300  # a single mount living longer than this is a hung test
 SANITIZER_RE = re.compile(r"runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer")
 # "odofs: error: ..." (not libfuse's -d trace lines, "unique: 6, error: -2 ...")
 ERROR_LINE_RE = re.compile(r"(?:^|: )error:")
+
+
+# --------------------------------------------------------------------------
+# markers
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "mock_only(reason): needs the s3rver mock (its access log, pausing or killing it, its "
+        "quirks); skipped when ODOFS_TEST_S3=rgw")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("mock_only")
+    if marker and S3_KIND != "s3rver":
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "needs the s3rver mock")
+        pytest.skip(f"mock_only: {reason}")
 
 
 # --------------------------------------------------------------------------
@@ -189,10 +221,129 @@ def unmount(path, timeout=10):
 # the S3 server
 
 
-class S3Server:
+class S3Base:
+    """What the tests use of any S3 server: endpoint, key_id, secret, env(),
+    aws(), a boto3 client, and helpers to make buckets and put, get and list
+    objects (with boto3 or awscli, clients independent of odofs)."""
+
+    kind = None  # "s3rver" or "rgw"
+    logs_requests = False  # has an access log: log_mark(), requests_since() ...
+
+    def env(self, home=None, creds=True):
+        """Environment for aws/odofs: clean, with this server's key pair."""
+        env = clean_env(home or self.home)
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+        env["AWS_ENDPOINT_URL"] = self.endpoint
+        if creds:
+            env["AWS_ACCESS_KEY_ID"] = self.key_id
+            env["AWS_SECRET_ACCESS_KEY"] = self.secret
+        return env
+
+    def aws(self, *args, timeout=120, check=True, env=None):
+        # Debian 12's awscli (2.9) predates AWS_ENDPOINT_URL: pass it explicitly.
+        return run([AWS, "--endpoint-url", self.endpoint, *args], timeout=timeout, check=check,
+                   env=env or self.env())
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.session.Session(
+                aws_access_key_id=self.key_id,
+                aws_secret_access_key=self.secret,
+                region_name="us-east-1",
+            ).client(
+                "s3",
+                endpoint_url=self.endpoint,
+                config=Config(
+                    s3={"addressing_style": "path"},
+                    max_pool_connections=64,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=10,
+                    read_timeout=120,
+                ),
+            )
+        return self._client
+
+    def make_bucket(self, name=None):
+        """A new bucket; a name of 3-63 characters (RGW, like AWS, refuses
+        shorter ones: InvalidBucketName; s3rver does not check)."""
+        name = name or random_name("t-")
+        assert 3 <= len(name) <= 63, f"bucket name {name!r}: S3 wants 3-63 characters"
+        self.client.create_bucket(Bucket=name)
+        return name
+
+    def put(self, bucket, key, data):
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def head(self, bucket, key):
+        """head_object's answer, or None if the key does not exist (404)."""
+        import botocore.exceptions
+
+        try:
+            return self.client.head_object(Bucket=bucket, Key=key)
+        except botocore.exceptions.ClientError as e:
+            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+
+    def get(self, bucket, key):
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def sha256(self, bucket, key, bufsize=4 * MiB):
+        """(size, sha256 hex) of an object, streamed: never the whole body in
+        memory."""
+        h = hashlib.sha256()
+        size = 0
+        body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+        for chunk in iter(lambda: body.read(bufsize), b""):
+            h.update(chunk)
+            size += len(chunk)
+        return size, h.hexdigest()
+
+    def list_objects(self, bucket, prefix=""):
+        """{key: (size, mtime_seconds, etag)} from ListObjectsV2, all pages."""
+        out = {}
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for o in page.get("Contents", []):
+                out[o["Key"]] = (o["Size"], int(o["LastModified"].timestamp()), o["ETag"])
+        return out
+
+    def parts_in_progress(self, bucket, key):
+        """Part numbers stored so far of the multipart uploads of `key` still
+        in progress (ListMultipartUploads, ListParts): what any S3 server can
+        tell while a file is being written."""
+        parts = set()
+        for up in self.client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", []):
+            if up["Key"] == key:
+                listed = self.client.list_parts(Bucket=bucket, Key=key, UploadId=up["UploadId"])
+                parts |= {p["PartNumber"] for p in listed.get("Parts", [])}
+        return parts
+
+    def put_many(self, bucket, items, workers=16):
+        """items: iterable of (key, bytes); signed boto3 PUTs from a thread
+        pool."""
+        client = self.client
+
+        def put(item):
+            key, data = item
+            client.put_object(Bucket=bucket, Key=key, Body=data)
+
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(put, items):
+                pass
+
+
+class S3Server(S3Base):
     """One @20minutes/s3rver process on 127.0.0.1 with its own data folder and
     a distinct random key pair (its built-in S3RVER/S3RVER pair has equal key
     id and secret, which would hide a client mixing them up)."""
+
+    kind = "s3rver"
+    logs_requests = True
 
     def __init__(self, workdir, allow_mismatched=False):
         self.workdir = Path(workdir)
@@ -289,58 +440,13 @@ class S3Server:
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def env(self, home=None, creds=True):
-        """Environment for aws/odofs: clean, with this server's key pair."""
-        env = clean_env(home or self.home)
-        env["AWS_DEFAULT_REGION"] = "us-east-1"
-        env["AWS_ENDPOINT_URL"] = self.endpoint
-        if creds:
-            env["AWS_ACCESS_KEY_ID"] = self.key_id
-            env["AWS_SECRET_ACCESS_KEY"] = self.secret
-        return env
-
-    def aws(self, *args, timeout=120, check=True, env=None):
-        # Debian 12's awscli (2.9) predates AWS_ENDPOINT_URL: pass it explicitly.
-        return run([AWS, "--endpoint-url", self.endpoint, *args], timeout=timeout, check=check,
-                   env=env or self.env())
-
-    @property
-    def client(self):
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.session.Session(
-                aws_access_key_id=self.key_id,
-                aws_secret_access_key=self.secret,
-                region_name="us-east-1",
-            ).client(
-                "s3",
-                endpoint_url=self.endpoint,
-                config=Config(
-                    s3={"addressing_style": "path"},
-                    max_pool_connections=64,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    connect_timeout=10,
-                    read_timeout=120,
-                ),
-            )
-        return self._client
-
-    def make_bucket(self, name=None):
-        name = name or random_name("t-")
-        self.client.create_bucket(Bucket=name)
-        return name
-
-    def put(self, bucket, key, data):
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
-
     def put_many(self, bucket, items, workers=16):
         """items: iterable of (key, bytes); uploaded concurrently as unsigned
         PUTs over keep-alive connections. s3rver is single-threaded and spends
         ~4 ms of CPU on a signed boto3 PUT (10,000 keys: ~50 s) but ~2.5 ms on
         an unsigned one, and Python's signing competes for the same 2 cores;
-        the server accepts unsigned requests as for a public bucket."""
+        the server accepts unsigned requests as for a public bucket (RGW
+        does not: S3Base.put_many signs them)."""
         local = threading.local()
 
         def put(item):
@@ -359,44 +465,105 @@ class S3Server:
             for _ in pool.map(put, items):
                 pass
 
-    def head(self, bucket, key):
-        """head_object's answer, or None if the key does not exist (404)."""
-        import botocore.exceptions
 
-        try:
-            return self.client.head_object(Bucket=bucket, Key=key)
-        except botocore.exceptions.ClientError as e:
-            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return None
-            raise
+class RGWServer(S3Base):
+    """A Ceph RADOS Gateway: a real S3 server. Either one already running
+    (endpoint, key and secret given; CI starts one per run and several pytest
+    workers share it, a bucket per test), or one this session starts with
+    tests/rgw/rgw.sh in `workdir` and stops at the end.
 
-    def get(self, bucket, key):
-        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    What only the mock can do (its access log, stopping it) skips the test;
+    tests that need it carry the `mock_only` marker, which skips them before
+    they start."""
 
-    def sha256(self, bucket, key, bufsize=4 * MiB):
-        """(size, sha256 hex) of an object, streamed: never the whole body in
-        memory."""
-        h = hashlib.sha256()
-        size = 0
-        body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-        for chunk in iter(lambda: body.read(bufsize), b""):
-            h.update(chunk)
-            size += len(chunk)
-        return size, h.hexdigest()
+    kind = "rgw"
 
-    def list_objects(self, bucket, prefix=""):
-        """{key: (size, mtime_seconds, etag)} from ListObjectsV2, all pages."""
-        out = {}
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for page in pages:
-            for o in page.get("Contents", []):
-                out[o["Key"]] = (o["Size"], int(o["LastModified"].timestamp()), o["ETag"])
-        return out
+    def __init__(self, workdir, endpoint=None, key_id=None, secret=None):
+        self.workdir = Path(workdir)
+        self.home = self.workdir / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.datadir = self.workdir / "rgw"
+        self.started = False
+        self._client = None
+        if endpoint:
+            self.endpoint, self.key_id, self.secret = endpoint.rstrip("/"), key_id, secret
+        else:
+            self.endpoint = None
+            self.key_id = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
+            self.secret = secrets.token_urlsafe(30)
+        assert self.key_id and self.secret and self.key_id != self.secret
+        self.port = urllib.parse.urlsplit(self.endpoint).port if self.endpoint else None
+
+    def start(self, timeout=300):
+        """Start a gateway of our own (no-op for one given by endpoint)."""
+        if self.endpoint:
+            return self
+        env = {**os.environ, "RGW_ACCESS_KEY": self.key_id, "RGW_SECRET_KEY": self.secret,
+               "RGW_TIMEOUT": str(timeout - 20)}
+        self.started = True
+        cp = run(["bash", RGW_SH, "start", self.datadir], env=env, timeout=timeout, check=False)
+        m = re.search(r"^endpoint (\S+)$", cp.stdout, re.M)
+        if cp.returncode != 0 or not m:
+            self.stop()
+            pytest.fail(f"tests/rgw/rgw.sh start failed ({cp.returncode}):\n{cp.stderr[-3000:]}")
+        self.endpoint = m.group(1)
+        self.port = urllib.parse.urlsplit(self.endpoint).port
+        return self
+
+    def stop(self):
+        if self.started:
+            run(["bash", RGW_SH, "stop", self.datadir], timeout=120, check=False)
+            self.started = False
+
+    def _mock_only(self, what):
+        pytest.skip(f"needs s3rver ({what}); RGW has no such hook: mark the test mock_only")
+
+    def log_mark(self):
+        """No access log: a mark that only says so (logs_requests is False);
+        reading requests since it skips the test."""
+        return None
+
+    def requests_since(self, mark=0):
+        self._mock_only("its access log")
+
+    def key_requests(self, bucket, key, mark=0):
+        self._mock_only("its access log")
+
+    def uploaded_parts(self, bucket, key, mark=0):
+        self._mock_only("its access log")
+
+    def kill(self):
+        self._mock_only("a server the test may kill")
+
+    def pause(self):
+        self._mock_only("a server the test may stop")
+
+    def resume(self):
+        self._mock_only("a server the test may stop")
+
+
+def rgw_from_env(workdir):
+    """An RGWServer per the environment: the one running at
+    ODOFS_TEST_RGW_ENDPOINT (with ODOFS_TEST_RGW_KEY, ODOFS_TEST_RGW_SECRET),
+    else one of our own, not started yet."""
+    endpoint = os.environ.get("ODOFS_TEST_RGW_ENDPOINT")
+    if endpoint:
+        key, secret = os.environ.get("ODOFS_TEST_RGW_KEY"), os.environ.get("ODOFS_TEST_RGW_SECRET")
+        if not key or not secret:
+            pytest.fail("ODOFS_TEST_RGW_ENDPOINT needs ODOFS_TEST_RGW_KEY and ODOFS_TEST_RGW_SECRET")
+        return RGWServer(workdir, endpoint, key, secret)
+    return RGWServer(workdir)
 
 
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory):
-    """The session's S3 server (see S3Server)."""
+    """The session's S3 server: an s3rver (S3Server) unless ODOFS_TEST_S3=rgw,
+    then a Ceph RADOS Gateway (RGWServer)."""
+    if S3_KIND == "rgw":
+        server = rgw_from_env(tmp_path_factory.mktemp("rgw")).start()
+        yield server
+        server.stop()
+        return
     server = S3Server(tmp_path_factory.mktemp("s3rver")).start()
     yield server
     server.stop()
@@ -406,7 +573,10 @@ def s3(tmp_path_factory):
 
 @pytest.fixture
 def private_s3(tmp_path_factory):
-    """A server of the test's own, for tests that stop or break it."""
+    """A server of the test's own, for tests that stop or break it: always an
+    s3rver (such tests are mock_only)."""
+    if S3_KIND == "rgw":
+        pytest.skip("needs a server of its own to stop or kill: s3rver only (mock_only)")
     server = S3Server(tmp_path_factory.mktemp("s3rver-private")).start()
     yield server
     server.stop()

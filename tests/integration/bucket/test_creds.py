@@ -14,6 +14,12 @@ def cred_bucket(s3):
     b = s3.make_bucket()
     s3.put(b, "secret/data.txt", b"only for the right key\n")
     s3.put(b, "top.txt", b"top\n")
+    if s3.kind == "rgw":
+        # s3rver answers unsigned requests as for a public bucket; on RGW the
+        # bucket and its objects must be made public for the anonymous tests.
+        s3.client.put_bucket_acl(Bucket=b, ACL="public-read")
+        for key in ("secret/data.txt", "top.txt"):
+            s3.client.put_object_acl(Bucket=b, Key=key, ACL="public-read")
     return b
 
 
@@ -154,7 +160,8 @@ def test_secret_not_in_ps_or_log(mount, s3, cred_bucket, tmp_path):
 
 
 def test_anonymous(mount, s3, cred_bucket, tmp_path):
-    # s3rver answers unsigned requests as for a public bucket.
+    # s3rver answers unsigned requests as for a public bucket (on RGW,
+    # cred_bucket is public-read).
     check_access(mount(f"s3://{cred_bucket}", "anonymous", env=s3.env(tmp_path, creds=False)))
 
 

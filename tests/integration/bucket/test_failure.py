@@ -11,6 +11,8 @@ import pytest
 
 from conftest import MOUNT_TIMEOUT_S, is_mounted, run, sanitized_build
 
+pytestmark = pytest.mark.mock_only("stops (kill -STOP) or kills a server of its own")
+
 TIMEOUT_S = 5  # -o timeout=: the bound for one operation, retries included
 SLACK_S = 5  # what the test allows beyond it (kernel, ls, process start)
 C_ENV = {**os.environ, "LC_ALL": "C"}

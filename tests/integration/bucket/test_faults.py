@@ -56,8 +56,13 @@ def backoff_range_s(n, slow):
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    """A server of this module's own: the tests stop and continue it."""
+def srv(s3, tmp_path_factory):
+    """A server of this module's own: the tests stop and continue it. On RGW
+    (ODOFS_TEST_S3=rgw) the session's gateway behind the proxy: the tests
+    that stop the server are mock_only."""
+    if s3.kind == "rgw":
+        yield s3
+        return
     server = S3Server(tmp_path_factory.mktemp("s3rver-faults")).start()
     yield server
     server.stop()
@@ -458,6 +463,7 @@ def slow_parts(proxy):
     proxy.add(Rule("delay", method="PUT", match="partNumber=3&", delay_s=1.0))
 
 
+@pytest.mark.mock_only("stops the server (kill -STOP) and watches its access log")
 def test_short_stop_of_the_server_is_invisible(srv, proxy, data, mount, tmp_path):
     # Stopped for less than the stall cut-off (timeout/3): every operation
     # in flight just takes longer.
@@ -481,6 +487,7 @@ def test_short_stop_of_the_server_is_invisible(srv, proxy, data, mount, tmp_path
     no_uploads_left(srv, b, "w-stop-short.bin")
 
 
+@pytest.mark.mock_only("stops the server (kill -STOP) and watches its access log")
 def test_long_stop_of_the_server_fails_in_bound(srv, proxy, data, mount, tmp_path):
     b = data["bucket"]
     m = mount_via(mount, srv, proxy, b, errors=(r".",))
@@ -520,6 +527,7 @@ def test_long_stop_of_the_server_fails_in_bound(srv, proxy, data, mount, tmp_pat
     Ops(srv, m2, data, tmp_path).read()
 
 
+@pytest.mark.mock_only("stops the server (kill -STOP) and watches its access log")
 def test_stop_and_continue_recovers_without_remount(srv, proxy, data, mount, tmp_path):
     b = data["bucket"]
     m = mount_via(mount, srv, proxy, b, errors=(r".",))

@@ -194,6 +194,7 @@ def test_ten_thousand_objects(mount, many):
         assert listed[f"f{i:05d}.bin"] == ("-", many_size(i))
 
 
+@pytest.mark.mock_only("counts requests in the server's access log")
 def test_ten_thousand_objects_requests(mount, s3, many):
     # Attributes come from the listing itself: about one ListObjectsV2 per
     # 1,000 keys and no HEAD per object (s3fs sends one per entry).
@@ -209,6 +210,7 @@ def test_ten_thousand_objects_requests(mount, s3, many):
     assert all(r[3] == 200 for r in lists)
 
 
+@pytest.mark.mock_only("reads the Range of each GET in the server's access log")
 def test_reads_are_range_gets(mount, s3, tree):
     m = mount(f"s3://{tree.bucket}/top/sizes/")
     names = sorted(os.listdir(m))

@@ -41,7 +41,12 @@ def assert_upload_shape(s3, mark, bucket, key, size, dup_close=False):
 
     dup_close: the writer dup()s its descriptor and closes the original
     before writing (dd, shell redirection); that first close() publishes
-    the new file as it is then, empty, in one PUT before the data."""
+    the new file as it is then, empty, in one PUT before the data.
+
+    Only where the server logs requests (s3rver); elsewhere (RGW) the caller's
+    checks of the content are all there is."""
+    if not s3.logs_requests:
+        return
     reqs = [(method, q) for method, q in s3.key_requests(bucket, key, mark) if method in ("PUT", "POST")]
     if dup_close:
         assert reqs and reqs[0] == ("PUT", {}), f"want the empty file's PUT first: {reqs}"
@@ -165,7 +170,9 @@ def test_object_appears_only_when_closed(mount, s3, bucket):
     try:
         for off in range(0, len(data), MiB):
             write_all(fd, data[off:off + MiB])
-        wait_for(lambda: len(s3.uploaded_parts(bucket, key, mark)) >= 2, 30,
+        parts = (lambda: s3.uploaded_parts(bucket, key, mark)) if s3.logs_requests else \
+            (lambda: s3.parts_in_progress(bucket, key))
+        wait_for(lambda: len(parts()) >= 2, 30,
                  "fewer than 2 parts uploaded while the file is open: the write does not stream")
         assert s3.head(bucket, key) is None, "a partial object is visible before close"
         assert key not in s3.list_objects(bucket)
@@ -198,7 +205,8 @@ def test_fsync_while_streaming_keeps_the_stream(mount, s3, bucket):
         os.fsync(f.fileno())
         assert s3.head(bucket, "synced.bin") is None, "fsync published a partial object"
         write_all(f.fileno(), data[PART + 1:])
-    assert not [q for method, q in s3.key_requests(bucket, "synced.bin", mark) if method == "GET"]
+    if s3.logs_requests:
+        assert not [q for method, q in s3.key_requests(bucket, "synced.bin", mark) if method == "GET"]
     assert_upload_shape(s3, mark, bucket, "synced.bin", len(data))
     assert s3.get(bucket, "synced.bin") == data
 
@@ -271,9 +279,10 @@ def test_append_to_large_object_sends_only_new_bytes(mount, s3, bucket, tmp_path
     m = mount(f"s3://{bucket}")
     mark = s3.log_mark()
     shell('cat "$1" >> "$2"', more, m / "big.log")
-    reqs = s3.key_requests(bucket, "big.log", mark)
-    assert not [q for method, q in reqs if method == "GET"], f"the object was downloaded: {reqs}"
-    assert s3.uploaded_parts(bucket, "big.log", mark) == {1, 2, 3}
+    if s3.logs_requests:
+        reqs = s3.key_requests(bucket, "big.log", mark)
+        assert not [q for method, q in reqs if method == "GET"], f"the object was downloaded: {reqs}"
+        assert s3.uploaded_parts(bucket, "big.log", mark) == {1, 2, 3}
     want = old + more.read_bytes()
     assert s3.sha256(bucket, "big.log") == (len(want), sha256_bytes(want))
     assert os.stat(m / "big.log").st_size == len(want)

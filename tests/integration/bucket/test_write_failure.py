@@ -12,6 +12,9 @@ import pytest
 
 from conftest import C_LOCALE_ENV, MiB, run, wait_for, write_random_file
 
+pytestmark = pytest.mark.mock_only("stops or kills a server of its own, and watches its access log for the "
+                                   "first part")
+
 TIMEOUT_S = 5  # -o timeout=
 FAIL_BOUND_S = 60  # the writer must have failed within this
 CLEANUP_BOUND_S = 60  # the upload must be aborted within this of the server's return
