@@ -1,6 +1,6 @@
 /* whtree_i.h - private to src/wh/: the warehouse tree's state and what
- * whtree.c (the FUSE-facing operations), catalog.c, export.c and load.c
- * call in one another.
+ * whtree.c (the FUSE-facing operations), catalog.c, export.c, load.c and
+ * newtable.c call in one another.
  *
  * State, all under t->lock unless said otherwise:
  *   - the catalog: schemas and each schema's relations, refreshed when
@@ -174,6 +174,13 @@ static inline int wh_fresh(const struct whtree *t, long long at)
 	return at && wh_now_ms() - at < (long long)t->cfg.ttl_ms;
 }
 
+static inline void wh_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static inline int wh_ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -259,6 +266,14 @@ int wh_load_feed(struct whload *ld, const char *data, size_t len);
 /* A failed load, in the log and in the table's .errors. */
 void wh_load_report(struct whload *ld, const char *why);
 
+/* The streaming machinery of a load into an existing table (or one the
+ * load creates first).  0 or a negative errno. */
+int wh_load_stream_setup(struct whload *ld);
+
+/* The file is complete (streamed through wh_load_feed): finish the load
+ * and commit, or roll back.  Returns ld->status. */
+int wh_load_end(struct whload *ld);
+
 /* The file is complete: load it, commit or roll back, once.  0 or a
  * negative errno; called with ld->lock held. */
 int wh_load_finish(struct whload *ld);
@@ -273,5 +288,13 @@ int wh_load_new(struct whtree *t, const struct whpath *p, const char *name, int 
 
 /* Take the load out of t->loads.  Takes t->lock. */
 void wh_load_unlist(struct whtree *t, struct whload *ld);
+
+/* --------------------------------------------------------------------- */
+/* newtable.c: a load that makes its table */
+
+/* Infer the table's columns from the spooled file, then replay it into
+ * CREATE TABLE and the load (wh_load_end).  0 or a negative errno, the
+ * failure kept in ld. */
+int wh_newtable_create(struct whload *ld);
 
 #endif
