@@ -1,3 +1,5 @@
+/* src/wh/ owns the warehouse backend: the tree, catalog, exports, loads, the
+ * libpq layer, SQL text, CSV formatting and inference, JSON rows, gunzip. */
 /* whtree.h - Redshift and PostgreSQL tables as a folder tree: the backend
  * behind redshift:// and postgresql:// mounts.
  *

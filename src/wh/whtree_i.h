@@ -1,0 +1,300 @@
+/* whtree_i.h - private to src/wh/: the warehouse tree's state and what
+ * whtree.c (the FUSE-facing operations), catalog.c, export.c, load.c and
+ * newtable.c call in one another.
+ *
+ * State, all under t->lock unless said otherwise:
+ *   - the catalog: schemas and each schema's relations, refreshed when
+ *     older than the TTL (refreshes serialise on cat_lock);
+ *   - one whent per table that has a snapshot, a .errors text, or is a
+ *     folder made with mkdir before its table exists;
+ *   - the loads in progress (whload), so their files can be looked up.
+ */
+#ifndef ODOFS_WHTREE_I_H
+#define ODOFS_WHTREE_I_H
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+#include "whdb.h"
+#include "whtree.h"
+
+struct creds;
+struct gunzip;
+struct jsonrow;
+struct pool;
+struct spool_file;
+struct upload;
+struct uploader;
+
+#define WH_NAME_MAX    256	  /* bytes of a schema, table or file name */
+#define WH_HEAD_MAX    (1u << 20) /* a CSV header row */
+#define WH_CHUNK       (1u << 20) /* spool reads, export buffering */
+#define WH_ERRORS_NAME ".errors"
+#define WH_EMPTY_MSG   "the file is empty"
+
+/* --------------------------------------------------------------------- */
+/* state */
+
+struct whrel {
+	char *name;
+	int view;
+};
+
+struct whschema {
+	char *name;
+	struct whrel *rels;
+	size_t nrels;
+	long long rels_at;   /* 0: never read */
+	long long listed_at; /* a readdir showed it: lookups take 0 sizes */
+};
+
+struct whsnap {
+	struct spool_file *f;
+	off_t size;
+	long long made_ms;
+	time_t made;
+	unsigned refs;
+};
+
+struct whent {
+	struct whent *next;
+	char *schema, *table;
+	struct whsnap *snap;
+	unsigned changes;	     /* bumped by each change to the rows */
+	pthread_mutex_t export_lock; /* one export of a table at a time */
+	char *errors;		     /* the last failed load, with a newline */
+	int pending_dir;	     /* mkdir'd, the table does not exist yet */
+};
+
+struct whload;
+
+struct whtree {
+	struct whtree_config cfg;
+	time_t started;
+	pthread_mutex_t lock;
+	pthread_mutex_t cat_lock;
+	struct whschema *schemas;
+	size_t nschemas;
+	long long schemas_at;
+	struct whent *ents;
+	struct whload *loads;
+	struct pool *workers; /* Redshift: upload parts */
+	struct uploader *uploader;
+	unsigned long long load_seq;
+};
+
+struct whload {
+	struct whload *next; /* t->loads */
+	struct whtree *t;
+	pthread_mutex_t lock;
+	char *schema, *table;
+	char *name;    /* the file in the load folder; NULL for TABLE.csv */
+	char *label;   /* for messages: schema/table/name */
+	int replace;   /* DELETE FROM first */
+	int create;    /* the table does not exist: spool, infer, CREATE */
+	int new_table; /* create, kept once the replay clears it */
+	int json, gzip;
+	off_t written;
+	int finished, status;
+	char *errmsg;
+
+	struct spool_file *sf; /* create: the whole file */
+
+	PGconn *conn;
+	int in_txn, in_copy;
+	char **cols; /* the table's columns */
+	size_t ncols;
+	char **hdrcols; /* the table's columns the CSV header names, in order */
+	size_t nhdr;
+	char *collist; /* (hdrcols), quoted */
+	char *qname;   /* "schema"."table" */
+	char *create_sql;
+	struct buf head;
+	size_t head_used; /* bytes of head that are the header record */
+	int header_done;
+	int body_seen;	    /* a byte of a row came after the header */
+	int empty_reported; /* a close came with nothing written yet */
+	struct gunzip *gz;
+	struct jsonrow *jr;
+	struct buf out;
+
+	struct upload *up; /* Redshift */
+	char *stage_prefix;
+	char *stage_key;
+};
+
+/* --------------------------------------------------------------------- */
+/* paths */
+
+enum whkind {
+	WH_NONE,
+	WH_ROOT,
+	WH_SCHEMA,
+	WH_TABLE_FILE, /* SCHEMA/TABLE.csv */
+	WH_LOAD_DIR,   /* SCHEMA/TABLE/ */
+	WH_ERRORS,     /* SCHEMA/TABLE/.errors */
+	WH_LOAD_FILE,  /* SCHEMA/TABLE/NAME being written */
+};
+
+struct whpath {
+	enum whkind kind;
+	int depth;
+	int view;    /* WH_TABLE_FILE of a view */
+	int pending; /* WH_TABLE_FILE or WH_LOAD_DIR whose table is being made */
+	char schema[WH_NAME_MAX];
+	char table[WH_NAME_MAX];
+	char name[WH_NAME_MAX];
+};
+
+/* --------------------------------------------------------------------- */
+/* small helpers */
+
+static inline long long wh_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* *err = a copy of msg, for callers that report through char **err. */
+static inline void wh_err_set(char **err, const char *msg)
+{
+	free(*err);
+	*err = strdup(msg);
+}
+
+static inline int wh_fresh(const struct whtree *t, long long at)
+{
+	return at && wh_now_ms() - at < (long long)t->cfg.ttl_ms;
+}
+
+static inline void wh_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static inline int wh_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && !strcasecmp(s + n - m, suffix);
+}
+
+/* --------------------------------------------------------------------- */
+/* whtree.c */
+
+/* The table's whent; with add, made if missing (NULL: no memory).  Called
+ * with t->lock held. */
+struct whent *whtree_ent(struct whtree *t, const char *schema, const char *table, int add);
+
+/* --------------------------------------------------------------------- */
+/* catalog.c: schemas and relations, cached per mount for the TTL */
+
+/* The catalog's queries: schema names; a table's columns ($1 schema, $2
+ * table), in order. */
+extern const char wh_catalog_sql_schemas[];
+extern const char wh_catalog_sql_cols[];
+
+/* Whether n can be a file name here. */
+int wh_catalog_name_ok(const char *n);
+
+/* Frees the schemas and their relations (the mount is going away). */
+void wh_catalog_free(struct whtree *t);
+
+/* Refresh the schema list if stale.  0 or a negative errno; called with
+ * cat_lock held. */
+int wh_catalog_schemas(struct whtree *t);
+
+/* The schema, its relations fresh; NULL if there is no such schema
+ * (*r = -ENOENT) or on error (*r set).  Called with cat_lock held. */
+struct whschema *wh_catalog_schema(struct whtree *t, const char *name, int *r);
+
+/* -1: no such relation; 0: a table; 1: a view.  Or a negative errno.
+ * Takes cat_lock. */
+int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel);
+
+/* Forget a schema's relations (a table was made or dropped).  Takes
+ * cat_lock. */
+void wh_catalog_forget(struct whtree *t, const char *schema);
+
+/* --------------------------------------------------------------------- */
+/* export.c: a table exported to CSV into a snapshot in the spool */
+
+/* A staging prefix no other load or unload uses, ending in '/'
+ * (malloc'd); NULL on failure. */
+char *wh_export_stage_prefix(struct whtree *t, const char *what);
+
+/* A current snapshot of the table, referenced for the caller (who drops
+ * it with wh_export_snap_unref under t->lock): made now unless one
+ * younger than the TTL exists.  0 or a negative errno. */
+int wh_export_snapshot(struct whtree *t, const char *schema, const char *table,
+		       struct whsnap **out);
+
+/* Drop a reference; the last one frees the snapshot.  Accepts NULL.
+ * Called with t->lock held. */
+void wh_export_snap_unref(struct whsnap *s);
+
+/* Drop a table's snapshot: its rows changed.  Takes t->lock. */
+void wh_export_snap_forget(struct whtree *t, const char *schema, const char *table);
+
+/* --------------------------------------------------------------------- */
+/* load.c: a file written into a table (TABLE.csv or its load folder) */
+
+/* The load's first failure is the one kept and reported. */
+void __attribute__((format(printf, 3, 4)))
+wh_load_fail(struct whload *ld, int r, const char *fmt, ...);
+
+/* Mask secret (the mount's own credentials) in msg, in place. */
+void wh_load_scrub(char *msg, const char *secret);
+
+/* The mount's own credentials for a COPY or UNLOAD, unless it gives
+ * Redshift an IAM role; the caller clears them.  0, or -EIO with *err. */
+int wh_load_rs_creds(struct whtree *t, struct creds *c, char **err);
+
+/* Bytes of the file in the order written, for an existing table.  Called
+ * with ld->lock held; 0 or a negative errno (the failure kept in ld). */
+int wh_load_feed(struct whload *ld, const char *data, size_t len);
+
+/* A failed load, in the log and in the table's .errors. */
+void wh_load_report(struct whload *ld, const char *why);
+
+/* The streaming machinery of a load into an existing table (or one the
+ * load creates first).  0 or a negative errno. */
+int wh_load_stream_setup(struct whload *ld);
+
+/* The file is complete (streamed through wh_load_feed): finish the load
+ * and commit, or roll back.  Returns ld->status. */
+int wh_load_end(struct whload *ld);
+
+/* The file is complete: load it, commit or roll back, once.  0 or a
+ * negative errno; called with ld->lock held. */
+int wh_load_finish(struct whload *ld);
+
+/* Frees a load that is no longer listed.  Accepts NULL. */
+void wh_load_free(struct whload *ld);
+
+/* Start a load of p's schema.table, listed in t->loads; name is the file
+ * in the load folder (NULL for TABLE.csv).  0 or a negative errno. */
+int wh_load_new(struct whtree *t, const struct whpath *p, const char *name, int replace, int create,
+		struct whload **out);
+
+/* Take the load out of t->loads.  Takes t->lock. */
+void wh_load_unlist(struct whtree *t, struct whload *ld);
+
+/* --------------------------------------------------------------------- */
+/* newtable.c: a load that makes its table */
+
+/* Infer the table's columns from the spooled file, then replay it into
+ * CREATE TABLE and the load (wh_load_end).  0 or a negative errno, the
+ * failure kept in ld. */
+int wh_newtable_create(struct whload *ld);
+
+#endif
