@@ -1,5 +1,6 @@
-/* src/s3/: the S3 client both backends use: request engine, S3 operations, SigV4, credentials,
- * XML, error table, curl pool, streaming multipart uploader, parallel range reader. */
+/* src/s3/ owns the S3 client both backends use: the request engine, the S3
+ * operations, SigV4, credentials, XML, errors, curl pool, uploader, reader. */
+
 /* s3.h - the S3 requests odofs makes, signed, retried and bounded in time.
  *
  * Every call either finishes within the configured timeout (retries and
