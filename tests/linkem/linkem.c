@@ -45,6 +45,7 @@
 #define LINKEM_BURST_NS		  2000000     /* ... or 2 ms worth of rate */
 #define LINKEM_RECORDS		  1024	      /* delay-line entries per direction */
 #define LINKEM_COALESCE_NS	  20000	      /* reads closer than this share an entry */
+#define LINKEM_PUMP_BUDGET	  (4 * LINKEM_READ_CHUNK) /* bytes read per turn */
 #define LINKEM_HTTP_LINE_MAX	  256	      /* longer lines are kept truncated */
 #define LINKEM_EVENTS		  256
 
@@ -358,6 +359,12 @@ static void linkem_http_feed(struct linkem_http *h, const char *p, size_t n)
 				h->state = h->state == HTTP_BODY ? HTTP_START : HTTP_CHUNK_END;
 			continue;
 		}
+		if (h->state == HTTP_START && !h->line_len && *p != '\r' && *p != '\n' &&
+		    !(*p >= 'A' && *p <= 'Z')) {
+			h->state = HTTP_OFF; /* binary from the first byte: not HTTP */
+			stats.non_http++;
+			break;
+		}
 		const char *nl = memchr(p, '\n', n);
 		size_t k = nl ? (size_t)(nl - p) : n;
 		size_t room = sizeof(h->line) - 1 - h->line_len;
@@ -579,7 +586,7 @@ static void linkem_dir_stamp(struct linkem_dir *d, uint64_t now)
 /* Moves what it can; returns 0, or -errno when the connection must go. */
 static int linkem_dir_pump(struct linkem_dir *d, uint64_t now)
 {
-	uint64_t token_wake = 0;
+	uint64_t read_wake = 0, budget = LINKEM_PUMP_BUDGET;
 	struct iovec iov[2];
 	bool progress = true;
 
@@ -606,25 +613,34 @@ static int linkem_dir_pump(struct linkem_dir *d, uint64_t now)
 		uint64_t space = d->cap - (d->rd_seq - d->wr_seq);
 		if (d->src->connected && d->src->readable && !d->src_eof && space) {
 			uint64_t want = space < LINKEM_READ_CHUNK ? space : LINKEM_READ_CHUNK;
-			token_wake = 0;
+			read_wake = 0;
 			if (opts.rate_bytes_s) {
+				/* Read when half a bucket is there (or the space there
+				 * is): reads stay large, and a late wake-up still finds
+				 * the bucket not full, so no rate is lost. */
+				uint64_t need = burst_bytes / 2 < want ? burst_bytes / 2 : want;
 				linkem_dir_refill(d, now);
-				if (d->tokens < 1) {
-					/* Wait for half a bucket (or the space there is), so
-					 * a late wake-up still finds the bucket not full. */
-					uint64_t need = burst_bytes / 2 < want ? burst_bytes / 2 : want;
+				if (d->tokens < (double)need) {
 					double wait_ns =
 						((double)need - d->tokens) * 1e9 / (double)opts.rate_bytes_s;
-					token_wake = now + (uint64_t)wait_ns + 1;
+					read_wake = now + (uint64_t)wait_ns + 1;
 					want = 0;
 				} else if ((double)want > d->tokens) {
 					want = (uint64_t)d->tokens;
 				}
 			}
+			if (!budget) {
+				/* Fair to the other connections: come back at once. */
+				read_wake = now + 1;
+				want = 0;
+			} else if (want > budget) {
+				want = budget;
+			}
 			if (want) {
 				int n_iov = linkem_dir_iov(d, d->rd_seq, d->rd_seq + want, iov);
 				ssize_t n = readv(d->src->fd, iov, n_iov);
 				if (n > 0) {
+					budget -= (uint64_t)n;
 					size_t left = (size_t)n;
 					for (int i = 0; d->http && i < n_iov && left; i++) {
 						size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
@@ -663,8 +679,8 @@ static int linkem_dir_pump(struct linkem_dir *d, uint64_t now)
 	uint64_t wake = 0;
 	if (d->rec_n)
 		wake = d->recs[d->rec_head].release_ns;
-	if (token_wake && (!wake || token_wake < wake))
-		wake = token_wake;
+	if (read_wake && (!wake || read_wake < wake))
+		wake = read_wake;
 	if (d->src_eof && !d->dst_shut && d->eof_release_ns > now &&
 	    (!wake || d->eof_release_ns < wake))
 		wake = d->eof_release_ns;
