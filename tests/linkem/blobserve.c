@@ -112,18 +112,19 @@ static void blobserve_conn(int fd, int dirfd)
 		char extra[128] = "";
 		if (range) {
 			if (blobserve_range(range, size, &from, &to)) {
-				snprintf(extra, sizeof(extra), "Content-Range: bytes */%" PRIu64 "\r\n",
-					 size);
+				snprintf(extra, sizeof(extra),
+					 "Content-Range: bytes */%" PRIu64 "\r\n", size);
 				close(ffd);
-				if (blobserve_reply(fd, 416, "Range Not Satisfiable", extra, 0, keep) ||
+				if (blobserve_reply(fd, 416, "Range Not Satisfiable", extra, 0,
+						    keep) ||
 				    !keep)
 					return;
 				continue;
 			}
 			status = 206;
 			snprintf(extra, sizeof(extra),
-				 "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", from,
-				 to, size);
+				 "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+				 from, to, size);
 		}
 		uint64_t length = size ? to - from + 1 : 0;
 		if (blobserve_reply(fd, status, status == 200 ? "OK" : "Partial Content", extra,
@@ -133,7 +134,8 @@ static void blobserve_conn(int fd, int dirfd)
 		}
 		off_t off = (off_t)from;
 		while (!head_only && length) {
-			ssize_t n = sendfile(fd, ffd, &off, length > (1u << 30) ? (1u << 30) : length);
+			ssize_t n =
+			    sendfile(fd, ffd, &off, length > (1u << 30) ? (1u << 30) : length);
 			if (n <= 0) {
 				close(ffd);
 				return;
@@ -166,7 +168,8 @@ int main(int argc, char **argv)
 	signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
 	signal(SIGPIPE, SIG_IGN);
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||

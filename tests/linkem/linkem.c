@@ -37,17 +37,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINKEM_READ_CHUNK	  (256 * 1024)	    /* largest single read */
-#define LINKEM_BUF_UNSHAPED	  (256 * 1024)	    /* no delay, no rate */
-#define LINKEM_BUF_DELAY_ONLY	  (4 * 1024 * 1024) /* delay, no rate: a BDP limit */
-#define LINKEM_BUF_MIN		  (64 * 1024)
-#define LINKEM_BURST_MIN	  (64 * 1024) /* token bucket depth, at least */
-#define LINKEM_BURST_NS		  2000000     /* ... or 2 ms worth of rate */
-#define LINKEM_RECORDS		  1024	      /* delay-line entries per direction */
-#define LINKEM_COALESCE_NS	  20000	      /* reads closer than this share an entry */
-#define LINKEM_PUMP_BUDGET	  (4 * LINKEM_READ_CHUNK) /* bytes read per turn */
-#define LINKEM_HTTP_LINE_MAX	  256	      /* longer lines are kept truncated */
-#define LINKEM_EVENTS		  256
+#define LINKEM_READ_CHUNK     (256 * 1024)	/* largest single read */
+#define LINKEM_BUF_UNSHAPED   (256 * 1024)	/* no delay, no rate */
+#define LINKEM_BUF_DELAY_ONLY (4 * 1024 * 1024) /* delay, no rate: a BDP limit */
+#define LINKEM_BUF_MIN	      (64 * 1024)
+#define LINKEM_BURST_MIN      (64 * 1024)	      /* token bucket depth, at least */
+#define LINKEM_BURST_NS	      2000000		      /* ... or 2 ms worth of rate */
+#define LINKEM_RECORDS	      1024		      /* delay-line entries per direction */
+#define LINKEM_COALESCE_NS    20000		      /* reads closer than this share an entry */
+#define LINKEM_PUMP_BUDGET    (4 * LINKEM_READ_CHUNK) /* bytes read per turn */
+#define LINKEM_HTTP_LINE_MAX  256		      /* longer lines are kept truncated */
+#define LINKEM_EVENTS	      256
 
 /* ---------------------------------------------------------------------- */
 /* options */
@@ -63,8 +63,8 @@ struct linkem_opts {
 };
 
 static struct linkem_opts opts = {
-	.listen = "127.0.0.1:0",
-	.handshake = true,
+    .listen = "127.0.0.1:0",
+    .handshake = true,
 };
 
 struct linkem_profile {
@@ -75,31 +75,30 @@ struct linkem_profile {
 };
 
 static const struct linkem_profile linkem_profiles[] = {
-	{"none", 0, 0, "no shaping"},
-	{"region", 1, 80000000, "same region: 1 ms each way, 80 MB/s per connection"},
-	{"wan", 10, 40000000, "nearby region: 10 ms each way, 40 MB/s per connection"},
-	{"far", 40, 20000000, "another continent: 40 ms each way, 20 MB/s per connection"},
+    {"none", 0, 0, "no shaping"},
+    {"region", 1, 80000000, "same region: 1 ms each way, 80 MB/s per connection"},
+    {"wan", 10, 40000000, "nearby region: 10 ms each way, 40 MB/s per connection"},
+    {"far", 40, 20000000, "another continent: 40 ms each way, 20 MB/s per connection"},
 };
 
 static void linkem_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: linkem --target HOST:PORT [options]\n"
-		"  --listen HOST:PORT  where to listen (default 127.0.0.1:0; port 0 picks one)\n"
-		"  --target HOST:PORT  the server every connection is forwarded to\n"
-		"  --profile NAME      delay and rate preset (see below); --delay-ms and\n"
-		"                      --rate given as well override its values\n"
-		"  --delay-ms MS       one-way delay, each direction (fractions allowed)\n"
-		"  --rate BYTES/s      cap per connection and per direction; suffixes are\n"
-		"                      decimal (k=1e3, M=1e6, G=1e9) or binary (Ki, Mi, Gi);\n"
-		"                      0 = unlimited\n"
-		"  --buffer BYTES      delay-line size per direction (default: rate*delay\n"
-		"                      plus a burst and a read, or 4 MiB with a delay and\n"
-		"                      no rate, or 256 KiB unshaped)\n"
-		"  --no-handshake      do not charge the connect's round trip\n"
-		"  --stats FILE        write counters to FILE on SIGUSR1 and at exit\n"
-		"                      (without it they go to stderr)\n"
-		"profiles:\n");
+	fprintf(f, "usage: linkem --target HOST:PORT [options]\n"
+		   "  --listen HOST:PORT  where to listen (default 127.0.0.1:0; port 0 picks one)\n"
+		   "  --target HOST:PORT  the server every connection is forwarded to\n"
+		   "  --profile NAME      delay and rate preset (see below); --delay-ms and\n"
+		   "                      --rate given as well override its values\n"
+		   "  --delay-ms MS       one-way delay, each direction (fractions allowed)\n"
+		   "  --rate BYTES/s      cap per connection and per direction; suffixes are\n"
+		   "                      decimal (k=1e3, M=1e6, G=1e9) or binary (Ki, Mi, Gi);\n"
+		   "                      0 = unlimited\n"
+		   "  --buffer BYTES      delay-line size per direction (default: rate*delay\n"
+		   "                      plus a burst and a read, or 4 MiB with a delay and\n"
+		   "                      no rate, or 256 KiB unshaped)\n"
+		   "  --no-handshake      do not charge the connect's round trip\n"
+		   "  --stats FILE        write counters to FILE on SIGUSR1 and at exit\n"
+		   "                      (without it they go to stderr)\n"
+		   "profiles:\n");
 	for (size_t i = 0; i < sizeof(linkem_profiles) / sizeof(linkem_profiles[0]); i++)
 		fprintf(f, "  %-8s %s\n", linkem_profiles[i].name, linkem_profiles[i].what);
 	fprintf(f, "Prints \"listening HOST:PORT\" on stdout once ready. SIGTERM/SIGINT exit 0.\n");
@@ -130,9 +129,8 @@ static int linkem_parse_bytes(const char *s, uint64_t *out)
 			const char *suffix;
 			double mult;
 		} suffixes[] = {
-			{"k", 1e3},	    {"K", 1e3},		  {"M", 1e6},
-			{"G", 1e9},	    {"Ki", 1024.0},	  {"Mi", 1048576.0},
-			{"Gi", 1073741824.0},
+		    {"k", 1e3},	    {"K", 1e3},	       {"M", 1e6},	     {"G", 1e9},
+		    {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0},
 		};
 		size_t i;
 		for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
@@ -165,9 +163,9 @@ static int linkem_resolve(const char *hostport, bool passive, struct addrinfo **
 	memcpy(host, h, hlen);
 	host[hlen] = 0;
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = passive ? AI_PASSIVE : 0,
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = passive ? AI_PASSIVE : 0,
 	};
 	int r = getaddrinfo(host, colon + 1, &hints, out);
 	return r ? -EINVAL : 0;
@@ -186,7 +184,7 @@ enum linkem_method {
 	LINKEM_N_METHODS
 };
 static const char *const linkem_method_names[LINKEM_N_METHODS] = {
-	"get", "put", "head", "post", "delete", "other",
+    "get", "put", "head", "post", "delete", "other",
 };
 
 static struct {
@@ -280,8 +278,8 @@ static void linkem_http_request_line(struct linkem_http *h, const char *line)
 		const char *name;
 		enum linkem_method m;
 	} methods[] = {
-		{"GET", LINKEM_GET},   {"PUT", LINKEM_PUT},	  {"HEAD", LINKEM_HEAD},
-		{"POST", LINKEM_POST}, {"DELETE", LINKEM_DELETE},
+	    {"GET", LINKEM_GET},   {"PUT", LINKEM_PUT},	      {"HEAD", LINKEM_HEAD},
+	    {"POST", LINKEM_POST}, {"DELETE", LINKEM_DELETE},
 	};
 	enum linkem_method m = LINKEM_OTHER;
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -568,7 +566,8 @@ static void linkem_dir_stamp(struct linkem_dir *d, uint64_t now)
 {
 	uint64_t release = (now > d->not_before_ns ? now : d->not_before_ns) + opts.delay_ns;
 	if (d->rec_n) {
-		struct linkem_record *last = &d->recs[(d->rec_head + d->rec_n - 1) % LINKEM_RECORDS];
+		struct linkem_record *last =
+		    &d->recs[(d->rec_head + d->rec_n - 1) % LINKEM_RECORDS];
 		/* Close reads share an entry; its earlier bytes wait a few µs more. */
 		if (now - last->read_ns < LINKEM_COALESCE_NS || d->rec_n == LINKEM_RECORDS) {
 			last->end_seq = d->rd_seq;
@@ -621,8 +620,8 @@ static int linkem_dir_pump(struct linkem_dir *d, uint64_t now)
 				uint64_t need = burst_bytes / 2 < want ? burst_bytes / 2 : want;
 				linkem_dir_refill(d, now);
 				if (d->tokens < (double)need) {
-					double wait_ns =
-						((double)need - d->tokens) * 1e9 / (double)opts.rate_bytes_s;
+					double wait_ns = ((double)need - d->tokens) * 1e9 /
+							 (double)opts.rate_bytes_s;
 					read_wake = now + (uint64_t)wait_ns + 1;
 					want = 0;
 				} else if ((double)want > d->tokens) {
@@ -643,7 +642,8 @@ static int linkem_dir_pump(struct linkem_dir *d, uint64_t now)
 					budget -= (uint64_t)n;
 					size_t left = (size_t)n;
 					for (int i = 0; d->http && i < n_iov && left; i++) {
-						size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
+						size_t k =
+						    iov[i].iov_len < left ? iov[i].iov_len : left;
 						linkem_http_feed(d->http, iov[i].iov_base, k);
 						left -= k;
 					}
@@ -655,8 +655,8 @@ static int linkem_dir_pump(struct linkem_dir *d, uint64_t now)
 				} else if (n == 0) {
 					d->src_eof = true;
 					d->eof_release_ns =
-						(now > d->not_before_ns ? now : d->not_before_ns) +
-						opts.delay_ns;
+					    (now > d->not_before_ns ? now : d->not_before_ns) +
+					    opts.delay_ns;
 					progress = true;
 				} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 					d->src->readable = false;
@@ -850,38 +850,65 @@ static int linkem_listen(void)
 
 static void linkem_parse_args(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 256, OPT_TARGET, OPT_DELAY, OPT_RATE, OPT_PROFILE, OPT_STATS,
-	       OPT_BUFFER, OPT_NO_HANDSHAKE, OPT_HELP };
+	enum {
+		OPT_LISTEN = 256,
+		OPT_TARGET,
+		OPT_DELAY,
+		OPT_RATE,
+		OPT_PROFILE,
+		OPT_STATS,
+		OPT_BUFFER,
+		OPT_NO_HANDSHAKE,
+		OPT_HELP
+	};
 	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, OPT_LISTEN},
-		{"target", required_argument, NULL, OPT_TARGET},
-		{"delay-ms", required_argument, NULL, OPT_DELAY},
-		{"rate", required_argument, NULL, OPT_RATE},
-		{"profile", required_argument, NULL, OPT_PROFILE},
-		{"stats", required_argument, NULL, OPT_STATS},
-		{"buffer", required_argument, NULL, OPT_BUFFER},
-		{"no-handshake", no_argument, NULL, OPT_NO_HANDSHAKE},
-		{"help", no_argument, NULL, OPT_HELP},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"target", required_argument, NULL, OPT_TARGET},
+	    {"delay-ms", required_argument, NULL, OPT_DELAY},
+	    {"rate", required_argument, NULL, OPT_RATE},
+	    {"profile", required_argument, NULL, OPT_PROFILE},
+	    {"stats", required_argument, NULL, OPT_STATS},
+	    {"buffer", required_argument, NULL, OPT_BUFFER},
+	    {"no-handshake", no_argument, NULL, OPT_NO_HANDSHAKE},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *delay_arg = NULL, *rate_arg = NULL, *profile = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (o) {
-		case OPT_LISTEN: opts.listen = optarg; break;
-		case OPT_TARGET: opts.target = optarg; break;
-		case OPT_DELAY: delay_arg = optarg; break;
-		case OPT_RATE: rate_arg = optarg; break;
-		case OPT_PROFILE: profile = optarg; break;
-		case OPT_STATS: opts.stats_path = optarg; break;
+		case OPT_LISTEN:
+			opts.listen = optarg;
+			break;
+		case OPT_TARGET:
+			opts.target = optarg;
+			break;
+		case OPT_DELAY:
+			delay_arg = optarg;
+			break;
+		case OPT_RATE:
+			rate_arg = optarg;
+			break;
+		case OPT_PROFILE:
+			profile = optarg;
+			break;
+		case OPT_STATS:
+			opts.stats_path = optarg;
+			break;
 		case OPT_BUFFER:
 			if (linkem_parse_bytes(optarg, &opts.buffer_bytes) ||
 			    opts.buffer_bytes < LINKEM_BUF_MIN)
 				linkem_die("--buffer %s: want a size of at least 64Ki", optarg);
 			break;
-		case OPT_NO_HANDSHAKE: opts.handshake = false; break;
-		case OPT_HELP: linkem_usage(stdout); exit(0);
-		default: linkem_usage(stderr); exit(2);
+		case OPT_NO_HANDSHAKE:
+			opts.handshake = false;
+			break;
+		case OPT_HELP:
+			linkem_usage(stdout);
+			exit(0);
+		default:
+			linkem_usage(stderr);
+			exit(2);
 		}
 	}
 	if (optind != argc || !opts.target) {
@@ -916,7 +943,8 @@ static void linkem_parse_args(int argc, char **argv)
 			double bdp = (double)opts.rate_bytes_s * (double)opts.delay_ns / 1e9;
 			opts.buffer_bytes = (uint64_t)bdp + burst_bytes + LINKEM_READ_CHUNK;
 		} else {
-			opts.buffer_bytes = opts.delay_ns ? LINKEM_BUF_DELAY_ONLY : LINKEM_BUF_UNSHAPED;
+			opts.buffer_bytes =
+			    opts.delay_ns ? LINKEM_BUF_DELAY_ONLY : LINKEM_BUF_UNSHAPED;
 		}
 	}
 	if (linkem_resolve(opts.target, false, &target_ai))
@@ -957,7 +985,7 @@ int main(int argc, char **argv)
 		uint64_t next = heap_n ? heap[0]->wake_ns : 0;
 		if (next != armed_ns) {
 			struct itimerspec its = {
-				.it_value = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)},
+			    .it_value = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)},
 			};
 			timerfd_settime(timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 			armed_ns = next;
@@ -970,7 +998,8 @@ int main(int argc, char **argv)
 			switch (*tag) {
 			case TAG_LISTEN:
 				for (;;) {
-					int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+					int cfd =
+					    accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 					if (cfd < 0) {
 						if (errno != EAGAIN && errno != EWOULDBLOCK &&
 						    errno != EINTR && errno != ECONNABORTED)
@@ -999,7 +1028,8 @@ int main(int argc, char **argv)
 				break;
 			}
 			case TAG_ENDPOINT:
-				linkem_endpoint_event((struct linkem_endpoint *)tag, events[i].events);
+				linkem_endpoint_event((struct linkem_endpoint *)tag,
+						      events[i].events);
 				break;
 			}
 		}
