@@ -712,8 +712,25 @@ static void linkem_conn_kill(struct linkem_conn *c, bool abort)
 	dead_list = c;
 }
 
+/* Out of descriptors, the listener (level-triggered) would wake us for ever:
+ * it leaves the epoll set until a connection closes. */
+static int listen_paused_fd = -1;
+static enum linkem_tag listen_tag = TAG_LISTEN;
+
+static void linkem_listen_pause(int lfd)
+{
+	fprintf(stderr, "linkem: accept: %s; waiting for a connection to close\n", strerror(errno));
+	if (listen_paused_fd < 0 && !epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL))
+		listen_paused_fd = lfd;
+}
+
 static void linkem_free_dead(void)
 {
+	if (dead_list && listen_paused_fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
+		if (!epoll_ctl(epfd, EPOLL_CTL_ADD, listen_paused_fd, &ev))
+			listen_paused_fd = -1;
+	}
 	while (dead_list) {
 		struct linkem_conn *c = dead_list;
 		dead_list = c->next_dead;
@@ -963,8 +980,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	static enum linkem_tag listen_tag = TAG_LISTEN, signal_tag = TAG_SIGNAL,
-			       timer_tag = TAG_TIMER;
+	static enum linkem_tag signal_tag = TAG_SIGNAL, timer_tag = TAG_TIMER;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -1001,8 +1017,10 @@ int main(int argc, char **argv)
 					int cfd =
 					    accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 					if (cfd < 0) {
-						if (errno != EAGAIN && errno != EWOULDBLOCK &&
-						    errno != EINTR && errno != ECONNABORTED)
+						if (errno == EMFILE || errno == ENFILE)
+							linkem_listen_pause(lfd);
+						else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+							 errno != EINTR && errno != ECONNABORTED)
 							fprintf(stderr, "linkem: accept: %s\n",
 								strerror(errno));
 						break;
