@@ -29,8 +29,9 @@ trap cleanup EXIT
 
 head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$work/blob"
 
-# start_waiting OUTFILE CMD...: runs CMD, waits for its "listening" line,
-# prints the port.
+# start_waiting OUTFILE CMD...: runs CMD in the background (killed at exit),
+# waits for its "listening" line, sets $port. Not in $(...): the pid must be
+# recorded in this shell for the clean-up.
 start_waiting() {
 	local out=$1
 	shift
@@ -38,7 +39,7 @@ start_waiting() {
 	pids+=($!)
 	for _ in $(seq 100); do
 		if grep -q '^listening' "$out"; then
-			sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$out"
+			port=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$out")
 			return
 		fi
 		sleep 0.05
@@ -47,7 +48,8 @@ start_waiting() {
 	exit 1
 }
 
-server_port=$(start_waiting "$work/server.out" "$build/blobserve" "$work")
+start_waiting "$work/server.out" "$build/blobserve" "$work"
+server_port=$port
 
 # fetch PORT STREAMS: seconds to get the whole file as STREAMS range GETs.
 fetch() {
@@ -71,8 +73,9 @@ for prof in $profiles; do
 	if [ "$prof" = direct ]; then
 		port=$server_port
 	else
-		port=$(start_waiting "$work/linkem-$prof.out" "$build/linkem" --profile "$prof" \
-			--target "127.0.0.1:$server_port")
+		start_waiting "$work/linkem-$prof.out" "$build/linkem" --profile "$prof" \
+			--stats "$work/linkem-$prof.stats" \
+			--target "127.0.0.1:$server_port"
 	fi
 	for streams in 1 16; do
 		best=0
