@@ -124,7 +124,7 @@ if bash tests/build.sh build-san --enable-werror --enable-sanitizers; then
 	# run; the unit tests keep it.
 	unit_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 	it_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-		ASAN_OPTIONS=detect_leaks=0)
+		ASAN_OPTIONS=detect_leaks=0 "LINKEM_CFLAGS=-fsanitize=address,undefined")
 	run_suite build-san
 else
 	step_failed "build in build-san/"
