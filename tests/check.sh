@@ -1,25 +1,47 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test: the unit tests (make check) and the
-# integration tests (pytest) against a -Werror build in build/, then all of
-# them again against an ASan+UBSan build in build-san/, the threaded ones
-# against a ThreadSanitizer build in build-tsan/, and a short libFuzzer run
-# of every harness in tests/fuzz/ (FUZZ_SECONDS each, default 15).
+# Installs, builds and runs every test, as CI does (.ci/run):
+#   1. a -Werror build in build/: unit tests, make distcheck, and the whole
+#      integration suite against the S3 mock (s3rver), PostgreSQL and the
+#      Redshift emulator;
+#   2. the S3 suite again against a real S3 server, one Ceph RADOS Gateway
+#      for the run (tests/rgw/rgw.sh), a bucket per test;
+#   3. an ASan+UBSan build in build-san/: unit tests and the integration
+#      tests that exercise odofs's C code (not the tests of the test servers);
+#   4. a ThreadSanitizer build in build-tsan/: the threaded tests;
+#   5. a short libFuzzer run of every harness in tests/fuzz/ (FUZZ_SECONDS
+#      each, default 15).
+# Integration tests run on TEST_JOBS pytest-xdist workers (default 2): they
+# mostly wait on I/O, and each worker has its own servers.
 #
 # Exits non-zero if anything failed. The last line of output is always the
 # summary "N passed, N failed, N skipped" over all of them; a step that
-# could not run (set-up, a build) counts as one failure.
+# could not run (set-up, a build) counts as one failure. Before it, the time
+# each stage took.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 PYTHON=/usr/bin/python3 # Debian's, with pytest and boto3
 export PYTHONDONTWRITEBYTECODE=1
+TEST_JOBS=${TEST_JOBS:-2}
 n_passed=0
 n_failed=0
 n_skipped=0
 started=$SECONDS
+stage=""
+stage_started=$SECONDS
+stage_times=()
 
-say() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - started)); }
+# say STAGE: closes the previous stage (its time is kept for the table at
+# the end) and opens the next.
+say() {
+	if [ -n "$stage" ]; then
+		stage_times+=("$(printf '%5ds  %s' $((SECONDS - stage_started)) "$stage")")
+	fi
+	stage=$*
+	stage_started=$SECONDS
+	printf '\n=== %s (at %ds)\n' "$*" $((SECONDS - started))
+}
 step_failed() {
 	echo "check.sh: FAILED: $*" >&2
 	n_failed=$((n_failed + 1))
@@ -70,16 +92,11 @@ PY
 	echo "integration tests: $p passed, $f failed, $s skipped"
 }
 
-# run_suite BUILDDIR [TEST-PATH...]: unit tests, then integration tests
-# (all of tests/integration, or the paths given), with the environments in
-# the arrays unit_env and it_env (VAR=VALUE words).
+# run_unit BUILDDIR: make check, with the environment in the array unit_env
+# (VAR=VALUE words).
 unit_env=()
-it_env=()
-run_suite() {
+run_unit() {
 	local builddir=$1
-	shift
-	local paths=("$@")
-	[ ${#paths[@]} -gt 0 ] || paths=(tests/integration)
 	say "unit tests ($builddir)"
 	find "$builddir" -name '*.trs' -delete 2>/dev/null
 	if ! env "${unit_env[@]}" make -C "$builddir" -j2 check; then
@@ -91,28 +108,74 @@ run_suite() {
 		fi
 	fi
 	count_unit "$builddir"
+}
 
-	say "integration tests ($builddir/odofs)"
-	local report="$builddir/pytest-report.xml"
+# run_pytest BUILDDIR NAME PYTEST-ARGS...: integration tests against
+# BUILDDIR/odofs, with the environment in the array it_env; the report goes
+# to BUILDDIR/pytest-NAME.xml.
+it_env=()
+run_pytest() {
+	local builddir=$1 name=$2
+	shift 2
+	say "integration tests: $name ($builddir/odofs)"
+	local report="$builddir/pytest-$name.xml"
+	local jobs=()
+	[ "$TEST_JOBS" -gt 1 ] && jobs=(-n "$TEST_JOBS")
 	rm -f "$report"
 	# timeout: a backstop only; each mount has its own watchdog.
 	env "${it_env[@]}" ODOFS_BIN="$root/$builddir/odofs" \
-		timeout --kill-after=30 900 \
-		"$PYTHON" -m pytest "${paths[@]}" -p no:cacheprovider -q -rfEs \
+		timeout --kill-after=30 1200 \
+		"$PYTHON" -m pytest "$@" "${jobs[@]}" -p no:cacheprovider -q -rfEs \
 		--durations=10 --junitxml="$report"
 	if [ -f "$report" ]; then
 		count_pytest "$report"
 	else
-		step_failed "pytest against $builddir/odofs wrote no report"
+		step_failed "pytest ($name) against $builddir/odofs wrote no report"
 	fi
 }
+
+# The S3 suite: what runs on every S3 server.
+S3_SUITE=(tests/integration/bucket tests/integration/test_concurrency.py -k "not postgresql")
+
+rgw_dir=""
+stop_rgw() {
+	if [ -n "$rgw_dir" ]; then
+		bash tests/rgw/rgw.sh stop "$rgw_dir" || true
+		rgw_dir=""
+	fi
+}
+trap stop_rgw EXIT
 
 say "set-up"
 bash tests/setup.sh || step_failed "tests/setup.sh"
 
 say "build (build/, -Werror)"
 if bash tests/build.sh build --enable-werror; then
-	run_suite build
+	run_unit build
+	say "make distcheck"
+	if ! make -C build distcheck >build/distcheck.log 2>&1; then
+		tail -n 60 build/distcheck.log
+		step_failed "make distcheck (build/distcheck.log)"
+	fi
+	rm -f build/odofs-*.tar.gz
+	run_pytest build s3rver tests/integration
+
+	say "Ceph RGW (tests/rgw/rgw.sh)"
+	rgw_dir=$root/build/rgw
+	rm -rf "$rgw_dir"
+	RGW_ACCESS_KEY=AKIA$(openssl rand -hex 8 | tr a-f A-F)
+	RGW_SECRET_KEY=$(openssl rand -hex 20)
+	export RGW_ACCESS_KEY RGW_SECRET_KEY
+	if endpoint=$(bash tests/rgw/rgw.sh start "$rgw_dir" | sed -n 's/^endpoint //p') &&
+		[ -n "$endpoint" ]; then
+		it_env=(ODOFS_TEST_S3=rgw ODOFS_TEST_RGW_ENDPOINT="$endpoint"
+			ODOFS_TEST_RGW_KEY="$RGW_ACCESS_KEY" ODOFS_TEST_RGW_SECRET="$RGW_SECRET_KEY")
+		run_pytest build rgw "${S3_SUITE[@]}"
+		it_env=()
+	else
+		step_failed "tests/rgw/rgw.sh start (see $rgw_dir/log)"
+	fi
+	stop_rgw
 else
 	step_failed "build in build/"
 fi
@@ -123,9 +186,16 @@ if bash tests/build.sh build-san --enable-werror --enable-sanitizers; then
 	# allocations behind at exit, so leak checking is off for the integration
 	# run; the unit tests keep it.
 	unit_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+	run_unit build-san
 	it_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 		ASAN_OPTIONS=detect_leaks=0 "LINKEM_CFLAGS=-fsanitize=address,undefined")
-	run_suite build-san
+	# The tests of the test servers themselves (the mock, the emulator) and
+	# the valgrind run (which needs the plain build) add nothing here.
+	run_pytest build-san asan tests/integration \
+		--ignore=tests/integration/test_server.py \
+		--ignore=tests/integration/wh/test_emulator.py \
+		--ignore=tests/integration/test_valgrind.py
+	it_env=()
 else
 	step_failed "build in build-san/"
 fi
@@ -138,14 +208,17 @@ if bash tests/build.sh build-tsan --enable-werror --enable-sanitizers=thread; th
 	# The files that run many threads against one mount: the rest add
 	# minutes and no interleavings the suites above have not had.
 	unit_env=(TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0)
+	run_unit build-tsan
 	it_env=("${unit_env[@]}")
 	# test_odd_file_names leans on the listing cache to keep s3rver from
 	# seeing a signed list of a prefix with !*() (which it refuses, see
 	# HACKING.md); under TSan's slowness a release racing the listing
 	# sometimes sends one. It runs in both builds above.
-	run_suite build-tsan tests/integration/test_read.py tests/integration/test_write.py \
-		tests/integration/test_concurrency.py tests/integration/test_warehouse.py \
-		tests/integration/test_faults.py -k "not test_odd_file_names"
+	run_pytest build-tsan tsan tests/integration/bucket/test_read.py \
+		tests/integration/bucket/test_write.py tests/integration/test_concurrency.py \
+		tests/integration/wh/test_warehouse.py tests/integration/bucket/test_faults.py \
+		-k "not test_odd_file_names"
+	it_env=()
 else
 	step_failed "build in build-tsan/"
 fi
@@ -165,6 +238,8 @@ else
 fi
 
 say "done"
+printf '\nstage times:\n'
+printf '%s\n' "${stage_times[@]}"
 summary="$n_passed passed, $n_failed failed"
 if [ "$n_skipped" -gt 0 ]; then
 	summary="$summary, $n_skipped skipped"
