@@ -11,7 +11,7 @@ packages=(
 	libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libpq-dev libcsv-dev
 	zlib1g-dev libexpat1-dev libjson-c-dev
 	awscli s3fs rclone
-	python3-pytest python3-boto3 python3-psycopg2
+	python3-pytest python3-pytest-xdist python3-boto3 python3-psycopg2
 	postgresql postgresql-client
 	curl ca-certificates procps psmisc
 	clang-14 libclang-rt-14-dev valgrind openssl iproute2

@@ -37,7 +37,9 @@ that matches decides.  Actions:
                 half) with a Content-Length saying exactly that much.
     short       forward; send a Content-Length `extra` bytes larger than the
                 body, the body, then close: a wrong Content-Length.
-    delay       sleep `delay_s` before forwarding.
+    delay       sleep `delay_s` before forwarding; with `until` (a
+                threading.Event), wait for it to be set instead, `delay_s`
+                at most: a request held until the test lets it go.
     drop        read the request, then close the connection without an
                 answer (RST); with p, random loss.
 
@@ -83,6 +85,7 @@ class Rule:
     stall_s: float = 60.0
     extra: int = 1000
     delay_s: float = 0.0
+    until: object = None  # delay: a threading.Event that ends the wait
     hits: int = 0
 
     def __post_init__(self):
@@ -378,8 +381,16 @@ class FaultProxy:
                     seen.t_end = time.monotonic()
                     continue
                 if rule and rule.action == "delay":
-                    if self.stopping.wait(rule.delay_s):
-                        return
+                    if rule.until is None:
+                        if self.stopping.wait(rule.delay_s):
+                            return
+                    else:
+                        end = time.monotonic() + rule.delay_s
+                        while not rule.until.wait(min(0.05, max(0.0, end - time.monotonic()))):
+                            if self.stopping.is_set():
+                                return
+                            if time.monotonic() >= end:
+                                break
                     rule = None
 
                 if up is None:

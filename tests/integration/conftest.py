@@ -59,11 +59,20 @@ NODE = os.environ.get("ODOFS_NODE") or shutil.which("node") or "node"
 AWS = "/usr/bin/aws" if os.path.exists("/usr/bin/aws") else (shutil.which("aws") or "aws")
 
 MiB = 1024 * 1024
-MOUNT_TIMEOUT_S = 10  # mount must appear, and the daemon exit, within this
+# The mount must appear, and the daemon exit after an unmount, within this: a
+# bound on a hang (a daemon that never mounts or never exits), not on speed;
+# a loaded machine running ASan builds side by side needs well over 10 s.
+MOUNT_TIMEOUT_S = 30
 WATCHDOG_S = 300  # a single mount living longer than this is a hung test
 SANITIZER_RE = re.compile(r"runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer")
 # "odofs: error: ..." (not libfuse's -d trace lines, "unique: 6, error: -2 ...")
 ERROR_LINE_RE = re.compile(r"(?:^|: )error:")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: changes what the whole machine shares (lo's qdisc); runs in a pass "
+        "of its own (-m serial, without -n), never beside other tests")
 
 
 # --------------------------------------------------------------------------
@@ -396,17 +405,40 @@ class S3Server(S3Base):
 
     def requests_since(self, mark=0):
         """Requests answered since `mark`: [(method, path, {query}, status, range)],
-        path and query decoded."""
-        time.sleep(0.2)  # the server logs a response once it is sent
+        path and query decoded.
+
+        The server logs a response once it is sent, so a client may see the
+        answer before the log line is written: a marker request (HEAD of a
+        bucket that does not exist, unsigned) goes out after every request
+        the caller has had answered, and the log is read once the marker is
+        in it. (Node writes a response's line when its last write completes,
+        in the loop turn before it reads a request sent after that.)"""
+        marker = "/" + random_name("log-marker-")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("HEAD", marker)
+            conn.getresponse().read()
+        finally:
+            conn.close()
+        lines = []
+
+        def marker_logged():
+            with open(self.access_log, "rb") as f:
+                f.seek(mark)
+                text = f.read().decode(errors="surrogateescape")
+            lines[:] = text.split("\n")[:-1]  # whole lines only
+            return any(line.split(" ")[1] == marker for line in lines)
+
+        wait_for(marker_logged, 60, "the S3 server did not log a request it answered", interval=0.01)
         out = []
-        with open(self.access_log, "rb") as f:
-            f.seek(mark)
-            for line in f.read().decode().splitlines():
-                method, url, status, rng = line.split(" ")
-                parsed = urllib.parse.urlsplit(url)
-                query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-                out.append((method, urllib.parse.unquote(parsed.path), query, int(status),
-                            None if rng == "-" else rng))
+        for line in lines:
+            method, url, status, rng = line.split(" ")
+            if url == marker:
+                continue
+            parsed = urllib.parse.urlsplit(url)
+            query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+            out.append((method, urllib.parse.unquote(parsed.path), query, int(status),
+                        None if rng == "-" else rng))
         return out
 
     def key_requests(self, bucket, key, mark=0):

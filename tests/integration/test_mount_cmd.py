@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import ODOFS_BIN, expected_tree, require_odofs, run
+from conftest import MOUNT_TIMEOUT_S, ODOFS_BIN, expected_tree, require_odofs, run
 
 SCRIPT_TIMEOUT_S = 120
 
@@ -59,7 +59,7 @@ def run_in_mount_ns(tmp_path, script, env):
                timeout=SCRIPT_TIMEOUT_S, check=False, env=env)
 
 
-def wait_daemon_gone(mnt, timeout=10):
+def wait_daemon_gone(mnt, timeout=MOUNT_TIMEOUT_S):
     deadline = time.monotonic() + timeout
     while odofs_pids(mnt):
         if time.monotonic() > deadline:

@@ -137,7 +137,8 @@ def test_wrong_credentials_give_eacces(mount, s3, cred_bucket, tmp_path, what):
     if m.exited:
         assert m.proc.returncode != 0
         assert "access denied" in log.lower(), log
-        assert time.monotonic() - t0 < 10
+        # Not after retrying the 403 until the timeout (30 s by default).
+        assert time.monotonic() - t0 < 20
         return
     cp = run(["ls", m], timeout=60, check=False, env={**os.environ, "LC_ALL": "C"})
     assert cp.returncode != 0, f"ls succeeded with wrong credentials: {cp.stdout!r}"

@@ -14,7 +14,10 @@ from conftest import MOUNT_TIMEOUT_S, is_mounted, run, sanitized_build
 pytestmark = pytest.mark.mock_only("stops (kill -STOP) or kills a server of its own")
 
 TIMEOUT_S = 5  # -o timeout=: the bound for one operation, retries included
-SLACK_S = 5  # what the test allows beyond it (kernel, ls, process start)
+# What the test allows beyond it (kernel, ls, process start) on a loaded
+# 2-core machine. The hang it guards against is an operation against a
+# stopped server that never returns (only the 300 s watchdog would end it).
+SLACK_S = 20
 C_ENV = {**os.environ, "LC_ALL": "C"}
 
 

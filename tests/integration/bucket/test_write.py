@@ -663,7 +663,9 @@ def test_memory_bounded_while_writing_2_gib(mount, s3, bucket, tmp_path):
     local = write_random_file(tmp_path / "2g.bin", size, block=64 * MiB + 4099)
     try:
         want = sha256_file(local)
-        m = mount(f"s3://{bucket}")
+        # 150 s at load 14 on 2 cores: the cp's 600 s, not the mount's
+        # 300 s watchdog, is this copy's hang guard.
+        m = mount(f"s3://{bucket}", watchdog_s=700)
         run(["cp", local, m / "2g.bin"], timeout=600)
         peak = vm_hwm_bytes(m.proc.pid)
         assert s3.sha256(bucket, "2g.bin") == (size, want)

@@ -19,6 +19,7 @@ import pytest
 
 from pgserver import *  # noqa: F401,F403
 from pgserver import PSQL
+from conftest import random_name
 
 LOAD_FAILED = "Load into table '{}' failed.  Check 'stl_load_errors' system table for details."
 STL_QUERY = ("SELECT line_number, colname, raw_field_value, err_reason, filename FROM stl_load_errors "
@@ -140,14 +141,33 @@ def test_extended_protocol(redshift, pg, s3, bucket, pg_schema):
         q.close()
 
 
-def test_auth_and_cancel(redshift, rs):
+def test_auth_and_cancel(redshift, pg, rs):
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         redshift.connect(password="wrong")
+    # The cancel goes out once PostgreSQL runs the statement (a cancel that
+    # arrives first cancels nothing), and the statement ends long before
+    # its 300 s sleep would.
+    tag = random_name("cancel_me_")
+    sql = f"select pg_sleep(300) as {tag}"
+
+    def cancel_when_running():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if pg.psql(f"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                       f"AND query LIKE '%{tag}%' AND pid <> pg_backend_pid()").strip() != "0":
+                break
+            time.sleep(0.02)
+        rs.cancel()
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
     t0 = time.monotonic()
-    threading.Timer(0.3, rs.cancel).start()
-    with pytest.raises(psycopg2.errors.QueryCanceled):
-        execute(rs, "select pg_sleep(20)")
-    assert time.monotonic() - t0 < 10
+    try:
+        with pytest.raises(psycopg2.errors.QueryCanceled):
+            execute(rs, sql)
+    finally:
+        canceller.join(90)
+    assert time.monotonic() - t0 < 120
     assert execute(rs, "select 42") == [(42,)]
 
 

@@ -6,6 +6,7 @@ Every test runs on both kinds of mount unless it is about one of them; each
 gets a fresh schema, so tests never see each other's tables.
 """
 
+import contextlib
 import gzip
 import json
 import mmap
@@ -278,10 +279,17 @@ def test_a_load_during_an_export_shows_in_the_next_read(pgwh, tmp_path):
     # the load has committed.
     find = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND backend_xmin IS NOT NULL"
             f" AND query LIKE 'COPY (SELECT * FROM %{wh.schema}%'")
+    # Watched over one connection, about a query per millisecond: a psql
+    # per look (a Perl wrapper, then psql) takes longer on a loaded machine
+    # than the whole export does, which then ends unseen.
     deadline = time.monotonic() + 60
-    while not (pid := wh.psql(find)) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert pid, "the export never started"
+    with contextlib.closing(wh.pg.connect()) as conn, conn.cursor() as cur:
+        pid = None
+        while not pid and time.monotonic() < deadline and reader.is_alive():
+            cur.execute(find)
+            row = cur.fetchone()
+            pid = str(row[0]) if row else None
+    assert pid, "the export never started" if reader.is_alive() else "the export ended unseen"
     os.kill(int(pid), signal.SIGSTOP)
     try:
         assert wh.psql(find) == pid, "the export ended before it could be held"
