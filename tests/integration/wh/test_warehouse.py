@@ -265,7 +265,7 @@ def test_a_load_during_an_export_shows_in_the_next_read(pgwh, tmp_path):
     """An export whose snapshot predates a load is not kept as the table's
     contents: the next open after the load sees the new row."""
     wh = pgwh
-    n = 1_000_000
+    n = 1000  # the lock, not the size, holds the export
     wh.psql(f"CREATE TABLE {wh.qt('t')} AS SELECT g AS id FROM generate_series(1, {n}) g")
     m = wh.mount()
     path = m / wh.schema / "t.csv"
@@ -274,28 +274,32 @@ def test_a_load_during_an_export_shows_in_the_next_read(pgwh, tmp_path):
     assert "t.csv" in ls_l(m / wh.schema) and (m / wh.schema / "t").is_dir()
     first = {}
     reader = threading.Thread(target=lambda: first.update(data=path.read_bytes()))
-    reader.start()
-    # The export's backend, once it holds its snapshot, is stopped until
-    # the load has committed.
-    find = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND backend_xmin IS NOT NULL"
-            f" AND query LIKE 'COPY (SELECT * FROM %{wh.schema}%'")
-    # Watched over one connection, about a query per millisecond: a psql
-    # per look (a Perl wrapper, then psql) takes longer on a loaded machine
-    # than the whole export does, which then ends unseen.
-    deadline = time.monotonic() + 60
-    with contextlib.closing(wh.pg.connect()) as conn, conn.cursor() as cur:
-        pid = None
-        while not pid and time.monotonic() < deadline and reader.is_alive():
-            cur.execute(find)
-            row = cur.fetchone()
-            pid = str(row[0]) if row else None
-    assert pid, "the export never started" if reader.is_alive() else "the export ended unseen"
-    os.kill(int(pid), signal.SIGSTOP)
+    # However fast the machine, the export must be caught holding its
+    # snapshot: a lock the test holds on the table stops it there (COPY
+    # (SELECT ...) takes its snapshot before it locks what the query
+    # reads), its backend is then stopped, and only then is the lock let go
+    # for the load, which the stopped export cannot outrun.
+    find = ("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+            f"backend_xmin IS NOT NULL AND query LIKE 'COPY (SELECT * FROM %{wh.schema}%'")
+    with contextlib.closing(wh.pg.connect(autocommit=False)) as holder:
+        holder.cursor().execute(f"LOCK TABLE {wh.qt('t')} IN ACCESS EXCLUSIVE MODE")
+        reader.start()
+        with contextlib.closing(wh.pg.connect()) as conn, conn.cursor() as cur:
+            # A bound against a hang only: the export waits on the lock.
+            deadline = time.monotonic() + 120
+            pid = None
+            while not pid and time.monotonic() < deadline and reader.is_alive():
+                cur.execute(find)
+                row = cur.fetchone()
+                pid = row[0] if row else None
+                time.sleep(0.05)
+        assert pid, "the export never waited on the table's lock"
+        os.kill(pid, signal.SIGSTOP)
+        holder.rollback()
     try:
-        assert wh.psql(find) == pid, "the export ended before it could be held"
         cp_cmd(write_csv(tmp_path / "one.csv", ["id"], [["0"]]), m / wh.schema / "t" / "")
     finally:
-        os.kill(int(pid), signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
     reader.join(120)
     assert first["data"].count(b"\n") == 1 + n, "the open before the load saw its own snapshot"
     lines = path.read_bytes().count(b"\n")
