@@ -338,6 +338,31 @@ class FaultProxy:
                 else:
                     self.conns.discard(s)
 
+    def _connect_upstream(self):
+        up = socket.create_connection(self.upstream, timeout=IO_TIMEOUT_S)
+        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._track(up)
+        return up
+
+    def _forward(self, up, request):
+        """Send a request upstream and read the answer's head: (up, head,
+        rest).  A kept-alive upstream connection the server closed while
+        idle (s3rver after 5 s) fails before any answer byte: the request
+        is sent again on a fresh connection, as curl does, so the client
+        never sees the proxy's own connection reuse."""
+        if up is not None:
+            try:
+                up.sendall(request)
+                return (up, *_recv_head(up, b""))
+            except (_Closed, ConnectionError) as e:
+                if isinstance(e, _Closed) and str(e) != "eof":
+                    raise
+                self._track(up, add=False)
+                up.close()
+        up = self._connect_upstream()
+        up.sendall(request)
+        return (up, *_recv_head(up, b""))
+
     def _serve(self, client, n):
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.settimeout(IO_TIMEOUT_S)
@@ -393,12 +418,7 @@ class FaultProxy:
                                 break
                     rule = None
 
-                if up is None:
-                    up = socket.create_connection(self.upstream, timeout=IO_TIMEOUT_S)
-                    up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    self._track(up)
-                up.sendall(head + body)
-                rhead, urest = _recv_head(up, b"")
+                up, rhead, urest = self._forward(up, head + body)
                 rfirst, rheaders = _parse_headers(rhead)
                 status = int(rfirst.split(" ", 2)[1])
                 seen.status = status

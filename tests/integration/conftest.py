@@ -69,17 +69,14 @@ SANITIZER_RE = re.compile(r"runtime error:|AddressSanitizer|LeakSanitizer|Undefi
 ERROR_LINE_RE = re.compile(r"(?:^|: )error:")
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "serial: changes what the whole machine shares (lo's qdisc); runs in a pass "
-        "of its own (-m serial, without -n), never beside other tests")
-
-
 # --------------------------------------------------------------------------
 # markers
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: changes what the whole machine shares (lo's qdisc); runs in a pass "
+        "of its own (-m serial, without -n), never beside other tests")
     config.addinivalue_line(
         "markers",
         "mock_only(reason): needs the s3rver mock (its access log, pausing or killing it, its "
