@@ -83,7 +83,6 @@ struct http *http_new(const struct http_config *cfg)
 		curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
 		curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 		curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-		curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	}
 	return h;
 }

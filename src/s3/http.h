@@ -1,9 +1,11 @@
-/* http.h - libcurl easy handles, pooled and sharing one connection cache.
+/* http.h - libcurl easy handles, pooled, each keeping its own connection.
  *
  * One easy handle per thread at a time (libcurl's thread rule); handles go
- * back to a free list after use so their connections stay warm, and a share
- * handle lets any of them reuse any cached connection, DNS answer or TLS
- * session, so no request pays a new TCP+TLS handshake it need not.
+ * back to a free list after use, and a handle keeps its connection across
+ * uses, so a request pays no new TCP+TLS handshake it need not.  A share
+ * handle gives them one DNS cache and one TLS session cache; not one
+ * connection cache, which libcurl does not support across concurrent
+ * threads (CURLSHOPT_SHARE(3)): sharing it corrupted memory under load.
  */
 #ifndef ODOFS_HTTP_H
 #define ODOFS_HTTP_H
