@@ -82,6 +82,9 @@ struct backend_ops {
 	/* flags: RENAME_NOREPLACE; RENAME_EXCHANGE is -EINVAL. */
 	int (*rename)(void *ctx, const char *from, const char *to, unsigned flags);
 	int (*symlink)(void *ctx, const char *target, const char *path);
+	/* A FIFO, socket or device node (mode carries the type); NULL:
+	 * the adapter answers EPERM. */
+	int (*mknod)(void *ctx, const char *path, mode_t mode, dev_t rdev);
 	int (*readlink)(void *ctx, const char *path, char *buf, size_t size);
 	/* Start threads and other per-process state; called after the daemon
 	 * has forked into the background.  May be NULL. */
@@ -93,5 +96,10 @@ struct backend {
 	const struct backend_ops *ops;
 	void *ctx;
 };
+
+/* The user and group of the process whose call is being served (the FUSE
+ * adapter knows them); a backend records them as the owner of what that
+ * call makes.  Outside a call: the daemon's own. */
+void backend_caller(uid_t *uid, gid_t *gid);
 
 #endif

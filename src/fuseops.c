@@ -9,6 +9,7 @@
 #include <stdio.h> /* RENAME_NOREPLACE */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fuseops.h"
 #include "log.h"
@@ -24,6 +25,14 @@
 static struct backend *fuseops_backend(void)
 {
 	return &((struct fuseops_ctx *)fuse_get_context()->private_data)->backend;
+}
+
+void backend_caller(uid_t *uid, gid_t *gid)
+{
+	struct fuse_context *c = fuse_get_context();
+
+	*uid = c ? c->uid : getuid();
+	*gid = c ? c->gid : getgid();
 }
 
 static void *fuseops_fh(const struct fuse_file_info *fi)
@@ -52,9 +61,12 @@ static void *fuseops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * is now. */
 	cfg->kernel_cache = 0;
 	/* Unlinking an open file deletes the object now, as on a local disk,
-	 * instead of renaming it to a .fuse_hidden* object that other S3
-	 * clients would see (and that a crash would leave behind). */
-	cfg->hard_remove = 1;
+	 * never leaving a .fuse_hidden* object that other S3 clients would
+	 * see (and that a crash would leave behind): either hard_remove, or
+	 * a backend that takes libfuse's rename to the hidden name as the
+	 * unlink and keeps the open file's data in memory or its spool
+	 * (keep_unlinked), so fstat and reads of it go on working. */
+	cfg->hard_remove = !ctx->keep_unlinked;
 	/* Several reads of one file in flight at once: prefetch sorts them. */
 	conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -343,6 +355,17 @@ static int fuseops_symlink(const char *target, const char *path)
 	return b->ops->symlink ? b->ops->symlink(b->ctx, target, path) : -EROFS;
 }
 
+/* Special files (mkfifo, mknod, bind of a socket); regular files come
+ * through create. */
+static int fuseops_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	struct backend *b = fuseops_backend();
+
+	if (!b->ops->create)
+		return -EROFS;
+	return b->ops->mknod ? b->ops->mknod(b->ctx, path, mode, rdev) : -EPERM;
+}
+
 /* Fills buf with the NUL-terminated target, cut to size, and returns 0. */
 static int fuseops_readlink(const char *path, char *buf, size_t size)
 {
@@ -382,6 +405,7 @@ static const struct fuse_operations fuseops_table = {
     .rmdir = fuseops_rmdir,
     .rename = fuseops_rename,
     .symlink = fuseops_symlink,
+    .mknod = fuseops_mknod,
     .readlink = fuseops_readlink,
     .link = fuseops_link,
 };

@@ -14,6 +14,11 @@ struct fuseops_ctx {
 	 * stat and fstat asks the backend (whose answers are in memory),
 	 * for trees whose file sizes are known only once a file is open. */
 	int live_attrs;
+	/* The backend keeps a file unlinked while open usable through its
+	 * descriptors: libfuse renames it to a hidden name (".fuse_hidden*")
+	 * that the backend takes as an unlink, instead of hard_remove (which
+	 * makes fstat of such a file fail with ESTALE). */
+	int keep_unlinked;
 };
 
 /* The operations table; fuse_new()'s private data is a struct fuseops_ctx. */

@@ -379,6 +379,7 @@ int main(int argc, char *argv[])
 			main_fail(NULL, "out of memory");
 			goto out;
 		}
+		ctx.keep_unlinked = 1;
 	}
 	ctx.ttl_ms = o.cache_ttl_ms;
 

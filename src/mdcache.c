@@ -762,6 +762,15 @@ static int mdcache_symlink(void *ctx, const char *target, const char *path)
 	return r;
 }
 
+static int mdcache_mknod(void *ctx, const char *path, mode_t mode, dev_t rdev)
+{
+	struct mdcache *c = ctx;
+	int r = c->inner.ops->mknod(c->inner.ctx, path, mode, rdev);
+
+	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	return r;
+}
+
 static int mdcache_readlink(void *ctx, const char *path, char *buf, size_t size)
 {
 	struct mdcache *c = ctx;
@@ -816,6 +825,7 @@ static const struct backend_ops mdcache_ops = {
     .rmdir = mdcache_rmdir,
     .rename = mdcache_rename,
     .symlink = mdcache_symlink,
+    .mknod = mdcache_mknod,
     .readlink = mdcache_readlink,
     .start = mdcache_start,
     .destroy = mdcache_destroy,
@@ -850,6 +860,7 @@ int mdcache_wrap(struct backend *b, unsigned ttl_ms)
 	MDCACHE_KEEP_ABSENT(c, rmdir);
 	MDCACHE_KEEP_ABSENT(c, rename);
 	MDCACHE_KEEP_ABSENT(c, symlink);
+	MDCACHE_KEEP_ABSENT(c, mknod);
 	MDCACHE_KEEP_ABSENT(c, readlink);
 	MDCACHE_KEEP_ABSENT(c, opendir);
 	MDCACHE_KEEP_ABSENT(c, readdir_at);

@@ -13,11 +13,15 @@
 #include "s3tree_i.h"
 
 struct openfiles_handle {
-	struct openfiles_handle *next, *prev; /* in writers, if writable */
+	/* In t->writers: every open file, so that an unlink while open
+	 * reaches readers too; the walks that mean writers check writable
+	 * or pending. */
+	struct openfiles_handle *next, *prev;
 	struct s3file *f;
 	char *bucket; /* where it is now: renames move it, */
 	char *key;
 	int gone; /* and unlink takes it out of the tree */
+	int hidden; /* unlinked while open: key is libfuse's hidden name */
 	int writable;
 };
 
@@ -42,7 +46,7 @@ int openfiles_writer_info(struct s3tree *t, const char *bucket, const char *key,
 		if (!openfiles_handle_is(h, bucket, key))
 			continue;
 		s3file_info(h->f, out);
-		if (out->pending)
+		if (out->pending || h->hidden)
 			r = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -72,7 +76,8 @@ int openfiles_add_writers(struct s3tree *t, struct s3tree_listing *l)
 		struct s3file_info info;
 		const char *rel;
 
-		if (h->gone || strcmp(h->bucket, l->bucket) || strncmp(h->key, l->prefix, plen))
+		if (h->gone || h->hidden || strcmp(h->bucket, l->bucket) ||
+		    strncmp(h->key, l->prefix, plen))
 			continue;
 		rel = h->key + plen;
 		if (!*rel || strchr(rel, '/'))
@@ -98,7 +103,8 @@ int openfiles_count_below(struct s3tree *t, const char *bucket, const char *pref
 
 	pthread_mutex_lock(&t->lock);
 	for (struct openfiles_handle *h = t->writers; h; h = h->next)
-		if (!h->gone && !strcmp(h->bucket, bucket) && !strncmp(h->key, prefix, plen))
+		if (h->writable && !h->gone && !h->hidden && !strcmp(h->bucket, bucket) &&
+		    !strncmp(h->key, prefix, plen))
 			n++;
 	pthread_mutex_unlock(&t->lock);
 	return n;
@@ -165,6 +171,35 @@ int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *ke
 	return r;
 }
 
+/* The files open on bucket/key were unlinked while open: they publish
+ * nothing, keep their data until their last close, and answer for
+ * hidden_key (libfuse's name for them) meanwhile.  Called before the
+ * object is deleted, so a reader can still copy what it needs. */
+int openfiles_writers_hidden(struct s3tree *t, const char *bucket, const char *key,
+			     const char *hidden_key)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct openfiles_handle *h = t->writers; h && r == 0; h = h->next) {
+		char *k;
+
+		if (!openfiles_handle_is(h, bucket, key))
+			continue;
+		k = strdup(hidden_key);
+		if (!k) {
+			r = -ENOMEM;
+			break;
+		}
+		s3file_unlinked(h->f);
+		free(h->key);
+		h->key = k;
+		h->hidden = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
 /* ---- open files ---- */
 
 void openfiles_env(struct s3tree *t, struct s3file_env *env)
@@ -179,24 +214,22 @@ static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
 {
 	if (!h)
 		return;
-	if (h->writable) {
-		pthread_mutex_lock(&t->lock);
-		if (h->prev)
-			h->prev->next = h->next;
-		else if (t->writers == h)
-			t->writers = h->next;
-		if (h->next)
-			h->next->prev = h->prev;
-		pthread_mutex_unlock(&t->lock);
-	}
+	pthread_mutex_lock(&t->lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (t->writers == h)
+		t->writers = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&t->lock);
 	s3file_close(h->f);
 	free(h->bucket);
 	free(h->key);
 	free(h);
 }
 
-/* Wrap an open s3file into a handle, listed among the writers if it is
- * one.  Takes bucket and key. */
+/* Wrap an open s3file into a handle, listed in t->writers (a writer or
+ * not).  Takes bucket and key. */
 static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
 				int writable, void **fh)
 {
@@ -212,14 +245,12 @@ static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket
 	h->bucket = bucket;
 	h->key = key;
 	h->writable = writable;
-	if (writable) {
-		pthread_mutex_lock(&t->lock);
-		h->next = t->writers;
-		if (h->next)
-			h->next->prev = h;
-		t->writers = h;
-		pthread_mutex_unlock(&t->lock);
-	}
+	pthread_mutex_lock(&t->lock);
+	h->next = t->writers;
+	if (h->next)
+		h->next->prev = h;
+	t->writers = h;
+	pthread_mutex_unlock(&t->lock);
 	*fh = h;
 	return 0;
 }
@@ -296,6 +327,7 @@ int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh
 
 	if (r < 0)
 		return r;
+	s3tree_owner_meta(t, &meta);
 	openfiles_env(t, &env);
 	r = s3file_open(&env, bucket, key, flags | O_TRUNC, NULL, &meta, &f);
 	if (r < 0) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pool.h"
 #include "s3/s3.h"
@@ -15,10 +16,13 @@
 /* CopyObject's limit; larger objects are copied part by part. */
 #define RENAME_COPY_MAX	 (5LL << 30)
 #define RENAME_COPY_PART (1LL << 30)
+/* The names libfuse gives files unlinked while open (hard_remove off). */
+#define RENAME_HIDDEN ".fuse_hidden"
 
 /* Copy one object, part by part past CopyObject's 5 GiB. */
 static int rename_copy_object(struct s3tree *t, const char *bucket, const char *from,
-			      const char *to_bucket, const char *to, off_t size, const char *etag)
+			      const char *to_bucket, const char *to, off_t size, const char *etag,
+			      const struct s3_object *src)
 {
 	s3_etag *parts = NULL;
 	char *upload_id = NULL;
@@ -26,6 +30,16 @@ static int rename_copy_object(struct s3tree *t, const char *bucket, const char *
 	unsigned n;
 	int r;
 
+	if (size <= RENAME_COPY_MAX && src) {
+		/* A renamed file's ctime is now: its metadata goes with it,
+		 * with that one change. */
+		struct s3_meta meta = src->meta;
+
+		meta.ctime = time(NULL);
+		meta.flags |= S3_META_CTIME;
+		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, &meta,
+			       src->content_type[0] ? src->content_type : NULL, NULL);
+	}
 	if (size <= RENAME_COPY_MAX)
 		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, NULL, NULL, NULL);
 	/* The metadata of the source goes with the new upload. */
@@ -36,6 +50,10 @@ static int rename_copy_object(struct s3tree *t, const char *bucket, const char *
 	parts = calloc(n, sizeof(*parts));
 	if (!parts)
 		return -ENOMEM;
+	if (src) {
+		obj.meta.ctime = time(NULL);
+		obj.meta.flags |= S3_META_CTIME;
+	}
 	r = s3_mpu_create(t->cfg.s3, to_bucket, to, &obj.meta, &upload_id);
 	for (unsigned i = 0; r == 0 && i < n; i++) {
 		off_t off = (off_t)i * RENAME_COPY_PART;
@@ -123,7 +141,7 @@ static void rename_batch_job(void *arg)
 			r = -ENOMEM;
 		} else {
 			r = rename_copy_object(b->t, b->bucket, k->key, b->to_bucket, to, k->size,
-					       k->etag[0] ? k->etag : NULL);
+					       k->etag[0] ? k->etag : NULL, NULL);
 		}
 		free(to);
 		pthread_mutex_lock(&b->lock);
@@ -189,6 +207,24 @@ static int rename_dir(struct s3tree *t, const char *bucket, const char *from_pre
 	return r;
 }
 
+/* libfuse's rename of a file unlinked while open to its hidden name: the
+ * unlink, done now (the object goes; the open files keep their data and
+ * answer for the hidden name until their last close, see fuseops.h). */
+static int rename_hide(struct s3tree *t, const char *bucket, const char *key,
+		       const char *hidden_key)
+{
+	int r = openfiles_writers_hidden(t, bucket, key, hidden_key);
+
+	return r < 0 ? r : s3_delete(t->cfg.s3, bucket, key);
+}
+
+static int rename_is_hidden_name(const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	return name && !strncmp(name + 1, RENAME_HIDDEN, strlen(RENAME_HIDDEN));
+}
+
 /* The kernel has looked both names up and checked what rename(2) asks
  * (types, RENAME_NOREPLACE, a folder into itself) against what it saw. */
 int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
@@ -210,6 +246,11 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 	if (r < 0)
 		goto out;
 
+	if (rename_is_hidden_name(to)) {
+		r = rename_hide(t, bucket, key, to_key);
+		goto out;
+	}
+
 	/* A file: an object, or one open and not yet published, or both. */
 	pending = openfiles_writer_info(t, bucket, key, &info) == 0;
 	r = s3_head(t->cfg.s3, bucket, key, &obj);
@@ -219,7 +260,7 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 		r = openfiles_writers_moved(t, bucket, key, to_bucket, to_key);
 		if (r == 0 && exists)
 			r = rename_copy_object(t, bucket, key, to_bucket, to_key, obj.size,
-					       obj.etag);
+					       obj.etag, &obj);
 		if (r == 0 && exists)
 			r = s3_delete(t->cfg.s3, bucket, key);
 		goto out;

@@ -19,6 +19,10 @@
 #include "spool.h"
 #include "s3/upload.h"
 
+/* An object unlinked while open is copied to the spool up to this size,
+ * so its descriptors can read it until they close. */
+#define S3FILE_KEEP_MAX (64LL << 20)
+
 /* Copies between S3 and the spool go in pieces this size. */
 #define S3FILE_COPY_CHUNK (1u << 20)
 
@@ -123,8 +127,8 @@ static int s3file_start_stream(struct s3file *f)
 {
 	/* The upload may carry the metadata from its start: give it the
 	 * time the new bytes begin, not the object's old one. */
-	f->meta.mtime = time(NULL);
-	f->meta.flags |= S3_META_MTIME;
+	f->meta.mtime = f->meta.ctime = time(NULL);
+	f->meta.flags |= S3_META_MTIME | S3_META_CTIME;
 	f->up = upload_new(f->env.uploader, f->bucket, f->key, &f->meta);
 	if (!f->up)
 		return -ENOMEM;
@@ -257,11 +261,15 @@ static int s3file_begin_change(struct s3file *f, off_t off, off_t keep)
 	return s3file_to_spool(f, keep);
 }
 
+/* New bytes: mtime and ctime are now (ctime kept as s3fs keeps it,
+ * x-amz-meta-ctime). */
 static void s3file_touch(struct s3file *f)
 {
 	f->dirty = 1;
 	f->mtime_set = 0;
 	f->changed = time(NULL);
+	f->meta.ctime = f->changed;
+	f->meta.flags |= S3_META_CTIME;
 }
 
 /* Recompute what stat shows; called with f->lock held alone (or at open). */
@@ -480,6 +488,9 @@ int s3file_setattr(struct s3file *f, const struct backend_setattr *a)
 		f->meta.flags |= S3_META_MTIME;
 		f->mtime_set = 1;
 	}
+	/* Every change of attributes is a change of the inode. */
+	f->meta.ctime = time(NULL);
+	f->meta.flags |= S3_META_CTIME;
 	f->meta_dirty = 1;
 	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
@@ -528,13 +539,9 @@ static int s3file_publish(struct s3file *f)
 	int r = 0;
 
 	if (f->unlinked) {
-		/* Removed while open: it must not come back at close. */
-		upload_free(f->up);
-		f->up = NULL;
-		spool_close(f->spool);
-		f->spool = NULL;
-		f->state = S3FILE_CLEAN;
-		f->dirty = f->meta_dirty = 0;
+		/* Removed while open: it must not come back at close, and
+		 * what it holds stays readable until its last close
+		 * (s3file_close frees it). */
 		return 0;
 	}
 	if (!f->dirty && !f->meta_dirty)
@@ -679,7 +686,21 @@ int s3file_retarget(struct s3file *f, const char *bucket, const char *key)
 
 void s3file_unlinked(struct s3file *f)
 {
+	char uri[1200];
+
 	pthread_rwlock_wrlock(&f->lock);
+	/* A file still as S3 has it: copy it in while the object is there,
+	 * so its descriptors read it until they close (up to a bound). */
+	if (f->state == S3FILE_CLEAN && f->exists && f->obj_size > 0) {
+		int r = f->obj_size <= S3FILE_KEEP_MAX ? s3file_to_spool(f, f->obj_size) : -EFBIG;
+
+		if (r < 0) {
+			s3file_label(f, uri, sizeof(uri));
+			log_warn("%s: unlinked while open, and its bytes could not be kept (%s): "
+				 "its descriptors read what S3 still has",
+				 uri, strerror(-r));
+		}
+	}
 	f->unlinked = 1;
 	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);

@@ -28,6 +28,10 @@
  * streams through a page at a time (see s3tree_dir). */
 #define S3TREE_DIR_GATHER 100000
 
+/* A key "name_$folder$" stands for the folder "name". */
+#define S3TREE_FOLDER_SUFFIX	 "_$folder$"
+#define S3TREE_FOLDER_SUFFIX_LEN (sizeof(S3TREE_FOLDER_SUFFIX) - 1)
+
 /* A symlink's target is read whole. */
 #define S3TREE_LINK_MAX 4096
 
@@ -92,25 +96,91 @@ static void s3tree_stat(struct s3tree *t, struct stat *st, int is_dir, off_t siz
 	st->st_mtime = st->st_ctime = st->st_atime = mtime ? mtime : t->mount_time;
 }
 
-/* A file's attributes with what its metadata says (s3fs's headers). */
-void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
-		      const struct s3_meta *m)
+/* The file types an object may stand for (s3fs's x-amz-meta-mode). */
+static mode_t s3tree_type(const struct s3_meta *m)
 {
-	s3tree_stat(t, st, 0, size, mtime);
-	if (m->flags & S3_META_MODE) {
-		mode_t type = m->mode & S_IFMT;
+	mode_t type = (m->flags & S3_META_MODE) ? m->mode & S_IFMT : S_IFREG;
 
-		/* Only what a key can be: a file or a symlink. */
-		st->st_mode = (type == S_IFLNK ? S_IFLNK : S_IFREG) | (m->mode & 07777);
+	switch (type) {
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFIFO:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFSOCK:
+		return type;
+	default:
+		return S_IFREG;
+	}
+}
+
+/* Mode, owner and times from metadata over what s3tree_stat set. */
+static void s3tree_apply_meta(struct s3tree *t, struct stat *st, mode_t type,
+			      const struct s3_meta *m)
+{
+	if (m->flags & S3_META_MODE) {
+		st->st_mode = type | (m->mode & 07777);
 		if (t->cfg.read_only && type != S_IFLNK)
 			st->st_mode &= ~(mode_t)0222;
 	}
+	if ((type == S_IFCHR || type == S_IFBLK) && (m->flags & S3_META_RDEV))
+		st->st_rdev = m->rdev;
 	if ((m->flags & S3_META_UID) && !t->cfg.uid_forced)
 		st->st_uid = m->uid;
 	if ((m->flags & S3_META_GID) && !t->cfg.gid_forced)
 		st->st_gid = m->gid;
 	if (m->flags & S3_META_MTIME)
 		st->st_mtime = st->st_ctime = st->st_atime = m->mtime;
+	if (m->flags & S3_META_CTIME)
+		st->st_ctime = m->ctime;
+}
+
+/* A file's attributes with what its metadata says (s3fs's headers): a
+ * regular file, a symlink or a special file (FIFO, device, socket). */
+void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
+		      const struct s3_meta *m)
+{
+	mode_t type = s3tree_type(m);
+
+	if (type == S_IFDIR)
+		type = S_IFREG; /* a key that names a folder is s3tree_dir_stat's */
+	s3tree_stat(t, st, 0, size, mtime);
+	s3tree_apply_meta(t, st, type, m);
+}
+
+/* A folder's attributes: what its marker's metadata says (as s3fs writes
+ * it), else the defaults (mode 0777 less the umask, the mount's owner, the
+ * marker's time or the mount time). */
+static void s3tree_dir_stat(struct s3tree *t, struct stat *st, time_t mtime,
+			    const struct s3_meta *m)
+{
+	s3tree_stat(t, st, 1, 0, mtime);
+	s3tree_apply_meta(t, st, S_IFDIR, m);
+}
+
+/* The owner of something new: the caller, kept in its metadata when it
+ * is not the mount's owner (a user of an allow_other mount). */
+void s3tree_owner_meta(struct s3tree *t, struct s3_meta *m)
+{
+	uid_t uid;
+	gid_t gid;
+
+	backend_caller(&uid, &gid);
+	if (uid != t->cfg.uid) {
+		m->uid = uid;
+		m->flags |= S3_META_UID;
+	}
+	if (gid != t->cfg.gid) {
+		m->gid = gid;
+		m->flags |= S3_META_GID;
+	}
+}
+
+/* Whether what a HEAD of a key without a slash saw is a folder object
+ * (old s3fs and other tools: Content-Type application/x-directory). */
+static int s3tree_is_dir_object(const struct s3_object *obj)
+{
+	return obj->dir_type || ((obj->meta.flags & S3_META_MODE) && S_ISDIR(obj->meta.mode));
 }
 
 /* ---- listings ---- */
@@ -243,6 +313,10 @@ static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 	}
 	if (slash)
 		return s3tree_add(l, rel, len, 1, 0, e->kind == S3XML_OBJECT ? e->mtime : 0);
+	/* "name_$folder$": a folder marker of Hadoop's S3N and older tools. */
+	if (len > S3TREE_FOLDER_SUFFIX_LEN &&
+	    !strcmp(rel + len - S3TREE_FOLDER_SUFFIX_LEN, S3TREE_FOLDER_SUFFIX))
+		return s3tree_add(l, rel, len - S3TREE_FOLDER_SUFFIX_LEN, 1, 0, e->mtime);
 	return s3tree_add(l, rel, len, 0, e->size, e->mtime);
 }
 
@@ -297,9 +371,108 @@ static void s3tree_listing_free(struct s3tree_listing *l)
 static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct stat *st)
 {
 	if (e->is_dir)
-		s3tree_stat(t, st, 1, 0, e->mtime);
+		s3tree_dir_stat(t, st, e->mtime, &e->meta);
 	else
 		s3tree_stat_meta(t, st, e->size, e->mtime, &e->meta);
+}
+
+/* ---- what a listing cannot say ----
+ *
+ * A listing gives each key's size and time, not its metadata.  Files are
+ * shown from the listing alone; two kinds of entry get a HEAD each, sent
+ * in parallel on the workers: a subfolder (of its "name/" marker: mode,
+ * owner and time as s3fs keeps them) and an empty object (it may be a
+ * FIFO, a device, a socket or a folder object, which only its metadata
+ * tells).  So `ls -l` of N subfolders costs N HEADs, of 10,000 non-empty
+ * files none; the cache layer keeps the result for cache_ttl. */
+struct s3tree_peek_batch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t left;
+};
+
+struct s3tree_peek {
+	struct s3tree *t;
+	const char *bucket;
+	char *key;
+	struct s3tree_entry *e;
+	struct s3tree_peek_batch *b;
+};
+
+static void s3tree_peek_job(void *arg)
+{
+	struct s3tree_peek *p = arg;
+	struct s3_object obj;
+	struct s3tree_entry *e = p->e;
+
+	if (s3_head(p->t->cfg.s3, p->bucket, p->key, &obj) == 0) {
+		if (!e->is_dir && s3tree_is_dir_object(&obj))
+			e->is_dir = 1;
+		e->meta = obj.meta;
+		if (e->is_dir && !e->mtime)
+			e->mtime = obj.mtime;
+	}
+	pthread_mutex_lock(&p->b->lock);
+	p->b->left--;
+	pthread_cond_signal(&p->b->cond);
+	pthread_mutex_unlock(&p->b->lock);
+}
+
+static int s3tree_peek_wanted(const struct s3tree_listing *l, const struct s3tree_entry *e)
+{
+	return !l->glob && *l->bucket && !e->pending && (e->is_dir || e->size == 0);
+}
+
+/* HEAD the entries [from, l->n) that need it, all at once, and wait. */
+static int s3tree_peek(struct s3tree *t, struct s3tree_listing *l, size_t from)
+{
+	struct s3tree_peek_batch b = {.left = 0};
+	struct s3tree_peek *jobs;
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t i = from; i < l->n; i++)
+		n += s3tree_peek_wanted(l, &l->entries[i]);
+	if (n == 0)
+		return 0;
+	jobs = calloc(n, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
+	n = 0;
+	for (size_t i = from; i < l->n && r == 0; i++) {
+		struct s3tree_entry *e = &l->entries[i];
+		struct s3tree_peek *p = &jobs[n];
+
+		if (!s3tree_peek_wanted(l, e))
+			continue;
+		if (asprintf(&p->key, "%s%s%s", l->prefix, e->name, e->is_dir ? "/" : "") < 0) {
+			p->key = NULL;
+			r = -ENOMEM;
+			break;
+		}
+		p->t = t;
+		p->bucket = l->bucket;
+		p->e = e;
+		p->b = &b;
+		n++;
+		pthread_mutex_lock(&b.lock);
+		b.left++;
+		pthread_mutex_unlock(&b.lock);
+		if (pool_submit(t->workers, s3tree_peek_job, p) < 0)
+			s3tree_peek_job(p);
+	}
+	pthread_mutex_lock(&b.lock);
+	while (b.left)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+	pthread_mutex_destroy(&b.lock);
+	pthread_cond_destroy(&b.cond);
+	for (size_t i = 0; i < n; i++)
+		free(jobs[i].key);
+	free(jobs);
+	return r;
 }
 
 /* List the folder at path into l (sorted, deduplicated). */
@@ -336,6 +509,8 @@ static int s3tree_list(struct s3tree *t, const char *path, struct s3tree_listing
 		r = openfiles_add_writers(t, l);
 	if (r == 0)
 		s3tree_dedupe(l);
+	if (r == 0)
+		r = s3tree_peek(t, l, 0);
 out:
 	free(key);
 	if (r < 0) {
@@ -437,6 +612,8 @@ static int s3tree_dir_start(struct s3tree_dir *d)
 	else if ((r = openfiles_add_writers(t, &d->l)) < 0)
 		goto fail;
 	s3tree_dedupe(&d->l);
+	if ((r = s3tree_peek(t, &d->l, 0)) < 0)
+		goto fail;
 	d->started = 1;
 	return 0;
 fail:
@@ -461,7 +638,10 @@ static int s3tree_dir_page(struct s3tree_dir *d)
 	}
 	d->more = r > 0;
 	s3tree_dedupe(&d->l);
-	return 0;
+	r = s3tree_peek(d->t, &d->l, 0);
+	if (r < 0)
+		s3tree_dir_clear(d);
+	return r;
 }
 
 static int s3tree_opendir(void *ctx, const char *path, void **dh)
@@ -597,15 +777,60 @@ static int s3tree_getattr_via_parent(struct s3tree *t, const char *path, struct 
 	return r;
 }
 
+struct s3tree_probe {
+	const char *marker; /* the folder's "name/" */
+	int n;
+	int marker_seen;
+};
+
+static int s3tree_probe_entry(void *arg, const struct s3xml_entry *e)
+{
+	struct s3tree_probe *p = arg;
+
+	p->n++;
+	if (e->kind == S3XML_OBJECT && !strcmp(e->name, p->marker))
+		p->marker_seen = 1;
+	return 0;
+}
+
+/* The root's attributes: kept in memory (utimens and chmod of the root
+ * change them until unmount; S3 has nowhere to keep them). */
+static void s3tree_root_stat(struct s3tree *t, struct stat *st)
+{
+	struct s3_meta m;
+
+	pthread_mutex_lock(&t->lock);
+	m = t->root_meta;
+	pthread_mutex_unlock(&t->lock);
+	s3tree_dir_stat(t, st, 0, &m);
+}
+
+/* A folder known to exist: its marker's metadata if it has one (marker
+ * set), else the defaults. */
+static int s3tree_folder_stat(struct s3tree *t, const char *bucket, const char *marker, int has_marker,
+			      struct stat *st)
+{
+	struct s3_object obj;
+	int r = has_marker ? s3_head(t->cfg.s3, bucket, marker, &obj) : -ENOENT;
+
+	if (r == 0)
+		s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
+	else
+		s3tree_dir_stat(t, st, 0, &(struct s3_meta){0});
+	return 0;
+}
+
 static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 {
 	struct s3tree *t = ctx;
 	struct s3tree_head_job job = {0};
-	char *bucket = NULL, *key = NULL, *dir_prefix = NULL;
+	struct s3tree_probe probe = {0};
+	struct s3_object obj;
+	char *bucket = NULL, *key = NULL, *dir_prefix = NULL, *folder_key = NULL;
 	int n_below = 0, r, r_list;
 
 	if (!strcmp(path, "/")) {
-		s3tree_stat(t, st, 1, 0, 0);
+		s3tree_root_stat(t, st);
 		return 0;
 	}
 	if (t->cfg.src->kind == SOURCE_S3_GLOB)
@@ -633,7 +858,9 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 	}
 
 	/* A path not yet listed may be a file (HEAD) or a folder (anything
-	 * below "name/"): ask both at once, and let a folder win. */
+	 * below "name/"): ask both at once, and let a folder win.  A folder
+	 * whose marker "name/" is its first key gets its attributes from the
+	 * marker (one more HEAD, only then). */
 	job.t = t;
 	job.bucket = bucket;
 	job.key = key;
@@ -641,7 +868,8 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 	pthread_cond_init(&job.cond, NULL);
 	if (pool_submit(t->workers, s3tree_head_job, &job) < 0)
 		s3tree_head_job(&job);
-	r_list = s3_list(t->cfg.s3, bucket, dir_prefix, "/", 1, s3tree_count_entry, &n_below);
+	probe.marker = dir_prefix;
+	r_list = s3_list(t->cfg.s3, bucket, dir_prefix, "/", 1, s3tree_probe_entry, &probe);
 	pthread_mutex_lock(&job.lock);
 	while (!job.done)
 		pthread_cond_wait(&job.cond, &job.lock);
@@ -649,19 +877,31 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 	pthread_mutex_destroy(&job.lock);
 	pthread_cond_destroy(&job.cond);
 
-	if (r_list == 0 && n_below > 0) {
-		s3tree_stat(t, st, 1, 0, 0);
+	if (r_list == 0 && probe.n > 0) {
+		r = s3tree_folder_stat(t, bucket, dir_prefix, probe.marker_seen, st);
+	} else if (job.r == 0 && s3tree_is_dir_object(&job.obj)) {
+		/* "name" with Content-Type application/x-directory. */
+		s3tree_dir_stat(t, st, job.obj.mtime, &job.obj.meta);
 		r = 0;
 	} else if (job.r == 0) {
 		s3tree_stat_meta(t, st, job.obj.size, job.obj.mtime, &job.obj.meta);
 		r = 0;
-	} else {
+	} else if (r_list < 0 || job.r != -ENOENT) {
 		r = r_list < 0 ? r_list : job.r;
+	} else if (asprintf(&folder_key, "%s%s", key, S3TREE_FOLDER_SUFFIX) < 0) {
+		folder_key = NULL;
+		r = -ENOMEM;
+	} else {
+		/* Neither: last, a "name_$folder$" marker. */
+		r = s3_head(t->cfg.s3, bucket, folder_key, &obj);
+		if (r == 0)
+			s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
 	}
 out:
 	free(bucket);
 	free(key);
 	free(dir_prefix);
+	free(folder_key);
 	return r;
 }
 
@@ -698,22 +938,68 @@ int s3tree_change(struct s3tree *t, const char *path, char **bucket, char **key)
 }
 
 /* A folder's marker "key/" with its attributes, as s3fs writes it. */
-static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *key, mode_t mode,
-			     time_t mtime)
+static int s3tree_put_marker(struct s3tree *t, const char *bucket, const char *key,
+			     const struct s3_meta *meta)
 {
-	struct s3_meta meta = {
-	    .flags = S3_META_MODE | S3_META_MTIME,
-	    .mode = S_IFDIR | (mode & 07777),
-	    .mtime = mtime,
-	};
 	char *marker = s3tree_dir_prefix(key);
 	int r;
 
 	if (!marker)
 		return -ENOMEM;
-	r = s3_put(t->cfg.s3, bucket, marker, "", 0, &meta, "application/x-directory", NULL);
+	r = s3_put(t->cfg.s3, bucket, marker, "", 0, meta, "application/x-directory", NULL);
 	free(marker);
 	return r;
+}
+
+/* What setattr sets, onto meta; the change time is now. */
+static void s3tree_meta_set(struct s3_meta *m, const struct backend_setattr *a)
+{
+	if (a->set & BACKEND_SET_MODE) {
+		m->mode = (m->mode & S_IFMT) | (a->mode & 07777);
+		m->flags |= S3_META_MODE;
+	}
+	if (a->set & BACKEND_SET_UID) {
+		m->uid = a->uid;
+		m->flags |= S3_META_UID;
+	}
+	if (a->set & BACKEND_SET_GID) {
+		m->gid = a->gid;
+		m->flags |= S3_META_GID;
+	}
+	if (a->set & BACKEND_SET_MTIME) {
+		m->mtime = a->mtime;
+		m->flags |= S3_META_MTIME;
+	}
+	m->ctime = time(NULL);
+	m->flags |= S3_META_CTIME;
+}
+
+/* A folder's attributes go in its marker, made if missing; what the
+ * marker held and the change does not touch stays. */
+static int s3tree_folder_setattr(struct s3tree *t, const char *bucket, const char *key,
+				 const struct backend_setattr *a)
+{
+	struct s3_meta m = {0};
+	struct s3_object obj;
+	char *marker = s3tree_dir_prefix(key);
+	int r = marker ? s3_head(t->cfg.s3, bucket, marker, &obj) : -ENOMEM;
+
+	free(marker);
+	if (r == 0)
+		m = obj.meta;
+	else if (r != -ENOENT)
+		return r;
+	if (!(m.flags & S3_META_MODE)) {
+		m.mode = 0777 & ~t->cfg.umask;
+		m.flags |= S3_META_MODE;
+	}
+	m.mode = S_IFDIR | (m.mode & 07777);
+	if (!(m.flags & S3_META_MTIME)) {
+		m.mtime = r == 0 && obj.mtime ? obj.mtime : time(NULL);
+		m.flags |= S3_META_MTIME;
+	}
+	s3tree_meta_set(&m, a);
+	return s3tree_put_marker(t, bucket, key, &m);
 }
 
 static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
@@ -729,6 +1015,16 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 		return r;
 	if (fh)
 		return s3file_setattr(openfiles_file(fh), a);
+	if (!strcmp(path, "/")) {
+		/* The root: in memory only (see s3tree_root_stat). */
+		pthread_mutex_lock(&t->lock);
+		if (!(t->root_meta.flags & S3_META_MODE))
+			t->root_meta.mode = S_IFDIR | (0777 & ~t->cfg.umask);
+		t->root_meta.flags |= S3_META_MODE;
+		s3tree_meta_set(&t->root_meta, a);
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
 	r = openfiles_writers_setattr(t, path, a);
 	if (r != -ENOENT)
 		return r;
@@ -736,7 +1032,7 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	if (r < 0)
 		return r;
 	r = s3_head(t->cfg.s3, bucket, key, &obj);
-	if (r == 0) {
+	if (r == 0 && !s3tree_is_dir_object(&obj)) {
 		/* A file: set, and publish, which copies the object onto
 		 * itself with the new metadata. */
 		openfiles_env(t, &env);
@@ -746,12 +1042,9 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 		if (r == 0)
 			r = s3file_flush(f);
 		s3file_close(f);
-	} else if (r == -ENOENT) {
-		/* The kernel found it, so a folder: its attributes go in its
-		 * marker, made if missing. */
-		r = s3tree_put_marker(t, bucket, key,
-				      (a->set & BACKEND_SET_MODE) ? a->mode : 0777 & ~t->cfg.umask,
-				      (a->set & BACKEND_SET_MTIME) ? a->mtime : time(NULL));
+	} else if (r == 0 || r == -ENOENT) {
+		/* The kernel found it, so a folder. */
+		r = s3tree_folder_setattr(t, bucket, key, a);
 	}
 	free(bucket);
 	free(key);
@@ -777,12 +1070,19 @@ static int s3tree_unlink(void *ctx, const char *path)
 static int s3tree_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	struct s3tree *t = ctx;
+	struct s3_meta meta = {
+	    .flags = S3_META_MODE | S3_META_MTIME | S3_META_CTIME,
+	    .mode = S_IFDIR | (mode & 07777),
+	    .mtime = time(NULL),
+	    .ctime = time(NULL),
+	};
 	char *bucket, *key;
 	int r = s3tree_change(t, path, &bucket, &key);
 
 	if (r < 0)
 		return r;
-	r = s3tree_put_marker(t, bucket, key, mode, time(NULL));
+	s3tree_owner_meta(t, &meta);
+	r = s3tree_put_marker(t, bucket, key, &meta);
 	free(bucket);
 	free(key);
 	return r;
@@ -814,6 +1114,26 @@ int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix
 	return c.n > 0;
 }
 
+/* The markers other tools write for a folder: "name_$folder$", and a
+ * "name" object of Content-Type application/x-directory (a file "name"
+ * that a folder hides stays). */
+static int s3tree_rmdir_other_markers(struct s3tree *t, const char *bucket, const char *key)
+{
+	struct s3_object obj;
+	char *folder_key;
+	int r;
+
+	if (asprintf(&folder_key, "%s%s", key, S3TREE_FOLDER_SUFFIX) < 0)
+		return -ENOMEM;
+	r = s3_delete(t->cfg.s3, bucket, folder_key);
+	free(folder_key);
+	if (r == 0)
+		r = s3_head(t->cfg.s3, bucket, key, &obj);
+	if (r == 0 && s3tree_is_dir_object(&obj))
+		r = s3_delete(t->cfg.s3, bucket, key);
+	return r == -ENOENT ? 0 : r;
+}
+
 static int s3tree_rmdir(void *ctx, const char *path)
 {
 	struct s3tree *t = ctx;
@@ -830,6 +1150,8 @@ static int s3tree_rmdir(void *ctx, const char *path)
 		/* A folder with no marker (only implied by keys that are now
 		 * gone) has nothing to delete: success all the same. */
 		r = s3_delete(t->cfg.s3, bucket, prefix);
+	if (r == 0)
+		r = s3tree_rmdir_other_markers(t, bucket, key);
 	free(prefix);
 	free(bucket);
 	free(key);
@@ -854,7 +1176,46 @@ static int s3tree_symlink(void *ctx, const char *target, const char *path)
 	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
+	s3tree_owner_meta(t, &meta);
 	r = s3_put(t->cfg.s3, bucket, key, target, strlen(target), &meta, NULL, NULL);
+	free(bucket);
+	free(key);
+	return r;
+}
+
+/* A FIFO, socket or device node, as s3fs stores one: an empty object
+ * whose x-amz-meta-mode carries the type, and x-amz-meta-rdev for a
+ * device (inert: mounts are nodev unless -o dev). */
+static int s3tree_mknod(void *ctx, const char *path, mode_t mode, dev_t rdev)
+{
+	struct s3tree *t = ctx;
+	struct s3_meta meta = {
+	    .flags = S3_META_MODE | S3_META_MTIME | S3_META_CTIME,
+	    .mode = mode & (S_IFMT | 07777),
+	    .mtime = time(NULL),
+	    .ctime = time(NULL),
+	};
+	char *bucket, *key;
+	int r;
+
+	switch (mode & S_IFMT) {
+	case S_IFCHR:
+	case S_IFBLK:
+		meta.rdev = rdev;
+		meta.flags |= S3_META_RDEV;
+		break;
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFREG:
+		break;
+	default:
+		return -EINVAL;
+	}
+	r = s3tree_change(t, path, &bucket, &key);
+	if (r < 0)
+		return r;
+	s3tree_owner_meta(t, &meta);
+	r = s3_put(t->cfg.s3, bucket, key, "", 0, &meta, NULL, NULL);
 	free(bucket);
 	free(key);
 	return r;
@@ -952,6 +1313,7 @@ static const struct backend_ops s3tree_ops = {
     .rename = s3tree_rename,
     .symlink = s3tree_symlink,
     .readlink = s3tree_readlink,
+    .mknod = s3tree_mknod,
 };
 
 int s3tree_new(const struct s3tree_config *cfg, struct backend *out)

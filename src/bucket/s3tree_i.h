@@ -36,10 +36,13 @@ struct s3tree {
 	struct uploader *uploader;
 	char *glob_prefix; /* glob mounts: prefix + glob_head */
 
-	/* Files open for writing: a lookup must see them before they
-	 * exist in S3, and a rename or unlink must reach them. */
+	/* Open files (openfiles.c): a lookup must see those being written
+	 * before they exist in S3, and a rename or unlink must reach them
+	 * all. */
 	pthread_mutex_t lock;
 	struct openfiles_handle *writers;
+	/* The root's attributes, kept in memory (under lock). */
+	struct s3_meta root_meta;
 };
 
 struct s3tree_entry {
@@ -84,6 +87,8 @@ int s3tree_has_children(struct s3tree *t, const char *bucket, const char *prefix
 /* A file's attributes, with what its metadata says. */
 void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtime,
 		      const struct s3_meta *m);
+/* The caller as owner of something new, into m (see s3tree.c). */
+void s3tree_owner_meta(struct s3tree *t, struct s3_meta *m);
 /* Append an entry to a listing (name is copied).  0, -ENOMEM or -EFBIG. */
 int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
 	       time_t mtime);
@@ -110,6 +115,11 @@ int openfiles_writers_setattr(struct s3tree *t, const char *path, const struct b
 /* Writers of bucket/key: unlinked (to_key NULL) or retargeted. */
 int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *key,
 			    const char *to_bucket, const char *to_key);
+
+/* Files open on bucket/key unlinked while open, now known as hidden_key
+ * (before the object is deleted). */
+int openfiles_writers_hidden(struct s3tree *t, const char *bucket, const char *key,
+			     const char *hidden_key);
 
 /* ---- openfiles.c: open files ---- */
 

@@ -66,6 +66,14 @@ static void s3_meta_read(CURL *c, struct s3_meta *m)
 		m->mtime = (time_t)v;
 		m->flags |= S3_META_MTIME;
 	}
+	if ((v = s3_header_num(c, "x-amz-meta-ctime")) >= 0) {
+		m->ctime = (time_t)v;
+		m->flags |= S3_META_CTIME;
+	}
+	if ((v = s3_header_num(c, "x-amz-meta-rdev")) >= 0) {
+		m->rdev = (dev_t)v;
+		m->flags |= S3_META_RDEV;
+	}
 }
 
 int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object *out)
@@ -86,6 +94,10 @@ int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object 
 		obj.mtime = curl_getdate(value, NULL);
 	s3_header(call.curl, "ETag", obj.etag, sizeof(obj.etag));
 	s3_meta_read(call.curl, &obj.meta);
+	if (s3_header(call.curl, "Content-Type", obj.content_type, sizeof(obj.content_type)) == 0)
+		obj.dir_type = !strncasecmp(obj.content_type, "application/x-directory", 23);
+	else
+		obj.content_type[0] = '\0';
 	http_handle_put(s->http, call.curl);
 	*out = obj;
 	return 0;
@@ -164,6 +176,10 @@ static void s3_hdrs_meta(struct s3_hdrs *hs, const struct s3_meta *m)
 		s3_hdrs_add(hs, "x-amz-meta-gid", "%u", (unsigned)m->gid);
 	if (m->flags & S3_META_MTIME)
 		s3_hdrs_add(hs, "x-amz-meta-mtime", "%lld", (long long)m->mtime);
+	if (m->flags & S3_META_CTIME)
+		s3_hdrs_add(hs, "x-amz-meta-ctime", "%lld", (long long)m->ctime);
+	if (m->flags & S3_META_RDEV)
+		s3_hdrs_add(hs, "x-amz-meta-rdev", "%llu", (unsigned long long)m->rdev);
 }
 
 /* MD5 of data: binary into raw[16], "\"hex\"" (as an ETag) into etag. */

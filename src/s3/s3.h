@@ -33,21 +33,26 @@ struct s3_config {
 };
 
 /* POSIX attributes kept in object metadata, in the headers s3fs uses
- * (x-amz-meta-mode, -uid, -gid, -mtime), so either tool reads what the
- * other wrote.  Only the fields whose flag is set are present. */
+ * (x-amz-meta-mode, -uid, -gid, -mtime, -ctime, -rdev), so either tool
+ * reads what the other wrote.  Only the fields whose flag is set are
+ * present. */
 enum {
 	S3_META_MODE = 1 << 0,
 	S3_META_UID = 1 << 1,
 	S3_META_GID = 1 << 2,
 	S3_META_MTIME = 1 << 3,
+	S3_META_CTIME = 1 << 4,
+	S3_META_RDEV = 1 << 5,
 };
 
 struct s3_meta {
 	unsigned flags;
-	mode_t mode; /* with its type bits: S_IFREG, S_IFDIR, S_IFLNK */
+	mode_t mode; /* with its type bits: S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO... */
 	uid_t uid;
 	gid_t gid;
 	time_t mtime;
+	time_t ctime;
+	dev_t rdev; /* character and block devices */
 };
 
 struct s3_object {
@@ -55,6 +60,8 @@ struct s3_object {
 	time_t mtime;
 	char etag[80]; /* with its quotes, as S3 sends it */
 	struct s3_meta meta;
+	char content_type[128]; /* HEAD only; "" if none */
+	int dir_type;		/* Content-Type application/x-directory: a folder object */
 };
 
 /* An ETag as S3 sends it, quotes included. */

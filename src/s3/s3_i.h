@@ -19,7 +19,7 @@
 #include "sigv4.h"
 
 /* Headers a call may add (s3_call.extra), beside the ones every request has. */
-#define S3_EXTRA_MAX 8
+#define S3_EXTRA_MAX 12
 
 struct s3 {
 	struct s3_config cfg;

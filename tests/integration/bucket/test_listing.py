@@ -197,7 +197,9 @@ def test_ten_thousand_objects(mount, many):
 @pytest.mark.mock_only("counts requests in the server's access log")
 def test_ten_thousand_objects_requests(mount, s3, many):
     # Attributes come from the listing itself: about one ListObjectsV2 per
-    # 1,000 keys and no HEAD per object (s3fs sends one per entry).
+    # 1,000 keys and no HEAD per object (s3fs sends one per entry), but for
+    # the empty ones, which may be FIFOs or folder objects (see
+    # test_posix.py): ten here.
     bucket, prefix = many
     m = mount(f"s3://{bucket}/{prefix}")
     mark = s3.log_mark()
@@ -205,8 +207,11 @@ def test_ten_thousand_objects_requests(mount, s3, many):
     reqs = s3.requests_since(mark)
     lists = [r for r in reqs if r[0] == "GET" and r[1].strip("/") == bucket and "list-type" in r[2]]
     heads = [r for r in reqs if r[0] == "HEAD"]
+    empty = sum(1 for i in range(MANY_COUNT) if many_size(i) == 0)
+    print(f"ls -l of {MANY_COUNT} files ({empty} empty): {len(lists)} list, {len(heads)} HEAD, "
+          f"{len(reqs)} requests in all")
     assert MANY_COUNT // 1000 <= len(lists) <= MANY_COUNT // 1000 + 3, lists
-    assert len(heads) <= 2, heads[:10]
+    assert len(heads) <= empty + 2, heads[:10]
     assert all(r[3] == 200 for r in lists)
 
 
