@@ -27,6 +27,9 @@ enum {
 	BACKEND_SET_UID = 1 << 1,
 	BACKEND_SET_GID = 1 << 2,
 	BACKEND_SET_MTIME = 1 << 3,
+	/* A chown not by root: a file (not a folder) loses its set-user-ID
+	 * bit, and its set-group-ID bit if group-executable. */
+	BACKEND_SET_KILL_SETID = 1 << 4,
 };
 
 struct backend_setattr {

@@ -297,6 +297,10 @@ static int fuseops_chown(const char *path, uid_t uid, gid_t gid, struct fuse_fil
 		a.set |= BACKEND_SET_UID;
 	if (gid != (gid_t)-1)
 		a.set |= BACKEND_SET_GID;
+	/* The kernel leaves clearing set-id bits to libfuse's file system
+	 * (handle_killpriv): a chown not by root clears them. */
+	if (a.set && fuse_get_context()->uid != 0)
+		a.set |= BACKEND_SET_KILL_SETID;
 	return fuseops_setattr(path, fi, &a);
 }
 

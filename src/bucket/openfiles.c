@@ -349,9 +349,16 @@ ssize_t s3tree_read(void *ctx, void *fh, char *buf, size_t size, off_t off)
 
 ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, size_t size, off_t off)
 {
+	struct s3file *f = ((struct openfiles_handle *)fh)->f;
+	uid_t uid;
+	gid_t gid;
+
 	(void)ctx;
 	(void)path;
-	return s3file_write(((struct openfiles_handle *)fh)->f, buf, size, off);
+	backend_caller(&uid, &gid);
+	if (uid != 0)
+		s3file_kill_setid(f);
+	return s3file_write(f, buf, size, off);
 }
 
 int s3tree_flush(void *ctx, const char *path, void *fh)
@@ -409,6 +416,8 @@ int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size)
 
 	if (r < 0)
 		return r;
+	if (size > S3FILE_SIZE_MAX)
+		return -EFBIG;
 	if (h)
 		return s3file_truncate(h->f, size);
 	r = openfiles_open_internal(t, path, size == 0 ? O_WRONLY | O_TRUNC : O_RDWR, &h);

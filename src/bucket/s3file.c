@@ -378,6 +378,8 @@ ssize_t s3file_write(struct s3file *f, const char *buf, size_t size, off_t off)
 {
 	int r;
 
+	if (off > S3FILE_SIZE_MAX || (off_t)size > S3FILE_SIZE_MAX - off)
+		return -EFBIG;
 	pthread_rwlock_wrlock(&f->lock);
 	if (f->err) {
 		r = f->err;
@@ -430,6 +432,8 @@ int s3file_truncate(struct s3file *f, off_t size)
 
 	if (size < 0)
 		return -EINVAL;
+	if (size > S3FILE_SIZE_MAX)
+		return -EFBIG;
 	pthread_rwlock_wrlock(&f->lock);
 	if (f->err) {
 		r = f->err;
@@ -466,6 +470,34 @@ out:
 	return r;
 }
 
+/* The set-id bits a write or chown by an unprivileged user clears, as
+ * the kernel's should_remove_suid: set-user-ID, and set-group-ID when
+ * the group may execute. */
+static mode_t s3file_setid_bits(mode_t mode)
+{
+	mode_t kill = mode & S_ISUID;
+
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	return kill;
+}
+
+void s3file_kill_setid(struct s3file *f)
+{
+	struct s3file_info info;
+
+	s3file_info(f, &info);
+	if (!(info.meta.flags & S3_META_MODE) || !s3file_setid_bits(info.meta.mode))
+		return;
+	pthread_rwlock_wrlock(&f->lock);
+	f->meta.mode &= ~s3file_setid_bits(f->meta.mode);
+	f->meta.ctime = time(NULL);
+	f->meta.flags |= S3_META_CTIME;
+	f->meta_dirty = 1;
+	s3file_refresh(f);
+	pthread_rwlock_unlock(&f->lock);
+}
+
 int s3file_setattr(struct s3file *f, const struct backend_setattr *a)
 {
 	pthread_rwlock_wrlock(&f->lock);
@@ -488,6 +520,8 @@ int s3file_setattr(struct s3file *f, const struct backend_setattr *a)
 		f->meta.flags |= S3_META_MTIME;
 		f->mtime_set = 1;
 	}
+	if ((a->set & BACKEND_SET_KILL_SETID) && (f->meta.flags & S3_META_MODE))
+		f->meta.mode &= ~s3file_setid_bits(f->meta.mode);
 	/* Every change of attributes is a change of the inode. */
 	f->meta.ctime = time(NULL);
 	f->meta.flags |= S3_META_CTIME;

@@ -43,6 +43,10 @@ struct s3file_env {
 
 struct s3file;
 
+/* The largest file odofs writes: S3's largest object (5 TiB).  A write or
+ * truncate past it is EFBIG. */
+#define S3FILE_SIZE_MAX (5LL << 40)
+
 /* Open bucket/key.  obj: the object as a HEAD just saw it, or NULL for a
  * file being created (meta then says what it gets).  flags: open(2)'s. */
 int s3file_open(const struct s3file_env *env, const char *bucket, const char *key, int flags,
@@ -52,6 +56,9 @@ ssize_t s3file_read(struct s3file *f, char *buf, size_t size, off_t off);
 ssize_t s3file_write(struct s3file *f, const char *buf, size_t size, off_t off);
 int s3file_truncate(struct s3file *f, off_t size);
 int s3file_setattr(struct s3file *f, const struct backend_setattr *a);
+/* A write by a user without CAP_FSETID: clear the set-id bits, as the
+ * kernel's own file systems do (published at close; shown at once). */
+void s3file_kill_setid(struct s3file *f);
 /* Publish what was written: 0 or what close() should return. */
 int s3file_flush(struct s3file *f);
 /* A stream: wait until every part sent so far is stored (the object

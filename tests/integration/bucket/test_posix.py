@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -250,12 +251,12 @@ def test_special_files(mount, s3, bucket):
 def test_unlinked_open_file_keeps_data(mount, s3, bucket):
     m = mount(f"s3://{bucket}")
     # The issue's two reproductions, as given.
-    cp = run(["python3", "-c", "import os;fd=os.open('u1',os.O_CREAT|os.O_EXCL|os.O_RDWR,0o644);"
+    cp = run([sys.executable, "-c", "import os;fd=os.open('u1',os.O_CREAT|os.O_EXCL|os.O_RDWR,0o644);"
               "os.unlink('u1');os.write(fd,b'hello world');print(os.pread(fd,11,0),os.fstat(fd).st_size)"],
              cwd=m.path)
     assert cp.stdout == "b'hello world' 11\n"
     (m / "e1").write_text("d\n")
-    cp = run(["python3", "-c", "import os;fd=os.open('e1',os.O_RDONLY);os.unlink('e1');"
+    cp = run([sys.executable, "-c", "import os;fd=os.open('e1',os.O_RDONLY);os.unlink('e1');"
               "print(os.fstat(fd).st_size)"], cwd=m.path)
     assert cp.stdout == "2\n"
     # Nothing published, nothing left behind.
@@ -286,3 +287,134 @@ def test_unlinked_open_file_through_several_descriptors(mount, s3, bucket):
     # A new file of the same name is a new file.
     (m / "w.txt").write_bytes(b"new\n")
     assert s3.get(bucket, "w.txt") == b"new\n"
+
+
+# --------------------------------------------------------------------------
+# 5. set-id bits cleared on another user's write and a chown not by root
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.fixture
+def shared_mount(mount, bucket):
+    """An allow_other mount whose mount point others can reach."""
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is missing")
+    base = Path(tempfile.mkdtemp(prefix="odofs-posix-"))
+    base.chmod(0o755)
+    try:
+        yield mount(f"s3://{bucket}", "allow_other", mountpoint=base / "m")
+    finally:
+        unmount(base / "m")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("bits", [0o4777, 0o2777, 0o6777])
+def test_setid_cleared_by_another_users_write(shared_mount, s3, bucket, bits):
+    m = shared_mount
+    fd = os.open(m / "f", os.O_CREAT | os.O_WRONLY, 0o777)
+    os.fchmod(fd, bits)
+    os.close(fd)
+    assert stat.S_IMODE(os.stat(m / "f").st_mode) == bits
+    cp = run([*NOBODY, sys.executable, "-c",
+              f"import os;fd=os.open({str(m / 'f')!r},os.O_WRONLY);os.write(fd,b'x');"
+              "print(oct(os.fstat(fd).st_mode & 0o7777));os.close(fd)"], check=False)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == oct(0o777)
+    assert stat.S_IMODE(os.stat(m / "f").st_mode) == 0o777
+    assert int(meta(s3, bucket, "f")["mode"]) & 0o7777 == 0o777
+
+
+def test_setid_cleared_by_chown_of_owner(shared_mount, s3, bucket):
+    m = shared_mount
+    os.chmod(m, 0o1777)  # the root, in memory: others may create in it
+    cp = run([*NOBODY, sys.executable, "-c",
+              f"import os;fd=os.open({str(m / 'g')!r},os.O_CREAT|os.O_WRONLY,0o755);os.fchmod(fd,0o6755);"
+              f"os.close(fd);os.chown({str(m / 'g')!r},-1,65534);print(oct(os.stat({str(m / 'g')!r}).st_mode & 0o7777))"],
+             check=False)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == oct(0o755)
+    st = os.stat(m / "g")
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (65534, 0o755)
+
+
+# --------------------------------------------------------------------------
+# 6. errnos
+
+
+def test_truncate_past_the_largest_object_is_efbig(mount, s3, bucket):
+    m = mount(f"s3://{bucket}")
+    (m / "f").write_bytes(b"f\n")
+    with pytest.raises(OSError) as e:
+        os.truncate(m / "f", 999999999999999)
+    assert e.value.errno == errno.EFBIG
+    with open(m / "f", "r+b") as f, pytest.raises(OSError) as e:
+        os.ftruncate(f.fileno(), 999999999999999)
+    assert e.value.errno == errno.EFBIG
+    assert s3.get(bucket, "f") == b"f\n"
+
+
+def test_touch_of_the_root(mount, s3, bucket):
+    m = mount(f"s3://{bucket}")
+    run(["touch", m])
+    run(["touch", "-d", "2001-02-03 04:05:06 UTC", m])
+    assert int(os.stat(m).st_mtime) == MTIME  # kept in memory until unmount
+    os.chmod(m, 0o700)
+    assert stat.S_IMODE(os.stat(m).st_mode) == 0o700
+    assert s3.list_objects(bucket) == {}
+
+
+# --------------------------------------------------------------------------
+# 8. several writers of one path: no false close() error
+
+PART = 8 << 20  # upload.h: UPLOAD_PART_MIN, the first 1,000 parts
+
+
+def composite_etag(body, part=PART):
+    import hashlib
+
+    parts = [body[i:i + part] for i in range(0, len(body), part)]
+    h = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts))
+    return f'"{h.hexdigest()}-{len(parts)}"'
+
+
+@pytest.mark.mock_only("reads the server's access log")
+def test_multipart_etag_checked_exactly(mount, s3, bucket):
+    body = os.urandom(2 * PART + 12345)
+    m = mount(f"s3://{bucket}")
+    mark = s3.log_mark()
+    with open(m / "big.bin", "wb") as f:
+        f.write(body)
+    assert s3.head(bucket, "big.bin")["ETag"] == composite_etag(body)
+    # The completion's answer is S3's form, checked as it is: no HEAD.
+    reqs = s3.key_requests(bucket, "big.bin", mark)
+    assert [q for method, q in reqs if method == "POST" and "uploadId" in q], reqs
+    assert not [r for r in reqs if r[0] == "HEAD"], reqs
+
+
+def test_several_writers_of_one_path(mount, s3, bucket):
+    import threading
+
+    m = mount(f"s3://{bucket}")
+    bodies = [bytes([i]) * (PART + 1000 * i + 1) for i in range(4)]
+    fds = [os.open(m / "shared.bin", os.O_WRONLY | os.O_CREAT, 0o644) for _ in bodies]
+    for fd, body in zip(fds, bodies):
+        os.write(fd, body)
+    errors = []
+    barrier = threading.Barrier(len(fds))
+
+    def close(fd):
+        barrier.wait()
+        try:
+            os.close(fd)
+        except OSError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=close, args=(fd,)) for fd in fds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert s3.get(bucket, "shared.bin") in bodies
+    assert "not what was sent" not in m.log()
