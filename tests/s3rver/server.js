@@ -27,7 +27,8 @@
 // whole (keys with # $ & + , : ; = ? @) with its if-match, if-none-match and
 // if-(un)modified-since conditions honoured (412); NoSuchUpload for unknown
 // upload ids and InvalidPart/InvalidPartOrder for a completion whose part
-// list does not match the stored parts. And two store bugs: a CopyObject
+// list does not match the stored parts; S3's composite ETag for a completed
+// multipart upload. And two store bugs: a CopyObject
 // with REPLACE onto an existing key kept that key's old ETag, and a range
 // ending at byte 0 (bytes=0-0) gave the whole object.
 // Its signature quirks (DESIGN.md) are left as they are.
@@ -694,11 +695,43 @@ function checkMultipartUploads(requireS3rver) {
   }
 }
 
+// s3rver answers a completed multipart upload's ETag as the MD5 of the
+// whole object; S3 answers the MD5 of the parts' binary MD5s, in order,
+// then "-" and the number of parts ("9b2c...-3"), and HEAD, GET and
+// listings show that too. This computes it from the stored parts' MD5s and
+// keeps it as the object's ETag, so a client's exact check of that form
+// meets what S3 sends.
+function compositeMultipartEtag(requireS3rver) {
+  const crypto = require('node:crypto')
+  const fsp = require('node:fs/promises')
+  const FilesystemStore = requireS3rver('lib/stores/filesystem')
+  const putObjectMultipart = FilesystemStore.prototype.putObjectMultipart
+  FilesystemStore.prototype.putObjectMultipart = async function putWithCompositeEtag(
+    bucket,
+    uploadId,
+    parts
+  ) {
+    const dir = path.join(uploadsPath(this, bucket), uploadId)
+    const sorted = [...parts].sort((a, b) => a.number - b.number)
+    const key = await fsp.readFile(path.join(dir, 'key'), 'utf8')
+    const md5s = await Promise.all(
+      sorted.map((part) => fsp.readFile(path.join(dir, `${part.number}.md5`), 'utf8'))
+    )
+    const result = await putObjectMultipart.call(this, bucket, uploadId, parts)
+    const hash = crypto.createHash('md5')
+    for (const md5 of md5s) hash.update(Buffer.from(md5.trim(), 'hex'))
+    const etag = `${hash.digest('hex')}-${md5s.length}`
+    await fsp.writeFile(this.getResourcePath(bucket, key, 'object.md5'), etag)
+    return { ...result, md5: etag }
+  }
+}
+
 // s3rver's FilesystemStore.copyObject with x-amz-metadata-directive: REPLACE
 // copies the object's bytes but not its ".md5" file, so copying onto an
 // existing key keeps the ETag of the bytes it replaced (HEAD, GET and
 // listings then show a wrong ETag). This removes the destination's ".md5"
-// first; s3rver recomputes it from the copied bytes.
+// first; s3rver recomputes it from the copied bytes.  A copy of a
+// multipart object gets the MD5 of its bytes, as in S3.
 function fixCopyReplaceEtag(requireS3rver) {
   const fsp = require('node:fs/promises')
   const FilesystemStore = requireS3rver('lib/stores/filesystem')
@@ -713,7 +746,13 @@ function fixCopyReplaceEtag(requireS3rver) {
     const srcMd5 = this.getResourcePath(srcBucket, srcKey, 'object.md5')
     const destMd5 = this.getResourcePath(destBucket, destKey, 'object.md5')
     if (replacementMetadata && srcMd5 !== destMd5) await fsp.rm(destMd5, { force: true })
-    return copyObject.call(this, srcBucket, srcKey, destBucket, destKey, replacementMetadata)
+    const result = await copyObject.call(this, srcBucket, srcKey, destBucket, destKey, replacementMetadata)
+    // A copy is one object, not a multipart upload: S3 gives it the MD5 of
+    // its bytes, not the source's composite ETag (compositeMultipartEtag).
+    const md5 = await fsp.readFile(destMd5, 'utf8').catch(() => '')
+    if (!md5.includes('-')) return result
+    await fsp.rm(destMd5, { force: true })
+    return this.getMetadata(destBucket, destKey)
   }
 }
 
@@ -777,6 +816,7 @@ function fixS3rver(requireS3rver) {
   addListMultipartUploads(requireS3rver)
   verifyContentMd5(requireS3rver)
   fixCopySource(requireS3rver)
+  compositeMultipartEtag(requireS3rver) // under checkMultipartUploads' checks
   checkMultipartUploads(requireS3rver)
   fixCopyReplaceEtag(requireS3rver)
   fixRangeEndingAtZero(requireS3rver)
