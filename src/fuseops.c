@@ -67,6 +67,11 @@ static void *fuseops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * unlink and keeps the open file's data in memory or its spool
 	 * (keep_unlinked), so fstat and reads of it go on working. */
 	cfg->hard_remove = !ctx->keep_unlinked;
+	/* The kernel keeps a symlink's target (until its attributes
+	 * change), instead of a readlink, a GET, at every path walk through
+	 * it. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Several reads of one file in flight at once: prefetch sorts them. */
 	conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)

@@ -297,6 +297,7 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 			r = s3file_open(&env, bucket, key, flags,
 					&(struct s3_object){.meta = obj.meta}, NULL, &f);
 	} else if (r == 0) {
+		known_note(t, bucket, key, &obj);
 		openfiles_env(t, &env);
 		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
 	}
@@ -361,19 +362,37 @@ ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, siz
 	return s3file_write(f, buf, size, off);
 }
 
+/* What an open file published, for listings (known.c). */
+void openfiles_note_published(struct s3tree *t, struct s3file *f, const char *bucket,
+			      const char *key)
+{
+	struct s3_object obj;
+
+	if (s3file_published(f, &obj) == 0)
+		known_note(t, bucket, key, &obj);
+}
+
 int s3tree_flush(void *ctx, const char *path, void *fh)
 {
-	(void)ctx;
+	struct openfiles_handle *h = fh;
+	int r = s3file_flush(h->f);
+
 	(void)path;
-	return s3file_flush(((struct openfiles_handle *)fh)->f);
+	if (r == 0 && h->writable)
+		openfiles_note_published(ctx, h->f, h->bucket, h->key);
+	return r;
 }
 
 int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
 {
-	(void)ctx;
+	struct openfiles_handle *h = fh;
+	int r = s3file_fsync(h->f);
+
 	(void)path;
 	(void)datasync;
-	return s3file_fsync(((struct openfiles_handle *)fh)->f);
+	if (r == 0 && h->writable)
+		openfiles_note_published(ctx, h->f, h->bucket, h->key);
+	return r;
 }
 
 int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)
@@ -426,6 +445,8 @@ int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size)
 	r = size == 0 ? 0 : s3file_truncate(h->f, size);
 	if (r == 0)
 		r = s3file_flush(h->f);
+	if (r == 0)
+		openfiles_note_published(t, h->f, h->bucket, h->key);
 	openfiles_handle_free(t, h);
 	return r;
 }

@@ -19,10 +19,13 @@
 /* The names libfuse gives files unlinked while open (hard_remove off). */
 #define RENAME_HIDDEN ".fuse_hidden"
 
-/* Copy one object, part by part past CopyObject's 5 GiB. */
+/* Copy one object, part by part past CopyObject's 5 GiB.  src: the
+ * source as a HEAD saw it (NULL: copy its metadata as it is); up to 5 GiB
+ * it then becomes the copy as made (its ETag, its metadata, time 0:
+ * unknown), else its ETag is cleared. */
 static int rename_copy_object(struct s3tree *t, const char *bucket, const char *from,
 			      const char *to_bucket, const char *to, off_t size, const char *etag,
-			      const struct s3_object *src)
+			      struct s3_object *src)
 {
 	s3_etag *parts = NULL;
 	char *upload_id = NULL;
@@ -34,12 +37,19 @@ static int rename_copy_object(struct s3tree *t, const char *bucket, const char *
 		/* A renamed file's ctime is now: its metadata goes with it,
 		 * with that one change. */
 		struct s3_meta meta = src->meta;
+		s3_etag made = "";
 
 		meta.ctime = time(NULL);
 		meta.flags |= S3_META_CTIME;
-		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, &meta,
-			       src->content_type[0] ? src->content_type : NULL, NULL);
+		r = s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, &meta,
+			    src->content_type[0] ? src->content_type : NULL, made);
+		memcpy(src->etag, made, sizeof(made));
+		src->meta = meta;
+		src->mtime = 0;
+		return r;
 	}
+	if (src)
+		src->etag[0] = '\0';
 	if (size <= RENAME_COPY_MAX)
 		return s3_copy(t->cfg.s3, bucket, from, etag, to_bucket, to, NULL, NULL, NULL);
 	/* The metadata of the source goes with the new upload. */
@@ -199,6 +209,18 @@ static int rename_dir(struct s3tree *t, const char *bucket, const char *from_pre
 		r = rename_batch_run(&b, 0);
 	if (r == 0)
 		r = rename_batch_run(&b, 1);
+	for (size_t i = 0; r == 0 && i < ks.n; i++) {
+		/* The links below move too (links.c). */
+		char *to;
+
+		if (!known_is_link(t, bucket, ks.keys[i].key))
+			continue;
+		if (asprintf(&to, "%s%s", to_prefix, ks.keys[i].key + strlen(from_prefix)) < 0)
+			break;
+		known_note_link(t, to_bucket, to);
+		known_note(t, bucket, ks.keys[i].key, NULL);
+		free(to);
+	}
 	pthread_mutex_destroy(&b.lock);
 	pthread_cond_destroy(&b.cond);
 	for (size_t i = 0; i < ks.n; i++)
@@ -263,6 +285,13 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 					       obj.etag, &obj);
 		if (r == 0 && exists)
 			r = s3_delete(t->cfg.s3, bucket, key);
+		if (r == 0 && exists) {
+			/* What the copy is, for listings (known.c). */
+			known_note(t, to_bucket, to_key, obj.etag[0] ? &obj : NULL);
+			if ((obj.meta.flags & S3_META_MODE) && S_ISLNK(obj.meta.mode))
+				known_note_link(t, to_bucket, to_key);
+			known_note(t, bucket, key, NULL);
+		}
 		goto out;
 	}
 	if (r != -ENOENT)

@@ -320,9 +320,10 @@ int s3file_open(const struct s3file_env *env, const char *bucket, const char *ke
 	} else if (meta) {
 		f->meta = *meta;
 	}
-	if (!obj || (f->writable && (flags & O_TRUNC))) {
-		/* Created or truncated: empty, and published at close even
-		 * if nothing is written. */
+	if (!obj || (flags & O_TRUNC)) {
+		/* Created or truncated (O_RDONLY | O_TRUNC truncates too, as
+		 * on Linux's own file systems): empty, and published at close
+		 * even if nothing is written. */
 		f->obj_size = 0;
 		f->size = 0;
 		r = s3file_begin_change(f, 0, 0);
@@ -738,4 +739,20 @@ void s3file_unlinked(struct s3file *f)
 	f->unlinked = 1;
 	s3file_refresh(f);
 	pthread_rwlock_unlock(&f->lock);
+}
+
+int s3file_published(struct s3file *f, struct s3_object *out)
+{
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&f->lock);
+	if (f->exists && !f->unlinked && !f->dirty && !f->meta_dirty && f->etag[0]) {
+		memset(out, 0, sizeof(*out));
+		memcpy(out->etag, f->etag, sizeof(out->etag));
+		out->size = f->obj_size;
+		out->meta = f->meta;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&f->lock);
+	return r;
 }

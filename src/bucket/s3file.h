@@ -75,6 +75,10 @@ struct s3file_info {
 };
 void s3file_info(struct s3file *f, struct s3file_info *out);
 
+/* What the file last published, as a HEAD would see it (its time 0:
+ * unknown): 0, or -ENOENT when it holds changes not yet published. */
+int s3file_published(struct s3file *f, struct s3_object *out);
+
 /* The file was renamed: publish under the new key from now on. */
 int s3file_retarget(struct s3file *f, const char *bucket, const char *key);
 /* The file was unlinked: drop what it would publish. */

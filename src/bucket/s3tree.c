@@ -32,8 +32,6 @@
 #define S3TREE_FOLDER_SUFFIX	 "_$folder$"
 #define S3TREE_FOLDER_SUFFIX_LEN (sizeof(S3TREE_FOLDER_SUFFIX) - 1)
 
-/* A symlink's target is read whole. */
-#define S3TREE_LINK_MAX 4096
 
 /* ---- paths ---- */
 
@@ -287,6 +285,7 @@ static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 	size_t plen = strlen(l->prefix);
 	const char *rel, *slash;
 	size_t len;
+	int r;
 
 	if (e->kind == S3XML_BUCKET)
 		return source_bucket_name_ok(e->name)
@@ -317,7 +316,11 @@ static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 	if (len > S3TREE_FOLDER_SUFFIX_LEN &&
 	    !strcmp(rel + len - S3TREE_FOLDER_SUFFIX_LEN, S3TREE_FOLDER_SUFFIX))
 		return s3tree_add(l, rel, len - S3TREE_FOLDER_SUFFIX_LEN, 1, 0, e->mtime);
-	return s3tree_add(l, rel, len, 0, e->size, e->mtime);
+	r = s3tree_add(l, rel, len, 0, e->size, e->mtime);
+	if (r == 0 && !l->glob)
+		known_apply(l->t, l->bucket, e->name, e->etag, e->mtime, e->size,
+			    &l->entries[l->n - 1].meta);
+	return r;
 }
 
 static int s3tree_entry_cmp(const void *a, const void *b)
@@ -406,6 +409,8 @@ static void s3tree_peek_job(void *arg)
 	struct s3tree_entry *e = p->e;
 
 	if (s3_head(p->t->cfg.s3, p->bucket, p->key, &obj) == 0) {
+		if (!e->is_dir)
+			known_note(p->t, p->bucket, p->key, &obj);
 		if (!e->is_dir && s3tree_is_dir_object(&obj))
 			e->is_dir = 1;
 		e->meta = obj.meta;
@@ -884,6 +889,7 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 		s3tree_dir_stat(t, st, job.obj.mtime, &job.obj.meta);
 		r = 0;
 	} else if (job.r == 0) {
+		known_note(t, bucket, key, &job.obj);
 		s3tree_stat_meta(t, st, job.obj.size, job.obj.mtime, &job.obj.meta);
 		r = 0;
 	} else if (r_list < 0 || job.r != -ENOENT) {
@@ -1041,6 +1047,8 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 			r = s3file_setattr(f, a);
 		if (r == 0)
 			r = s3file_flush(f);
+		if (r == 0)
+			openfiles_note_published(t, f, bucket, key);
 		s3file_close(f);
 	} else if (r == 0 || r == -ENOENT) {
 		/* The kernel found it, so a folder. */
@@ -1060,8 +1068,10 @@ static int s3tree_unlink(void *ctx, const char *path)
 	if (r < 0)
 		return r;
 	r = s3_delete(t->cfg.s3, bucket, key);
-	if (r == 0)
+	if (r == 0) {
+		known_note(t, bucket, key, NULL);
 		openfiles_writers_moved(t, bucket, key, NULL, NULL);
+	}
 	free(bucket);
 	free(key);
 	return r;
@@ -1178,6 +1188,8 @@ static int s3tree_symlink(void *ctx, const char *target, const char *path)
 		return r;
 	s3tree_owner_meta(t, &meta);
 	r = s3_put(t->cfg.s3, bucket, key, target, strlen(target), &meta, NULL, NULL);
+	if (r == 0)
+		known_note_link(t, bucket, key);
 	free(bucket);
 	free(key);
 	return r;
@@ -1284,6 +1296,8 @@ static void s3tree_destroy(void *ctx)
 	pool_free(t->workers);
 	prefetch_free(t->prefetch);
 	pthread_mutex_destroy(&t->lock);
+	known_free(t);
+	pthread_mutex_destroy(&t->known_lock);
 	free(t->glob_prefix);
 	free(t);
 }
@@ -1325,6 +1339,7 @@ int s3tree_new(const struct s3tree_config *cfg, struct backend *out)
 	t->cfg = *cfg;
 	t->mount_time = time(NULL);
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->known_lock, NULL);
 	if (cfg->src->kind == SOURCE_S3_GLOB &&
 	    asprintf(&t->glob_prefix, "%s%s", cfg->src->prefix, cfg->src->glob_head) < 0) {
 		free(t);

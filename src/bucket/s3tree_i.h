@@ -22,6 +22,8 @@
 #include "s3tree.h"
 
 #define S3TREE_NAME_MAX 255
+/* A symlink's target is read whole. */
+#define S3TREE_LINK_MAX 4096
 
 struct s3file;
 struct s3file_env;
@@ -43,6 +45,11 @@ struct s3tree {
 	struct openfiles_handle *writers;
 	/* The root's attributes, kept in memory (under lock). */
 	struct s3_meta root_meta;
+
+	/* What HEADs saw of keys, for listings (known.c). */
+	pthread_mutex_t known_lock;
+	void *known;
+	size_t n_known;
 };
 
 struct s3tree_entry {
@@ -93,6 +100,19 @@ void s3tree_owner_meta(struct s3tree *t, struct s3_meta *m);
 int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
 	       time_t mtime);
 
+/* ---- known.c: what HEADs saw, for listings ---- */
+
+/* A HEAD saw obj at bucket/key; NULL: the key is gone. */
+void known_note(struct s3tree *t, const char *bucket, const char *key, const struct s3_object *obj);
+/* bucket/key was made a link here (its ETag not yet seen). */
+void known_note_link(struct s3tree *t, const char *bucket, const char *key);
+int known_is_link(struct s3tree *t, const char *bucket, const char *key);
+/* The metadata of a listed object whose ETag and time match what a HEAD
+ * saw (or a link's type): 1 and *out set, or 0. */
+int known_apply(struct s3tree *t, const char *bucket, const char *key, const char *etag,
+		time_t mtime, off_t size, struct s3_meta *out);
+void known_free(struct s3tree *t);
+
 /* ---- rename.c ---- */
 
 /* Entry of the ops table. */
@@ -125,6 +145,9 @@ int openfiles_writers_hidden(struct s3tree *t, const char *bucket, const char *k
 
 /* What an s3file opened on this tree works with. */
 void openfiles_env(struct s3tree *t, struct s3file_env *env);
+/* Note what f published at bucket/key for listings (known.c). */
+void openfiles_note_published(struct s3tree *t, struct s3file *f, const char *bucket,
+			      const char *key);
 /* The open file behind a handle that s3tree_open or s3tree_create made. */
 struct s3file *openfiles_file(void *fh);
 

@@ -1,0 +1,31 @@
+"""The reference model (tests/posix/model.py) with fixed seeds: random
+operation sequences on a local folder and on a mount must give the same
+results and the same trees after every step."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "posix"))
+import model  # noqa: E402
+
+SEEDS = [1, 2]
+STEPS = 400
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reference_model(mount, bucket, tmp_path, seed):
+    m = mount(f"s3://{bucket}")
+    local = tmp_path / "local"
+    local.mkdir()
+    t0 = time.monotonic()
+    steps = []
+    try:
+        ops = model.Model(str(local), str(m.path), seed, log=steps.append).run(STEPS)
+    except BaseException:
+        print("\n".join(steps))
+        print(m.log()[-3000:])
+        raise
+    print(f"seed {seed}: {ops} operations in {time.monotonic() - t0:.1f} s, no divergence")
