@@ -26,7 +26,7 @@
 #define KNOWN_MAX 100000
 
 struct known {
-	char *name; /* "bucket/key" */
+	char *name;   /* "bucket/key" */
 	s3_etag etag; /* "" if not known */
 	time_t mtime; /* 0: not known (a copy made here); the ETag alone decides */
 	struct s3_meta meta;

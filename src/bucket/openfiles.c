@@ -20,7 +20,7 @@ struct openfiles_handle {
 	struct s3file *f;
 	char *bucket; /* where it is now: renames move it, */
 	char *key;
-	int gone; /* and unlink takes it out of the tree */
+	int gone;   /* and unlink takes it out of the tree */
 	int hidden; /* unlinked while open: key is libfuse's hidden name */
 	int writable;
 };

@@ -32,7 +32,6 @@
 #define S3TREE_FOLDER_SUFFIX	 "_$folder$"
 #define S3TREE_FOLDER_SUFFIX_LEN (sizeof(S3TREE_FOLDER_SUFFIX) - 1)
 
-
 /* ---- paths ---- */
 
 /* Split a mount path into bucket and key, per the source.  *bucket is NULL
@@ -812,8 +811,8 @@ static void s3tree_root_stat(struct s3tree *t, struct stat *st)
 
 /* A folder known to exist: its marker's metadata if it has one (marker
  * set), else the defaults. */
-static int s3tree_folder_stat(struct s3tree *t, const char *bucket, const char *marker, int has_marker,
-			      struct stat *st)
+static int s3tree_folder_stat(struct s3tree *t, const char *bucket, const char *marker,
+			      int has_marker, struct stat *st)
 {
 	struct s3_object obj;
 	int r = has_marker ? s3_head(t->cfg.s3, bucket, marker, &obj) : -ENOENT;
