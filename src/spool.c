@@ -147,8 +147,8 @@ int spool_pwrite(struct spool_file *f, const char *buf, size_t size, off_t off)
 				continue;
 			r = -errno;
 			if (r != -ENOSPC && r != -EDQUOT)
-				log_err("%s: cannot write the spool file %s: %s", f->label,
-					f->path, strerror(errno));
+				log_err("%s: cannot write the spool file %s: %s", f->label, f->path,
+					strerror(errno));
 			/* What did not fit is not held: count it out again,
 			 * and give back what part of it the disk took. */
 			if (end > old && ftruncate(f->fd, old) == 0)
@@ -190,8 +190,8 @@ int spool_discard(struct spool_file *f, off_t upto)
 		upto = f->size;
 	if (upto <= f->gone)
 		return 0;
-	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, f->gone,
-		      upto - f->gone) < 0) {
+	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, f->gone, upto - f->gone) <
+	    0) {
 		int r = -errno;
 
 		log_err("%s: cannot give back the spool file's disk (%s): %s", f->label, f->path,

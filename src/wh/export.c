@@ -134,7 +134,7 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
 
 /* -o unload: Redshift writes the table to the staging prefix in parallel
  * (gzip'd CSV slices and a manifest); odofs reads the slices back in order
- * into the snapshot, under a header of the table's columns, then deletes
+ * into the stream, under a header of the table's columns, then deletes
  * them. */
 struct wh_unload_obj {
 	char **keys;

@@ -358,10 +358,11 @@ ssize_t wh_stream_read(struct whsnap *s, struct whreader *rd, char *buf, size_t 
 			off_t base = s->base;
 
 			pthread_mutex_unlock(&t->lock);
-			log_err("%s.%s: a read at byte %lld, but the table does not fit the spool "
-				"and the bytes before %lld were given back: such a table reads only "
-				"from start to end (open it again to start over)",
-				s->schema, s->table, (long long)off, (long long)base);
+			log_err(
+			    "%s.%s: a read at byte %lld, but the table does not fit the spool "
+			    "and the bytes before %lld were given back: such a table reads only "
+			    "from start to end (open it again to start over)",
+			    s->schema, s->table, (long long)off, (long long)base);
 			return -ESPIPE;
 		}
 		rd->pos = off;

@@ -1,7 +1,7 @@
 /* whtree.c - see whtree.h
  *
  * The tree's FUSE-facing operations: what a path names, getattr and
- * readdir, open files (snapshots, .errors, loads), unlink, mkdir and
+ * readdir, open files (table exports, .errors, loads), unlink, mkdir and
  * rmdir, and the backend ops table.  The state they share with
  * catalog.c, export.c and load.c is in whtree_i.h.
  */
@@ -283,7 +283,7 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 		struct whrel *rels;
 
 		/* Copy the names out: fill() must not run under cat_lock
-		 * while the snapshot sizes need t->lock. */
+		 * while the export sizes need t->lock. */
 		pthread_mutex_lock(&t->cat_lock);
 		s = wh_catalog_schema(t, p.schema, &r);
 		if (!s) {

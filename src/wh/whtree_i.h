@@ -71,16 +71,16 @@ struct whsnap {
 	struct whent *e;
 	char *schema, *table;
 	struct spool_file *f;
-	off_t size;	    /* bytes exported so far; the file's once done */
-	off_t base;	    /* bytes before base were discarded */
-	int started;	    /* the query was accepted (or failed: status) */
-	int done;	    /* finished (status says how) */
-	int status;	    /* 0, or a negative errno */
-	int cancel;	    /* no reader is left: stop */
-	unsigned waiting;   /* readers waiting for bytes */
-	unsigned nreaders;  /* open handles */
+	off_t size;	   /* bytes exported so far; the file's once done */
+	off_t base;	   /* bytes before base were discarded */
+	int started;	   /* the query was accepted (or failed: status) */
+	int done;	   /* finished (status says how) */
+	int status;	   /* 0, or a negative errno */
+	int cancel;	   /* no reader is left: stop */
+	unsigned waiting;  /* readers waiting for bytes */
+	unsigned nreaders; /* open handles */
 	struct whreader *readers;
-	PGconn *conn; /* the export's, while its statement runs */
+	PGconn *conn;	     /* the export's, while its statement runs */
 	pthread_cond_t cond; /* any field above changed */
 	long long made_ms;   /* when it finished */
 	time_t made;
