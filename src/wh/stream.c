@@ -223,6 +223,7 @@ static void *wh_stream_main(void *arg)
 	if (r < 0 && s->cancel)
 		r = -EPIPE;
 	s->status = r < 0 ? r : 0;
+	s->refused = r < 0 && !s->started;
 	s->done = 1;
 	s->started = 1;
 	s->made_ms = wh_now_ms();
@@ -335,7 +336,7 @@ int wh_stream_open(struct whtree *t, const char *schema, const char *table, stru
 	s->refs++;
 	while (!s->started)
 		pthread_cond_wait(&s->cond, &t->lock);
-	if (s->done && s->status && s->size == 0) {
+	if (s->refused) {
 		/* The query failed: open says so. */
 		r = s->status == -EPIPE ? -EIO : s->status;
 		wh_stream_detach(s, rd);

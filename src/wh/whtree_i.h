@@ -74,6 +74,7 @@ struct whsnap {
 	off_t size;	   /* bytes exported so far; the file's once done */
 	off_t base;	   /* bytes before base were discarded */
 	int started;	   /* the query was accepted (or failed: status) */
+	int refused;	   /* failed before that: open fails */
 	int done;	   /* finished (status says how) */
 	int status;	   /* 0, or a negative errno */
 	int cancel;	   /* no reader is left: stop */
