@@ -20,6 +20,7 @@
 #include "gunzip.h"
 #include <json-c/json.h>
 #include "log.h"
+#include "s3/prefetch.h"
 #include "s3/s3.h"
 #include "spool.h"
 #include "whdb.h"
@@ -138,6 +139,7 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
  * them. */
 struct wh_unload_obj {
 	char **keys;
+	off_t *sizes; /* the manifest's content_length, or -1 */
 	size_t n;
 };
 
@@ -152,6 +154,12 @@ static int wh_unload_list(void *arg, const struct s3xml_entry *e)
 	if (!k)
 		return -ENOMEM;
 	o->keys = k;
+	off_t *sz = realloc(o->sizes, (o->n + 1) * sizeof(*sz));
+
+	if (!sz)
+		return -ENOMEM;
+	o->sizes = sz;
+	sz[o->n] = -1;
 	if (!(k[o->n] = strdup(e->name)))
 		return -ENOMEM;
 	o->n++;
@@ -193,11 +201,72 @@ static int wh_unload_manifest(struct whtree *t, const char *key, struct wh_unloa
 			break;
 		}
 		struct s3xml_entry e = {.kind = S3XML_OBJECT, .name = u + strlen(prefix)};
+		struct json_object *meta, *len;
 
 		r = wh_unload_list(slices, &e);
+		/* Redshift gives each slice's size: no HEAD needed. */
+		if (r == 0 && json_object_object_get_ex(ent, "meta", &meta) &&
+		    json_object_object_get_ex(meta, "content_length", &len) &&
+		    json_object_is_type(len, json_type_int) && json_object_get_int64(len) >= 0)
+			slices->sizes[slices->n - 1] = (off_t)json_object_get_int64(len);
 	}
 	json_object_put(root);
 	free(body);
+	return r;
+}
+
+struct wh_slice {
+	struct whtree *t;
+	const char *key;
+};
+
+static ssize_t wh_slice_fetch(void *arg, off_t off, size_t len, char *buf)
+{
+	struct wh_slice *sl = arg;
+
+	return s3_get_range(sl->t->cfg.s3, sl->t->cfg.staging_bucket, sl->key, off, len, NULL, buf);
+}
+
+/* One gzip'd slice, unzipped into the stream: through the S3 prefetcher
+ * (parallel range GETs ahead of the reader, as for s3:// reads), or one
+ * range at a time without it. */
+static int wh_unload_slice(struct whtree *t, const char *key, off_t size, struct wh_export *x,
+			   char *chunk)
+{
+	struct gunzip *gz = gunzip_new(wh_unload_sink, x);
+	struct wh_slice sl = {.t = t, .key = key};
+	struct prefetch_file *pf = NULL;
+	int r = 0;
+
+	if (!gz)
+		return -ENOMEM;
+	if (size < 0 && t->prefetch) {
+		struct s3_object o;
+
+		if ((r = s3_head(t->cfg.s3, t->cfg.staging_bucket, key, &o)) == 0)
+			size = o.size;
+	}
+	if (r == 0 && size >= 0 && t->prefetch &&
+	    !(pf = prefetch_open(t->prefetch, size, wh_slice_fetch, &sl)))
+		r = -ENOMEM;
+	for (off_t off = 0; r == 0;) {
+		ssize_t n = pf ? prefetch_read(pf, chunk, WH_CHUNK, off)
+			       : s3_get_range(t->cfg.s3, t->cfg.staging_bucket, key, off, WH_CHUNK,
+					      NULL, chunk);
+
+		if (n < 0)
+			r = (int)n;
+		if (n <= 0)
+			break;
+		r = gunzip_feed(gz, chunk, (size_t)n);
+		off += n;
+		if (!pf && (size_t)n < WH_CHUNK)
+			break;
+	}
+	prefetch_close(pf);
+	if (r == 0)
+		r = gunzip_finish(gz);
+	gunzip_free(gz);
 	return r;
 }
 
@@ -272,30 +341,8 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 		goto out;
 	}
 	chunk = malloc(WH_CHUNK);
-	for (size_t i = 0; chunk && r == 0 && i < slices.n; i++) {
-		struct gunzip *gz = gunzip_new(wh_unload_sink, x);
-
-		if (!gz) {
-			r = -ENOMEM;
-			break;
-		}
-		for (off_t off = 0; r == 0;) {
-			ssize_t n = s3_get_range(t->cfg.s3, t->cfg.staging_bucket, slices.keys[i],
-						 off, WH_CHUNK, NULL, chunk);
-
-			if (n < 0)
-				r = (int)n;
-			if (n <= 0)
-				break;
-			r = gunzip_feed(gz, chunk, (size_t)n);
-			off += n;
-			if ((size_t)n < WH_CHUNK)
-				break;
-		}
-		if (r == 0)
-			r = gunzip_finish(gz);
-		gunzip_free(gz);
-	}
+	for (size_t i = 0; chunk && r == 0 && i < slices.n; i++)
+		r = wh_unload_slice(t, slices.keys[i], slices.sizes[i], x, chunk);
 	if (!chunk)
 		r = -ENOMEM;
 out:
@@ -306,7 +353,9 @@ out:
 	for (size_t i = 0; i < slices.n; i++)
 		free(slices.keys[i]);
 	free(made.keys);
+	free(made.sizes);
 	free(slices.keys);
+	free(slices.sizes);
 	whsql_free_secret(sql);
 	creds_clear(&cr);
 	free(url);

@@ -841,11 +841,15 @@ static int wh_start(void *ctx)
 {
 	struct whtree *t = ctx;
 
-	if (!t->cfg.redshift || t->cfg.read_only)
+	if (!t->cfg.redshift || (t->cfg.read_only && !t->cfg.unload))
 		return 0;
 	t->workers = pool_new(t->cfg.workers);
 	if (!t->workers)
 		return -ENOMEM;
+	if (t->cfg.unload && !(t->prefetch = prefetch_new(&t->cfg.prefetch, t->workers)))
+		return -ENOMEM;
+	if (t->cfg.read_only)
+		return 0;
 	struct uploader_config uc = {.buffer_total = t->cfg.write_buffer};
 
 	t->uploader = uploader_new(t->cfg.s3, t->workers, &uc);
@@ -861,6 +865,7 @@ static void wh_destroy(void *ctx)
 		return;
 	wh_stream_stop_all(t);
 	uploader_free(t->uploader);
+	prefetch_free(t->prefetch);
 	pool_free(t->workers);
 	wh_catalog_free(t);
 	for (e = t->ents; e; e = next) {

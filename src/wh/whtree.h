@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "s3/prefetch.h"
 
 struct whdb;
 struct s3;
@@ -48,8 +49,9 @@ struct whtree_config {
 	const char *staging_bucket;
 	const char *staging_prefix; /* "" or ending in '/' */
 	const char *region;
-	const char *iam_role; /* NULL: the mount's own credentials */
-	int unload;	      /* export through UNLOAD to the staging prefix */
+	const char *iam_role;		 /* NULL: the mount's own credentials */
+	int unload;			 /* export through UNLOAD to the staging prefix */
+	struct prefetch_config prefetch; /* reading UNLOAD's slices */
 	unsigned workers;
 	size_t write_buffer;
 };

@@ -27,6 +27,7 @@ struct creds;
 struct gunzip;
 struct jsonrow;
 struct pool;
+struct prefetch;
 struct spool_file;
 struct upload;
 struct uploader;
@@ -111,7 +112,8 @@ struct whtree {
 	struct whload *loads;
 	struct whsnap *running; /* exports whose thread runs */
 	pthread_cond_t exports_ended;
-	struct pool *workers; /* Redshift: upload parts */
+	struct pool *workers;	   /* Redshift: upload parts, UNLOAD slice reads */
+	struct prefetch *prefetch; /* -o unload: reading the slices */
 	struct uploader *uploader;
 	unsigned long long load_seq;
 };

@@ -179,3 +179,24 @@ def test_a_table_larger_than_spool_max_reads_whole(wh, tmp_path):
             os.pread(f.fileno(), 10, 0)
         assert e.value.errno == errno.ESPIPE
     assert spool_emptied(cache), "the spool file was left on disk"
+
+
+def test_redshift_unload_slices_stream_through_a_small_spool(pg, redshift, s3, mount, pg_schema, tmp_path):
+    """-o unload: the slices, read with the S3 prefetcher in manifest order,
+    stream through a spool smaller than the table, and staging is emptied."""
+    wh = Warehouse("redshift", pg, redshift, s3, mount, pg_schema)
+    wh.psql(f"CREATE TABLE {wh.qt('big')} AS SELECT g AS id, md5(g::text) AS a "
+            f"FROM generate_series(1, 40000) g")
+    cache = tmp_path / "cache"
+    m = wh.mount("unload", f"cache_dir={cache}", "spool_max=512K")
+    cp = subprocess.run(["cat", str(m / wh.schema / "big.csv")], env=C_LOCALE_ENV, timeout=HANG_S,
+                        capture_output=True)
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines(True)
+    # UNLOAD's rows come in slice order: the same rows, the header first
+    want = wh.copy_out("big").splitlines(True)
+    assert len(cp.stdout) > 1 << 20
+    assert lines[0] == want[0] and sorted(lines[1:]) == sorted(want[1:])
+    assert "does not fit the spool" in m.log()
+    assert spool_emptied(cache)
+    assert wh.staged_keys() == {}, "UNLOAD's slices were left in staging"
