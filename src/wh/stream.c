@@ -34,6 +34,10 @@
 #include "whtree_i.h"
 
 #define WH_PIECE (128u << 10) /* bytes written to the spool at a time */
+/* How long a read that has some of its bytes waits for the rest: a reader
+ * caught up with the export then reads whole pieces, not each few KiB the
+ * database sends (which cost a FUSE round trip each). */
+#define WH_GATHER_NS (5 * 1000 * 1000)
 
 void wh_stream_unref(struct whsnap *s)
 {
@@ -258,7 +262,12 @@ static int wh_stream_start(struct whtree *t, struct whent *e, struct whsnap **ou
 	s->e = e;
 	s->schema = strdup(e->schema);
 	s->table = strdup(e->table);
-	pthread_cond_init(&s->cond, NULL);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	snprintf(label, sizeof(label), "%s.%s", e->schema, e->table);
 	r = s->schema && s->table ? spool_create(t->cfg.spool, label, &s->f) : -ENOMEM;
 	if (r < 0) {
@@ -351,6 +360,7 @@ int wh_stream_open(struct whtree *t, const char *schema, const char *table, stru
 ssize_t wh_stream_read(struct whsnap *s, struct whreader *rd, char *buf, size_t size, off_t off)
 {
 	struct whtree *t = s->t;
+	struct timespec until = {0, 0}, now;
 	ssize_t n;
 
 	pthread_mutex_lock(&t->lock);
@@ -367,12 +377,29 @@ ssize_t wh_stream_read(struct whsnap *s, struct whreader *rd, char *buf, size_t 
 			return -ESPIPE;
 		}
 		rd->pos = off;
-		if (s->size > off || s->done)
+		if (s->done || s->size >= off + (off_t)size)
 			break;
+		if (s->size > off) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (!until.tv_sec) {
+				until = now;
+				until.tv_nsec += WH_GATHER_NS;
+				if (until.tv_nsec >= 1000000000) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000;
+				}
+			} else if (now.tv_sec > until.tv_sec ||
+				   (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec)) {
+				break;
+			}
+		}
 		rd->waiting = 1;
 		s->waiting++;
 		pthread_cond_broadcast(&s->cond); /* the export may wait for room */
-		pthread_cond_wait(&s->cond, &t->lock);
+		if (until.tv_sec)
+			pthread_cond_timedwait(&s->cond, &t->lock, &until);
+		else
+			pthread_cond_wait(&s->cond, &t->lock);
 		s->waiting--;
 		rd->waiting = 0;
 	}
