@@ -200,3 +200,21 @@ def test_redshift_unload_slices_stream_through_a_small_spool(pg, redshift, s3, m
     assert "does not fit the spool" in m.log()
     assert spool_emptied(cache)
     assert wh.staged_keys() == {}, "UNLOAD's slices were left in staging"
+
+
+def test_cp_and_python_csv_read_an_export_as_it_runs(pg, redshift, s3, mount, pg_schema, tmp_path):
+    """cache_ttl=0: every open makes its own export, so each program below
+    reads a file whose stat says 0 while it is being made."""
+    wh = Warehouse("postgresql", pg, redshift, s3, mount, pg_schema)
+    wh.psql(f"CREATE TABLE {wh.qt('t')} AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 30000) g")
+    want = wh.copy_out("t")
+    m = wh.mount("cache_ttl=0")
+    path = m / wh.schema / "t.csv"
+    run(["cp", str(path), str(tmp_path / "copy.csv")], env=C_LOCALE_ENV)
+    assert (tmp_path / "copy.csv").read_bytes() == want
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 30001 and rows[0] == ["id", "h"] and rows[-1][0] == "30000"
+    assert run(["tail", "-n", "1", str(path)]).stdout.encode() == want.splitlines(True)[-1]
