@@ -393,14 +393,15 @@ ssize_t wh_stream_read(struct whsnap *s, struct whreader *rd, char *buf, size_t 
 				break;
 			}
 		}
+		/* s->waiting is also read unlocked (wh_stream_wanted). */
 		rd->waiting = 1;
-		s->waiting++;
+		__atomic_add_fetch(&s->waiting, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&s->cond); /* the export may wait for room */
 		if (until.tv_sec)
 			pthread_cond_timedwait(&s->cond, &t->lock, &until);
 		else
 			pthread_cond_wait(&s->cond, &t->lock);
-		s->waiting--;
+		__atomic_sub_fetch(&s->waiting, 1, __ATOMIC_RELAXED);
 		rd->waiting = 0;
 	}
 	if (off >= s->size) {
