@@ -218,3 +218,27 @@ def test_cp_and_python_csv_read_an_export_as_it_runs(pg, redshift, s3, mount, pg
         rows = list(csv.reader(f))
     assert len(rows) == 30001 and rows[0] == ["id", "h"] and rows[-1][0] == "30000"
     assert run(["tail", "-n", "1", str(path)]).stdout.encode() == want.splitlines(True)[-1]
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "redshift", "redshift-unload"])
+def test_head_of_a_table_larger_than_spool_max_cancels_its_export(kind, pg, redshift, s3, mount, pg_schema,
+                                                                  tmp_path):
+    """head -c 100 of a table four times spool_max: the export cannot end
+    before head closes (the spool is full and head reads no more), so the
+    close must cancel it: nothing left running, spooled or staged."""
+    wh = Warehouse(kind.split("-")[0], pg, redshift, s3, mount, pg_schema)
+    wh.psql(f"CREATE TABLE {wh.qt('big')} AS SELECT g AS id, md5(g::text) AS a "
+            f"FROM generate_series(1, 40000) g")
+    cache = tmp_path / "cache"
+    opts = [f"cache_dir={cache}", "spool_max=512K"] + (["unload"] if kind.endswith("unload") else [])
+    m = wh.mount(*opts)
+    path = m / wh.schema / "big.csv"
+    with open(path, "rb", buffering=0) as f:
+        assert f.read(100).startswith(b"id,a\n")
+    assert spool_emptied(cache), "the spool file was left on disk"
+    with contextlib.closing(wh.pg.connect()) as conn, conn.cursor() as cur:
+        deadline = time.monotonic() + HANG_S
+        while exports_running(wh, cur) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert exports_running(wh, cur) == 0, "the export still runs in the database"
+    assert wh.staged_keys() == {}, "UNLOAD's slices were left in staging"
