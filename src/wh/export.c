@@ -55,7 +55,17 @@ struct wh_export {
 	struct whsnap *snap;
 	struct buf row;
 	int ncols;
+	int started; /* wh_stream_started was called */
 };
+
+/* The query was accepted: the open waiting for it returns. */
+static void wh_export_started(struct wh_export *x)
+{
+	if (!x->started) {
+		x->started = 1;
+		wh_stream_started(x->snap);
+	}
+}
 
 static int wh_export_bytes(void *arg, const char *data, size_t len)
 {
@@ -80,7 +90,7 @@ static int wh_export_copy(void *arg, const char *data, size_t len)
 	struct wh_export *x = arg;
 	int r;
 
-	wh_stream_started(x->snap);
+	wh_export_started(x);
 	if (!data)
 		return x->row.len && wh_stream_wanted(x->snap) ? wh_export_flush(x) : 0;
 	if (len >= WH_CHUNK) { /* a huge row goes as it is */
@@ -103,7 +113,7 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
 	if (!res) /* nothing more for now */
 		return x->row.len && wh_stream_wanted(x->snap) ? wh_export_flush(x) : 0;
 	if (first) {
-		wh_stream_started(x->snap);
+		wh_export_started(x);
 		x->ncols = PQnfields(res);
 		for (int j = 0; j < x->ncols && r == 0; j++) {
 			const char *n = PQfname(res, j);
@@ -139,7 +149,6 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
  * them. */
 struct wh_unload_obj {
 	char **keys;
-	off_t *sizes; /* the manifest's content_length, or -1 */
 	size_t n;
 };
 
@@ -154,12 +163,6 @@ static int wh_unload_list(void *arg, const struct s3xml_entry *e)
 	if (!k)
 		return -ENOMEM;
 	o->keys = k;
-	off_t *sz = realloc(o->sizes, (o->n + 1) * sizeof(*sz));
-
-	if (!sz)
-		return -ENOMEM;
-	o->sizes = sz;
-	sz[o->n] = -1;
 	if (!(k[o->n] = strdup(e->name)))
 		return -ENOMEM;
 	o->n++;
@@ -201,14 +204,8 @@ static int wh_unload_manifest(struct whtree *t, const char *key, struct wh_unloa
 			break;
 		}
 		struct s3xml_entry e = {.kind = S3XML_OBJECT, .name = u + strlen(prefix)};
-		struct json_object *meta, *len;
 
 		r = wh_unload_list(slices, &e);
-		/* Redshift gives each slice's size: no HEAD needed. */
-		if (r == 0 && json_object_object_get_ex(ent, "meta", &meta) &&
-		    json_object_object_get_ex(meta, "content_length", &len) &&
-		    json_object_is_type(len, json_type_int) && json_object_get_int64(len) >= 0)
-			slices->sizes[slices->n - 1] = (off_t)json_object_get_int64(len);
 	}
 	json_object_put(root);
 	free(body);
@@ -228,26 +225,21 @@ static ssize_t wh_slice_fetch(void *arg, off_t off, size_t len, char *buf)
 }
 
 /* One gzip'd slice, unzipped into the stream: through the S3 prefetcher
- * (parallel range GETs ahead of the reader, as for s3:// reads), or one
- * range at a time without it. */
-static int wh_unload_slice(struct whtree *t, const char *key, off_t size, struct wh_export *x,
-			   char *chunk)
+ * (parallel range GETs ahead of the reader, as for s3:// reads), which
+ * needs the slice's size (a HEAD: the manifest's content_length is not
+ * trusted with the end of the data), or one range at a time without it. */
+static int wh_unload_slice(struct whtree *t, const char *key, struct wh_export *x, char *chunk)
 {
 	struct gunzip *gz = gunzip_new(wh_unload_sink, x);
 	struct wh_slice sl = {.t = t, .key = key};
 	struct prefetch_file *pf = NULL;
+	struct s3_object o;
 	int r = 0;
 
 	if (!gz)
 		return -ENOMEM;
-	if (size < 0 && t->prefetch) {
-		struct s3_object o;
-
-		if ((r = s3_head(t->cfg.s3, t->cfg.staging_bucket, key, &o)) == 0)
-			size = o.size;
-	}
-	if (r == 0 && size >= 0 && t->prefetch &&
-	    !(pf = prefetch_open(t->prefetch, size, wh_slice_fetch, &sl)))
+	if (t->prefetch && (r = s3_head(t->cfg.s3, t->cfg.staging_bucket, key, &o)) == 0 &&
+	    !(pf = prefetch_open(t->prefetch, o.size, wh_slice_fetch, &sl)))
 		r = -ENOMEM;
 	for (off_t off = 0; r == 0;) {
 		ssize_t n = pf ? prefetch_read(pf, chunk, WH_CHUNK, off)
@@ -329,7 +321,7 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 	s3_list(t->cfg.s3, t->cfg.staging_bucket, prefix, NULL, 0, wh_unload_list, &made);
 	if (r < 0)
 		goto out;
-	wh_stream_started(x->snap);
+	wh_export_started(x);
 	if (asprintf(&manifest, "%smanifest", prefix) < 0) {
 		manifest = NULL;
 		r = -ENOMEM;
@@ -342,7 +334,7 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 	}
 	chunk = malloc(WH_CHUNK);
 	for (size_t i = 0; chunk && r == 0 && i < slices.n; i++)
-		r = wh_unload_slice(t, slices.keys[i], slices.sizes[i], x, chunk);
+		r = wh_unload_slice(t, slices.keys[i], x, chunk);
 	if (!chunk)
 		r = -ENOMEM;
 out:
@@ -353,9 +345,7 @@ out:
 	for (size_t i = 0; i < slices.n; i++)
 		free(slices.keys[i]);
 	free(made.keys);
-	free(made.sizes);
 	free(slices.keys);
-	free(slices.sizes);
 	whsql_free_secret(sql);
 	creds_clear(&cr);
 	free(url);
