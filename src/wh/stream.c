@@ -78,12 +78,10 @@ void wh_export_snap_forget(struct whtree *t, const char *schema, const char *tab
 
 	pthread_mutex_lock(&t->lock);
 	e = whtree_ent(t, schema, table, 0);
-	if (e) {
-		/* An export under way goes on for its readers, who opened
-		 * before the change; it is no longer the table's copy. */
+	/* An export under way goes on for its readers, who opened before
+	 * the change; it is no longer the table's copy. */
+	if (e)
 		wh_stream_unlist(e->snap);
-		e->changes++;
-	}
 	pthread_mutex_unlock(&t->lock);
 }
 

@@ -290,7 +290,6 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 			pthread_mutex_unlock(&t->cat_lock);
 			return r;
 		}
-		s->listed_at = wh_now_ms();
 		n = s->nrels;
 		rels = calloc(n + 1, sizeof(*rels));
 		for (size_t i = 0; rels && i < n; i++) {

@@ -50,8 +50,7 @@ struct whschema {
 	char *name;
 	struct whrel *rels;
 	size_t nrels;
-	long long rels_at;   /* 0: never read */
-	long long listed_at; /* a readdir showed it: lookups take 0 sizes */
+	long long rels_at; /* 0: never read */
 };
 
 /* A table's export, read while it is made (stream.c).  The export runs in
@@ -93,7 +92,6 @@ struct whent {
 	struct whent *next;
 	char *schema, *table;
 	struct whsnap *snap; /* the current export, running or finished */
-	unsigned changes;    /* bumped by each change to the rows */
 	char *errors;	     /* the last failed load, with a newline */
 	int pending_dir;     /* mkdir'd, the table does not exist yet */
 };
