@@ -220,7 +220,7 @@ def test_cp_and_python_csv_read_an_export_as_it_runs(pg, redshift, s3, mount, pg
     assert run(["tail", "-n", "1", str(path)]).stdout.encode() == want.splitlines(True)[-1]
 
 
-@pytest.mark.parametrize("kind", ["postgresql", "redshift", "redshift-unload"])
+@pytest.mark.parametrize("kind", ["postgresql", "redshift-unload"])
 def test_head_of_a_table_larger_than_spool_max_cancels_its_export(kind, pg, redshift, s3, mount, pg_schema,
                                                                   tmp_path):
     """head -c 100 of a table four times spool_max: the export cannot end
