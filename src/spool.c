@@ -117,11 +117,11 @@ static int spool_resize(struct spool_file *f, off_t size)
 	else
 		sp->used += now - held;
 	pthread_mutex_unlock(&sp->lock);
-	if (r < 0 && !f->quiet)
+	if (r == 0)
+		f->size = size;
+	else if (!f->quiet)
 		log_err("%s: the spool budget (spool_max=%lld bytes) is full", f->label,
 			(long long)sp->max_bytes);
-	else
-		f->size = size;
 	return r;
 }
 
