@@ -59,6 +59,10 @@ struct backend_ops {
 	/* Attributes of an open file, as it was opened: what an open file
 	 * reads does not change when its object does. */
 	int (*fgetattr)(void *ctx, void *fh, struct stat *st);
+	/* Optional: 1 if the file just opened is still being made, so that
+	 * it reads past the size stat shows (the adapter opens it with
+	 * direct_io: every read reaches the tree, none stops at the size). */
+	int (*streaming)(void *ctx, void *fh);
 	/* path: where the file is now (it may have been renamed since it
 	 * was opened). */
 	int (*release)(void *ctx, const char *path, void *fh);

@@ -185,8 +185,11 @@ static int fuseops_open(const char *path, struct fuse_file_info *fi)
 	void *fh = NULL;
 	int r = b->ops->open(b->ctx, path, fi->flags, &fh, &st);
 
-	if (r == 0)
+	if (r == 0) {
 		fi->fh = (uint64_t)(uintptr_t)fh;
+		if (b->ops->streaming && b->ops->streaming(b->ctx, fh))
+			fi->direct_io = 1;
+	}
 	return r;
 }
 

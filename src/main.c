@@ -344,6 +344,12 @@ int main(int argc, char *argv[])
 		    .region = so.region_name,
 		    .iam_role = wo.iam_role,
 		    .unload = wo.unload,
+		    .prefetch =
+			{
+			    .window_max_bytes = bo.readahead_bytes,
+			    .total_max_bytes = bo.readahead_total_bytes,
+			    .random_min_bytes = 128 * 1024,
+			},
 		    .workers = so.connections,
 		    .write_buffer = so.write_buffer_bytes,
 		};

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ struct spool_file {
 	char *path;
 	char *label;
 	off_t size;
+	off_t gone; /* bytes [0, gone) discarded: holes that hold no disk */
+	int quiet;  /* the budget running out is no error (spool_discard) */
 };
 
 struct spool *spool_new(const char *dir, off_t max_bytes, char **err)
@@ -100,23 +103,25 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Account for the file growing or shrinking to size. */
+/* Account for the file growing or shrinking to size.  A discarded start
+ * holds no disk and counts for nothing. */
 static int spool_resize(struct spool_file *f, off_t size)
 {
 	struct spool *sp = f->sp;
+	off_t held = f->size - f->gone, now = size > f->gone ? size - f->gone : 0;
 	int r = 0;
 
 	pthread_mutex_lock(&sp->lock);
-	if (size > f->size && sp->used + (size - f->size) > sp->max_bytes)
+	if (now > held && sp->used + (now - held) > sp->max_bytes)
 		r = -ENOSPC;
 	else
-		sp->used += size - f->size;
+		sp->used += now - held;
 	pthread_mutex_unlock(&sp->lock);
-	if (r < 0)
+	if (r == 0)
+		f->size = size;
+	else if (!f->quiet)
 		log_err("%s: the spool budget (spool_max=%lld bytes) is full", f->label,
 			(long long)sp->max_bytes);
-	else
-		f->size = size;
 	return r;
 }
 
@@ -129,7 +134,7 @@ ssize_t spool_pread(struct spool_file *f, char *buf, size_t size, off_t off)
 
 int spool_pwrite(struct spool_file *f, const char *buf, size_t size, off_t off)
 {
-	off_t end = off + (off_t)size;
+	off_t end = off + (off_t)size, old = f->size;
 	int r;
 
 	if (end > f->size && (r = spool_resize(f, end)) < 0)
@@ -141,8 +146,13 @@ int spool_pwrite(struct spool_file *f, const char *buf, size_t size, off_t off)
 			if (errno == EINTR)
 				continue;
 			r = -errno;
-			log_err("%s: cannot write the spool file %s: %s", f->label, f->path,
-				strerror(errno));
+			if (r != -ENOSPC && r != -EDQUOT)
+				log_err("%s: cannot write the spool file %s: %s", f->label, f->path,
+					strerror(errno));
+			/* What did not fit is not held: count it out again,
+			 * and give back what part of it the disk took. */
+			if (end > old && ftruncate(f->fd, old) == 0)
+				spool_resize(f, old);
 			return r;
 		}
 		buf += n;
@@ -164,6 +174,34 @@ int spool_truncate(struct spool_file *f, off_t size)
 		spool_resize(f, old);
 		return r;
 	}
+	return 0;
+}
+
+void spool_window(struct spool_file *f)
+{
+	f->quiet = 1;
+}
+
+int spool_discard(struct spool_file *f, off_t upto)
+{
+	struct spool *sp = f->sp;
+
+	if (upto > f->size)
+		upto = f->size;
+	if (upto <= f->gone)
+		return 0;
+	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, f->gone, upto - f->gone) <
+	    0) {
+		int r = -errno;
+
+		log_err("%s: cannot give back the spool file's disk (%s): %s", f->label, f->path,
+			strerror(errno));
+		return r;
+	}
+	pthread_mutex_lock(&sp->lock);
+	sp->used -= upto - f->gone;
+	pthread_mutex_unlock(&sp->lock);
+	f->gone = upto;
 	return 0;
 }
 

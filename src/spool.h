@@ -28,6 +28,16 @@ ssize_t spool_pread(struct spool_file *f, char *buf, size_t size, off_t off);
 int spool_pwrite(struct spool_file *f, const char *buf, size_t size, off_t off);
 int spool_truncate(struct spool_file *f, off_t size);
 
+/* The bytes before upto will never be read again: punch them out of the
+ * file (its size stays) and give their disk back to the budget, so a file
+ * read once from start to end can be longer than the budget.  Reads there
+ * then return zeros; the caller keeps them from happening.  0 or a
+ * negative errno (a filesystem that cannot punch holes: -EOPNOTSUPP). */
+int spool_discard(struct spool_file *f, off_t upto);
+/* The file's writer makes room with spool_discard when the budget is
+ * full, and says so itself if it cannot: ENOSPC is not logged. */
+void spool_window(struct spool_file *f);
+
 /* Keep the file on disk for the user to recover and log where it is, then
  * free the handle; the budget is given back. */
 void spool_keep(struct spool_file *f, const char *why);

@@ -126,7 +126,6 @@ int wh_catalog_schemas(struct whtree *t)
 				s[k].rels = t->schemas[j].rels;
 				s[k].nrels = t->schemas[j].nrels;
 				s[k].rels_at = t->schemas[j].rels_at;
-				s[k].listed_at = t->schemas[j].listed_at;
 				t->schemas[j].rels = NULL;
 				t->schemas[j].nrels = 0;
 			}
@@ -207,9 +206,7 @@ void wh_catalog_forget(struct whtree *t, const char *schema)
 {
 	pthread_mutex_lock(&t->cat_lock);
 	for (size_t i = 0; i < t->nschemas; i++)
-		if (!strcmp(t->schemas[i].name, schema)) {
+		if (!strcmp(t->schemas[i].name, schema))
 			t->schemas[i].rels_at = 0;
-			t->schemas[i].listed_at = 0;
-		}
 	pthread_mutex_unlock(&t->cat_lock);
 }

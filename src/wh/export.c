@@ -1,8 +1,7 @@
-/* export.c - a table exported to CSV into a snapshot in the spool, so its
- * size is exact; snapshots are kept for the TTL unless a load changed the
- * rows.  PostgreSQL: COPY TO STDOUT; Redshift: a SELECT formatted as
- * PostgreSQL's CSV, or (-o unload) UNLOAD to the staging prefix.  See
- * whtree_i.h.
+/* export.c - a table exported to CSV, into the spool file of a stream
+ * (stream.c) that readers read as it grows.  PostgreSQL: COPY TO STDOUT;
+ * Redshift: a SELECT formatted as PostgreSQL's CSV, or (-o unload) UNLOAD
+ * to the staging prefix.  See whtree_i.h.
  */
 #include "config.h"
 
@@ -21,6 +20,7 @@
 #include "gunzip.h"
 #include <json-c/json.h>
 #include "log.h"
+#include "s3/prefetch.h"
 #include "s3/s3.h"
 #include "spool.h"
 #include "whdb.h"
@@ -28,43 +28,7 @@
 #include "whtree_i.h"
 
 /* --------------------------------------------------------------------- */
-/* snapshots */
-
-void wh_export_snap_unref(struct whsnap *s)
-{
-	if (s && --s->refs == 0) {
-		spool_close(s->f);
-		free(s);
-	}
-}
-
-/* Drop a table's snapshot: its rows changed. */
-void wh_export_snap_forget(struct whtree *t, const char *schema, const char *table)
-{
-	struct whent *e;
-
-	pthread_mutex_lock(&t->lock);
-	e = whtree_ent(t, schema, table, 0);
-	if (e) {
-		wh_export_snap_unref(e->snap);
-		e->snap = NULL;
-		e->changes++;
-	}
-	pthread_mutex_unlock(&t->lock);
-}
-
-/* Give back the spool space of snapshots nobody has used for a TTL. */
-static void wh_snap_sweep(struct whtree *t)
-{
-	for (struct whent *e = t->ents; e; e = e->next)
-		if (e->snap && e->snap->refs == 1 && !wh_fresh(t, e->snap->made_ms)) {
-			wh_export_snap_unref(e->snap);
-			e->snap = NULL;
-		}
-}
-
-/* --------------------------------------------------------------------- */
-/* export: a table into a snapshot */
+/* export: a table into a stream */
 
 /* A staging prefix no other load or unload uses, ending in '/':
  * PREFIXodofs-WHAT-PID-SEQ-RANDOM/.  COPY takes every object under the
@@ -91,17 +55,23 @@ struct wh_export {
 	struct whsnap *snap;
 	struct buf row;
 	int ncols;
+	int started; /* wh_stream_started was called */
 };
+
+/* The query was accepted: the open waiting for it returns. */
+static void wh_export_started(struct wh_export *x)
+{
+	if (!x->started) {
+		x->started = 1;
+		wh_stream_started(x->snap);
+	}
+}
 
 static int wh_export_bytes(void *arg, const char *data, size_t len)
 {
 	struct wh_export *x = arg;
-	int r = spool_pwrite(x->snap->f, data, len, x->snap->size);
 
-	if (r < 0)
-		return r;
-	x->snap->size += (off_t)len;
-	return 0;
+	return wh_stream_put(x->snap, data, len);
 }
 
 static int wh_export_flush(struct wh_export *x)
@@ -113,12 +83,16 @@ static int wh_export_flush(struct wh_export *x)
 }
 
 /* COPY TO STDOUT sends a row at a time: gather them into writes of
- * WH_CHUNK, not one write per row. */
+ * WH_CHUNK, not one write per row; but when nothing more has come for now
+ * (data NULL) and a reader waits, hand over what is held. */
 static int wh_export_copy(void *arg, const char *data, size_t len)
 {
 	struct wh_export *x = arg;
 	int r;
 
+	wh_export_started(x);
+	if (!data)
+		return x->row.len && wh_stream_wanted(x->snap) ? wh_export_flush(x) : 0;
 	if (len >= WH_CHUNK) { /* a huge row goes as it is */
 		r = wh_export_flush(x);
 		return r ? r : wh_export_bytes(x, data, len);
@@ -136,7 +110,10 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
 	struct wh_export *x = arg;
 	int r = 0;
 
+	if (!res) /* nothing more for now */
+		return x->row.len && wh_stream_wanted(x->snap) ? wh_export_flush(x) : 0;
 	if (first) {
+		wh_export_started(x);
 		x->ncols = PQnfields(res);
 		for (int j = 0; j < x->ncols && r == 0; j++) {
 			const char *n = PQfname(res, j);
@@ -168,7 +145,7 @@ static int wh_export_row(void *arg, const PGresult *res, int first)
 
 /* -o unload: Redshift writes the table to the staging prefix in parallel
  * (gzip'd CSV slices and a manifest); odofs reads the slices back in order
- * into the snapshot, under a header of the table's columns, then deletes
+ * into the stream, under a header of the table's columns, then deletes
  * them. */
 struct wh_unload_obj {
 	char **keys;
@@ -235,6 +212,56 @@ static int wh_unload_manifest(struct whtree *t, const char *key, struct wh_unloa
 	return r;
 }
 
+struct wh_slice {
+	struct whtree *t;
+	const char *key;
+};
+
+static ssize_t wh_slice_fetch(void *arg, off_t off, size_t len, char *buf)
+{
+	struct wh_slice *sl = arg;
+
+	return s3_get_range(sl->t->cfg.s3, sl->t->cfg.staging_bucket, sl->key, off, len, NULL, buf);
+}
+
+/* One gzip'd slice, unzipped into the stream: through the S3 prefetcher
+ * (parallel range GETs ahead of the reader, as for s3:// reads), which
+ * needs the slice's size (a HEAD: the manifest's content_length is not
+ * trusted with the end of the data), or one range at a time without it. */
+static int wh_unload_slice(struct whtree *t, const char *key, struct wh_export *x, char *chunk)
+{
+	struct gunzip *gz = gunzip_new(wh_unload_sink, x);
+	struct wh_slice sl = {.t = t, .key = key};
+	struct prefetch_file *pf = NULL;
+	struct s3_object o;
+	int r = 0;
+
+	if (!gz)
+		return -ENOMEM;
+	if (t->prefetch && (r = s3_head(t->cfg.s3, t->cfg.staging_bucket, key, &o)) == 0 &&
+	    !(pf = prefetch_open(t->prefetch, o.size, wh_slice_fetch, &sl)))
+		r = -ENOMEM;
+	for (off_t off = 0; r == 0;) {
+		ssize_t n = pf ? prefetch_read(pf, chunk, WH_CHUNK, off)
+			       : s3_get_range(t->cfg.s3, t->cfg.staging_bucket, key, off, WH_CHUNK,
+					      NULL, chunk);
+
+		if (n < 0)
+			r = (int)n;
+		if (n <= 0)
+			break;
+		r = gunzip_feed(gz, chunk, (size_t)n);
+		off += n;
+		if (!pf && (size_t)n < WH_CHUNK)
+			break;
+	}
+	prefetch_close(pf);
+	if (r == 0)
+		r = gunzip_finish(gz);
+	gunzip_free(gz);
+	return r;
+}
+
 static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, const char *table,
 			    struct wh_export *x, char **err)
 {
@@ -294,6 +321,7 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 	s3_list(t->cfg.s3, t->cfg.staging_bucket, prefix, NULL, 0, wh_unload_list, &made);
 	if (r < 0)
 		goto out;
+	wh_export_started(x);
 	if (asprintf(&manifest, "%smanifest", prefix) < 0) {
 		manifest = NULL;
 		r = -ENOMEM;
@@ -305,30 +333,8 @@ static int wh_export_unload(struct whtree *t, PGconn *c, const char *schema, con
 		goto out;
 	}
 	chunk = malloc(WH_CHUNK);
-	for (size_t i = 0; chunk && r == 0 && i < slices.n; i++) {
-		struct gunzip *gz = gunzip_new(wh_unload_sink, x);
-
-		if (!gz) {
-			r = -ENOMEM;
-			break;
-		}
-		for (off_t off = 0; r == 0;) {
-			ssize_t n = s3_get_range(t->cfg.s3, t->cfg.staging_bucket, slices.keys[i],
-						 off, WH_CHUNK, NULL, chunk);
-
-			if (n < 0)
-				r = (int)n;
-			if (n <= 0)
-				break;
-			r = gunzip_feed(gz, chunk, (size_t)n);
-			off += n;
-			if ((size_t)n < WH_CHUNK)
-				break;
-		}
-		if (r == 0)
-			r = gunzip_finish(gz);
-		gunzip_free(gz);
-	}
+	for (size_t i = 0; chunk && r == 0 && i < slices.n; i++)
+		r = wh_unload_slice(t, slices.keys[i], x, chunk);
 	if (!chunk)
 		r = -ENOMEM;
 out:
@@ -349,16 +355,21 @@ out:
 	return r;
 }
 
-static int wh_export(struct whtree *t, const char *schema, const char *table, struct whsnap *snap)
+int wh_export_run(struct whtree *t, struct whsnap *s)
 {
-	struct wh_export x = {.snap = snap};
-	char *err = NULL, *q = NULL, *sql = NULL, *label = NULL;
+	struct wh_export x = {.snap = s};
+	const char *schema = s->schema, *table = s->table;
+	char *err = NULL, *q = NULL, *sql = NULL;
 	PGconn *c = whdb_get(t->cfg.db, &err);
 	int r = -EIO;
 
 	buf_init(&x.row, (size_t)64 << 20);
 	if (!c)
 		goto out;
+	if (wh_stream_conn(s, c)) {
+		r = -EPIPE;
+		goto out;
+	}
 	q = whsql_qualified(schema, table);
 	if (!q) {
 		r = -ENOMEM;
@@ -370,97 +381,39 @@ static int wh_export(struct whtree *t, const char *schema, const char *table, st
 		if (asprintf(&sql, "SELECT * FROM %s", q) < 0)
 			goto nomem;
 		r = whdb_select_rows(t->cfg.db, c, sql, wh_export_row, &x, &err);
-		if (r == 0)
-			r = wh_export_flush(&x);
 	} else {
 		if (asprintf(&sql, "COPY (SELECT * FROM %s) TO STDOUT (FORMAT csv, HEADER)", q) < 0)
 			goto nomem;
 		r = whdb_copy_out(t->cfg.db, c, sql, wh_export_copy, &x, &err);
-		if (r == 0)
-			r = wh_export_flush(&x);
 	}
+	if (r == 0)
+		r = wh_export_flush(&x);
 	goto out;
 nomem:
 	r = -ENOMEM;
 out:
-	if (r < 0) {
-		if (asprintf(&label, "%s.%s", schema, table) < 0)
-			label = NULL;
+	if (c && (wh_stream_conn(s, NULL) || r == -EPIPE)) {
+		/* Cancelled: the connection was cut, never to be pooled. */
+		PQfinish(c);
+		c = NULL;
+		r = -EPIPE;
+	}
+	if (r == -EPIPE) {
+		log_debug("export of %s.%s cancelled: its last reader closed", schema, table);
+	} else if (r < 0) {
 		if (r == -ENOSPC)
-			log_err("cannot export %s: no room in the spool for it (cache_dir is full "
-				"or spool_max reached)",
-				label ? label : table);
+			log_err("cannot export %s.%s: no room in the spool for a piece of it "
+				"(cache_dir is full or spool_max reached)",
+				schema, table);
 		else
-			log_err("cannot export %s: %s", label ? label : table,
-				err ? err : strerror(-r));
+			log_err("cannot export %s.%s: %s", schema, table, err ? err : strerror(-r));
 		if (r != -ENOSPC && r != -ENOMEM)
 			r = -EIO;
 	}
 	whdb_put(t->cfg.db, c);
 	buf_free(&x.row);
-	free(label);
 	free(sql);
 	free(q);
 	free(err);
 	return r;
-}
-
-/* A current snapshot of the table, referenced for the caller: made now
- * unless one younger than the TTL exists. */
-int wh_export_snapshot(struct whtree *t, const char *schema, const char *table, struct whsnap **out)
-{
-	struct whent *e;
-	struct whsnap *s;
-	char label[2 * WH_NAME_MAX + 2];
-	unsigned changes;
-	int r;
-
-	pthread_mutex_lock(&t->lock);
-	wh_snap_sweep(t);
-	e = whtree_ent(t, schema, table, 1);
-	pthread_mutex_unlock(&t->lock);
-	if (!e)
-		return -ENOMEM;
-
-	pthread_mutex_lock(&e->export_lock);
-	pthread_mutex_lock(&t->lock);
-	if (e->snap && wh_fresh(t, e->snap->made_ms)) {
-		e->snap->refs++;
-		*out = e->snap;
-		pthread_mutex_unlock(&t->lock);
-		pthread_mutex_unlock(&e->export_lock);
-		return 0;
-	}
-	changes = e->changes;
-	pthread_mutex_unlock(&t->lock);
-
-	s = calloc(1, sizeof(*s));
-	snprintf(label, sizeof(label), "%s.%s", schema, table);
-	r = s ? spool_create(t->cfg.spool, label, &s->f) : -ENOMEM;
-	if (r == 0) {
-		s->made_ms = wh_now_ms();
-		s->made = time(NULL);
-		r = wh_export(t, schema, table, s);
-	}
-	if (r < 0) {
-		if (s)
-			spool_close(s->f);
-		free(s);
-		pthread_mutex_unlock(&e->export_lock);
-		return r;
-	}
-	/* A load that committed while the export ran may not be in it: the
-	 * caller, who opened before the load ended, may read it, but it is
-	 * not kept for those who come after. */
-	s->refs = 1;
-	pthread_mutex_lock(&t->lock);
-	if (e->changes == changes) {
-		wh_export_snap_unref(e->snap);
-		e->snap = s;
-		s->refs++;
-	}
-	pthread_mutex_unlock(&t->lock);
-	pthread_mutex_unlock(&e->export_lock);
-	*out = s;
-	return 0;
 }

@@ -253,6 +253,13 @@ skip:
 	atomic_fetch_sub(&whdb_n_cancels, 1);
 }
 
+void whdb_abort(PGconn *c)
+{
+	whdb_cancel(c);
+	if (PQsocket(c) >= 0)
+		shutdown(PQsocket(c), SHUT_RDWR);
+}
+
 /* The server has not answered in time: ask it to stop, and cut the
  * connection.  Whatever is sent on it next fails at once instead of
  * waiting out another bound (a COPY's end, a ROLLBACK), and the server
@@ -533,15 +540,24 @@ int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, 
 		int n = PQgetCopyData(c, &data, 1);
 
 		if (n > 0) {
-			if (r == 0)
-				r = fn(arg, data, (size_t)n);
+			r = fn(arg, data, (size_t)n);
 			PQfreemem(data);
+			if (r < 0) {
+				/* The caller takes no more: stop the statement
+				 * rather than read the rest of it. */
+				whdb_abort(c);
+				return r;
+			}
 			continue;
 		}
 		if (n == -1)
 			break;
 		if (n == -2)
 			return whdb_conn_error(c, err);
+		if ((r = fn(arg, NULL, 0)) < 0) {
+			whdb_abort(c);
+			return r;
+		}
 		if ((n = whdb_poll(c, POLLIN, &k, err)) < 0)
 			return n;
 		if (!PQconsumeInput(c))
@@ -568,6 +584,10 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 	 * would make Redshift's leader node materialise it instead). */
 	PQsetSingleRowMode(c);
 	for (;;) {
+		/* Nothing more has come for now: the caller may pass on what
+		 * it holds. */
+		if (r == 0 && !failed && PQisBusy(c))
+			r = fn(arg, NULL, 0);
 		if ((r == 0 || r == -ECANCELED) && whdb_pump(c, &k, err) < 0)
 			return -EIO;
 		res = PQgetResult(c);
@@ -593,7 +613,9 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 		PQclear(res);
 		if (r < 0 && r != -ECANCELED) {
 			/* Stop reading a result the caller no longer takes:
-			 * the connection is closed rather than drained. */
+			 * the statement is cancelled and the connection cut
+			 * rather than drained. */
+			whdb_abort(c);
 			return r;
 		}
 	}

@@ -50,7 +50,10 @@ int whdb_copy_in_put(struct whdb *db, PGconn *c, const char *data, size_t len, c
 int whdb_copy_in_end(struct whdb *db, PGconn *c, const char *errmsg, char **err);
 
 /* Streaming a result out: COPY ... TO STDOUT or a SELECT in single-row
- * mode.  The callbacks return 0 to go on or a negative errno to stop. */
+ * mode.  The callbacks return 0 to go on or a negative errno to stop: the
+ * statement is then cancelled and the connection cut (whdb_abort).  They
+ * are also called with no data (data or res NULL) when nothing more has
+ * come for now, before waiting for it. */
 typedef int (*whdb_copy_fn)(void *arg, const char *data, size_t len);
 int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, void *arg,
 		  char **err);
@@ -59,6 +62,11 @@ int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, 
 typedef int (*whdb_row_fn)(void *arg, const PGresult *res, int first);
 int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn, void *arg,
 		     char **err);
+
+/* From any thread: ask the server to cancel what runs on c, and cut the
+ * connection so that whatever waits on it returns at once.  c is then
+ * good only for PQfinish (whdb_put does that). */
+void whdb_abort(PGconn *c);
 
 /* The one-line message of a failed result (malloc'd). */
 char *whdb_result_error(const PGresult *res);

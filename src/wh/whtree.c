@@ -1,7 +1,7 @@
 /* whtree.c - see whtree.h
  *
  * The tree's FUSE-facing operations: what a path names, getattr and
- * readdir, open files (snapshots, .errors, loads), unlink, mkdir and
+ * readdir, open files (table exports, .errors, loads), unlink, mkdir and
  * rmdir, and the backend ops table.  The state they share with
  * catalog.c, export.c and load.c is in whtree_i.h.
  */
@@ -29,6 +29,7 @@ enum whfh_kind { WHFH_SNAP, WHFH_TEXT, WHFH_LOAD };
 struct whfh {
 	enum whfh_kind kind;
 	struct whsnap *snap;
+	struct whreader rd;
 	char *text;
 	size_t textlen;
 	struct whload *ld;
@@ -57,7 +58,6 @@ struct whent *whtree_ent(struct whtree *t, const char *schema, const char *table
 		free(e);
 		return NULL;
 	}
-	pthread_mutex_init(&e->export_lock, NULL);
 	e->next = t->ents;
 	t->ents = e;
 	return e;
@@ -198,47 +198,21 @@ static void wh_stat_file(const struct whtree *t, struct stat *st, off_t size, ti
 	st->st_mtime = st->st_ctime = st->st_atime = mtime;
 }
 
-/* The size of a table file: its snapshot's, 0 right after a listing,
- * else exported now so that stat is exact. */
-static int wh_table_stat(struct whtree *t, const struct whpath *p, struct stat *st, int export)
+/* The size of a table file: its export's once finished (within the TTL);
+ * else 0, with no export started.  A stat never waits for an export: the
+ * kernel looks a name up before every open, and the first byte would wait
+ * too.  A reader reads to the end whatever the size says. */
+static void wh_table_stat(struct whtree *t, const struct whpath *p, struct stat *st)
 {
 	struct whent *e;
-	struct whsnap *s = NULL;
-	int r;
 
 	pthread_mutex_lock(&t->lock);
 	e = whtree_ent(t, p->schema, p->table, 0);
-	if (e && e->snap && wh_fresh(t, e->snap->made_ms)) {
-		wh_stat_file(t, st, e->snap->size, e->snap->made, !p->view);
-		pthread_mutex_unlock(&t->lock);
-		return 0;
-	}
-	pthread_mutex_unlock(&t->lock);
-	if (!export || p->pending) {
+	if (e && e->snap && e->snap->done && !e->snap->status && wh_fresh(t, e->snap->made_ms))
+		wh_stat_file(t, st, wh_stream_size(e->snap), e->snap->made, !p->view);
+	else
 		wh_stat_file(t, st, 0, time(NULL), !p->view);
-		return 0;
-	}
-	r = wh_export_snapshot(t, p->schema, p->table, &s);
-	if (r < 0)
-		return r;
-	wh_stat_file(t, st, s->size, s->made, !p->view);
-	pthread_mutex_lock(&t->lock);
-	wh_export_snap_unref(s);
 	pthread_mutex_unlock(&t->lock);
-	return 0;
-}
-
-/* Whether a readdir of the schema was answered within the TTL. */
-static int wh_recently_listed(struct whtree *t, const char *schema)
-{
-	int listed = 0;
-
-	pthread_mutex_lock(&t->cat_lock);
-	for (size_t i = 0; i < t->nschemas; i++)
-		if (!strcmp(t->schemas[i].name, schema))
-			listed = wh_fresh(t, t->schemas[i].listed_at);
-	pthread_mutex_unlock(&t->cat_lock);
-	return listed;
 }
 
 static int wh_getattr(void *ctx, const char *path, struct stat *st)
@@ -256,7 +230,8 @@ static int wh_getattr(void *ctx, const char *path, struct stat *st)
 		wh_stat_dir(t, st);
 		return 0;
 	case WH_TABLE_FILE:
-		return wh_table_stat(t, &p, st, !wh_recently_listed(t, p.schema));
+		wh_table_stat(t, &p, st);
+		return 0;
 	case WH_ERRORS: {
 		struct whent *e;
 
@@ -308,14 +283,13 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 		struct whrel *rels;
 
 		/* Copy the names out: fill() must not run under cat_lock
-		 * while the snapshot sizes need t->lock. */
+		 * while the export sizes need t->lock. */
 		pthread_mutex_lock(&t->cat_lock);
 		s = wh_catalog_schema(t, p.schema, &r);
 		if (!s) {
 			pthread_mutex_unlock(&t->cat_lock);
 			return r;
 		}
-		s->listed_at = wh_now_ms();
 		n = s->nrels;
 		rels = calloc(n + 1, sizeof(*rels));
 		for (size_t i = 0; rels && i < n; i++) {
@@ -334,7 +308,7 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 				continue;
 			snprintf(q.table, sizeof(q.table), "%s", rels[i].name);
 			q.view = rels[i].view;
-			wh_table_stat(t, &q, &st, 0);
+			wh_table_stat(t, &q, &st);
 			snprintf(name, sizeof(name), "%s.csv", rels[i].name);
 			stop = fill(arg, name, &st);
 			if (!stop && !rels[i].view) {
@@ -462,12 +436,15 @@ static int wh_open(void *ctx, const char *path, int flags, void **out, struct st
 		fh = wh_fh_new(WHFH_SNAP);
 		if (!fh)
 			return -ENOMEM;
-		r = wh_export_snapshot(t, p.schema, p.table, &fh->snap);
+		r = wh_stream_open(t, p.schema, p.table, &fh->snap, &fh->rd);
 		if (r < 0) {
 			free(fh);
 			return r;
 		}
-		wh_stat_file(t, st, fh->snap->size, fh->snap->made, !p.view);
+		pthread_mutex_lock(&t->lock);
+		wh_stat_file(t, st, wh_stream_size(fh->snap),
+			     fh->snap->done ? fh->snap->made : time(NULL), !p.view);
+		pthread_mutex_unlock(&t->lock);
 		*out = fh;
 		return 0;
 	case WH_ERRORS:
@@ -549,11 +526,7 @@ static ssize_t wh_read(void *ctx, void *handle, char *buf, size_t size, off_t of
 	(void)ctx;
 	switch (fh->kind) {
 	case WHFH_SNAP:
-		if (off >= fh->snap->size)
-			return 0;
-		if ((off_t)size > fh->snap->size - off)
-			size = (size_t)(fh->snap->size - off);
-		return spool_pread(fh->snap->f, buf, size, off);
+		return wh_stream_read(fh->snap, &fh->rd, buf, size, off);
 	case WHFH_TEXT:
 		if (off < 0 || (size_t)off >= fh->textlen)
 			return 0;
@@ -645,7 +618,10 @@ static int wh_fgetattr(void *ctx, void *handle, struct stat *st)
 
 	switch (fh->kind) {
 	case WHFH_SNAP:
-		wh_stat_file(t, st, fh->snap->size, fh->snap->made, 1);
+		pthread_mutex_lock(&t->lock);
+		wh_stat_file(t, st, wh_stream_size(fh->snap),
+			     fh->snap->done ? fh->snap->made : time(NULL), 1);
+		pthread_mutex_unlock(&t->lock);
 		return 0;
 	case WHFH_TEXT:
 		wh_stat_file(t, st, (off_t)fh->textlen, time(NULL), 0);
@@ -657,6 +633,22 @@ static int wh_fgetattr(void *ctx, void *handle, struct stat *st)
 		pthread_mutex_unlock(&fh->ld->lock);
 		return 0;
 	}
+}
+
+/* A table file opened while its export runs reads past its size (0 until
+ * the export ends): the kernel must ask for every read. */
+static int wh_streaming(void *ctx, void *handle)
+{
+	struct whtree *t = ctx;
+	struct whfh *fh = handle;
+	int r;
+
+	if (fh->kind != WHFH_SNAP)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	r = !fh->snap->done;
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }
 
 static int wh_release(void *ctx, const char *path, void *handle)
@@ -672,9 +664,7 @@ static int wh_release(void *ctx, const char *path, void *handle)
 		wh_load_unlist(t, fh->ld);
 		wh_load_free(fh->ld);
 	} else if (fh->kind == WHFH_SNAP) {
-		pthread_mutex_lock(&t->lock);
-		wh_export_snap_unref(fh->snap);
-		pthread_mutex_unlock(&t->lock);
+		wh_stream_close(fh->snap, &fh->rd);
 	}
 	free(fh->text);
 	free(fh);
@@ -850,11 +840,15 @@ static int wh_start(void *ctx)
 {
 	struct whtree *t = ctx;
 
-	if (!t->cfg.redshift || t->cfg.read_only)
+	if (!t->cfg.redshift || (t->cfg.read_only && !t->cfg.unload))
 		return 0;
 	t->workers = pool_new(t->cfg.workers);
 	if (!t->workers)
 		return -ENOMEM;
+	if (t->cfg.unload && !(t->prefetch = prefetch_new(&t->cfg.prefetch, t->workers)))
+		return -ENOMEM;
+	if (t->cfg.read_only)
+		return 0;
 	struct uploader_config uc = {.buffer_total = t->cfg.write_buffer};
 
 	t->uploader = uploader_new(t->cfg.s3, t->workers, &uc);
@@ -868,13 +862,14 @@ static void wh_destroy(void *ctx)
 
 	if (!t)
 		return;
+	wh_stream_stop_all(t);
 	uploader_free(t->uploader);
+	prefetch_free(t->prefetch);
 	pool_free(t->workers);
 	wh_catalog_free(t);
 	for (e = t->ents; e; e = next) {
 		next = e->next;
-		wh_export_snap_unref(e->snap);
-		pthread_mutex_destroy(&e->export_lock);
+		wh_stream_unref(e->snap);
 		free(e->schema);
 		free(e->table);
 		free(e->errors);
@@ -882,6 +877,7 @@ static void wh_destroy(void *ctx)
 	}
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->cat_lock);
+	pthread_cond_destroy(&t->exports_ended);
 	free(t);
 }
 
@@ -891,6 +887,7 @@ static const struct backend_ops wh_ops = {
     .open = wh_open,
     .read = wh_read,
     .fgetattr = wh_fgetattr,
+    .streaming = wh_streaming,
     .release = wh_release,
     .statfs = wh_statfs,
     .create = wh_create,
@@ -917,6 +914,7 @@ int whtree_new(const struct whtree_config *cfg, struct backend *out)
 	t->started = time(NULL);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->cat_lock, NULL);
+	pthread_cond_init(&t->exports_ended, NULL);
 	out->ops = &wh_ops;
 	out->ctx = t;
 	return 0;

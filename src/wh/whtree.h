@@ -12,10 +12,10 @@
  *                         table when it is closed, then disappears
  *   /SCHEMA/TABLE/.errors what the last failed load of the table said
  *
- * A table file's size is known only once the table has been exported: an
- * open (and a lookup by name that no listing answered) exports it to a
- * snapshot in the spool, which later opens reuse for the cache TTL.  A
- * listing exports nothing and shows 0 for tables with no snapshot.
+ * Opening a table file starts its export and returns once the query is
+ * accepted; reads get the bytes as the export makes them (stream.c).  Its
+ * size is 0 until an export finished, then exact for the cache TTL, within
+ * which later opens reuse that export.  A stat or a listing never exports.
  */
 #ifndef ODOFS_WHTREE_H
 #define ODOFS_WHTREE_H
@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "s3/prefetch.h"
 
 struct whdb;
 struct s3;
@@ -39,8 +40,8 @@ struct whtree_config {
 	mode_t umask;
 	int read_only;
 	int allow_drop;
-	unsigned ttl_ms;     /* catalog and snapshot lifetime */
-	struct spool *spool; /* borrowed: snapshots and new-table loads */
+	unsigned ttl_ms;     /* catalog and finished export lifetime */
+	struct spool *spool; /* borrowed: exports and new-table loads */
 
 	/* Redshift loads: the staging prefix and how COPY reaches it. */
 	struct s3 *s3;		      /* borrowed; NULL on PostgreSQL */
@@ -48,8 +49,9 @@ struct whtree_config {
 	const char *staging_bucket;
 	const char *staging_prefix; /* "" or ending in '/' */
 	const char *region;
-	const char *iam_role; /* NULL: the mount's own credentials */
-	int unload;	      /* export through UNLOAD to the staging prefix */
+	const char *iam_role;		 /* NULL: the mount's own credentials */
+	int unload;			 /* export through UNLOAD to the staging prefix */
+	struct prefetch_config prefetch; /* reading UNLOAD's slices */
 	unsigned workers;
 	size_t write_buffer;
 };

@@ -1,11 +1,11 @@
 /* whtree_i.h - private to src/wh/: the warehouse tree's state and what
- * whtree.c (the FUSE-facing operations), catalog.c, export.c, load.c and
- * newtable.c call in one another.
+ * whtree.c (the FUSE-facing operations), catalog.c, export.c, stream.c,
+ * load.c and newtable.c call in one another.
  *
  * State, all under t->lock unless said otherwise:
  *   - the catalog: schemas and each schema's relations, refreshed when
  *     older than the TTL (refreshes serialise on cat_lock);
- *   - one whent per table that has a snapshot, a .errors text, or is a
+ *   - one whent per table that has an export, a .errors text, or is a
  *     folder made with mkdir before its table exists;
  *   - the loads in progress (whload), so their files can be looked up.
  */
@@ -27,6 +27,7 @@ struct creds;
 struct gunzip;
 struct jsonrow;
 struct pool;
+struct prefetch;
 struct spool_file;
 struct upload;
 struct uploader;
@@ -49,14 +50,40 @@ struct whschema {
 	char *name;
 	struct whrel *rels;
 	size_t nrels;
-	long long rels_at;   /* 0: never read */
-	long long listed_at; /* a readdir showed it: lookups take 0 sizes */
+	long long rels_at; /* 0: never read */
+};
+
+/* A table's export, read while it is made (stream.c).  The export runs in
+ * a thread of its own, COPY ... TO STDOUT (or what Redshift has) written
+ * into a spool file, and readers wait only for the bytes they ask for.
+ * Bytes behind every reader may be discarded (base) when the spool is full,
+ * so a table larger than the spool can be read once from start to end.
+ * Fields under t->lock. */
+struct whreader {
+	struct whreader *next;
+	off_t pos;   /* where this reader reads next */
+	int waiting; /* for bytes the export has not made yet */
 };
 
 struct whsnap {
+	struct whsnap *next_run; /* t->running, while the thread runs */
+	struct whtree *t;
+	struct whent *e;
+	char *schema, *table;
 	struct spool_file *f;
-	off_t size;
-	long long made_ms;
+	off_t size;	   /* bytes exported so far; the file's once done */
+	off_t base;	   /* bytes before base were discarded */
+	int started;	   /* the query was accepted (or failed: status) */
+	int refused;	   /* failed before that: open fails */
+	int done;	   /* finished (status says how) */
+	int status;	   /* 0, or a negative errno */
+	int cancel;	   /* no reader is left: stop */
+	unsigned waiting;  /* readers waiting for bytes */
+	unsigned nreaders; /* open handles */
+	struct whreader *readers;
+	PGconn *conn;	     /* the export's, while its statement runs */
+	pthread_cond_t cond; /* any field above changed */
+	long long made_ms;   /* when it finished */
 	time_t made;
 	unsigned refs;
 };
@@ -64,11 +91,9 @@ struct whsnap {
 struct whent {
 	struct whent *next;
 	char *schema, *table;
-	struct whsnap *snap;
-	unsigned changes;	     /* bumped by each change to the rows */
-	pthread_mutex_t export_lock; /* one export of a table at a time */
-	char *errors;		     /* the last failed load, with a newline */
-	int pending_dir;	     /* mkdir'd, the table does not exist yet */
+	struct whsnap *snap; /* the current export, running or finished */
+	char *errors;	     /* the last failed load, with a newline */
+	int pending_dir;     /* mkdir'd, the table does not exist yet */
 };
 
 struct whload;
@@ -83,7 +108,10 @@ struct whtree {
 	long long schemas_at;
 	struct whent *ents;
 	struct whload *loads;
-	struct pool *workers; /* Redshift: upload parts */
+	struct whsnap *running; /* exports whose thread runs */
+	pthread_cond_t exports_ended;
+	struct pool *workers;	   /* Redshift: upload parts, UNLOAD slice reads */
+	struct prefetch *prefetch; /* -o unload: reading the slices */
 	struct uploader *uploader;
 	unsigned long long load_seq;
 };
@@ -226,24 +254,63 @@ int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel);
 void wh_catalog_forget(struct whtree *t, const char *schema);
 
 /* --------------------------------------------------------------------- */
-/* export.c: a table exported to CSV into a snapshot in the spool */
+/* export.c: a table exported to CSV, into a stream's spool file */
 
 /* A staging prefix no other load or unload uses, ending in '/'
  * (malloc'd); NULL on failure. */
 char *wh_export_stage_prefix(struct whtree *t, const char *what);
 
-/* A current snapshot of the table, referenced for the caller (who drops
- * it with wh_export_snap_unref under t->lock): made now unless one
- * younger than the TTL exists.  0 or a negative errno. */
-int wh_export_snapshot(struct whtree *t, const char *schema, const char *table,
-		       struct whsnap **out);
+/* Export the table into s: 0 or a negative errno (-EPIPE: cancelled, no
+ * reader is left).  Called by the stream's thread. */
+int wh_export_run(struct whtree *t, struct whsnap *s);
 
-/* Drop a reference; the last one frees the snapshot.  Accepts NULL.
- * Called with t->lock held. */
-void wh_export_snap_unref(struct whsnap *s);
+/* --------------------------------------------------------------------- */
+/* stream.c: exports read as they are made */
 
-/* Drop a table's snapshot: its rows changed.  Takes t->lock. */
+/* Bytes made by the export, in order: into the spool, waiting for readers
+ * to move on when it is full.  0, -EPIPE (cancelled) or a negative errno.
+ * data NULL: nothing more has come from the database for now (readers
+ * waiting get what is held). */
+int wh_stream_put(struct whsnap *s, const char *data, size_t len);
+
+/* The query was accepted: open() returns. */
+void wh_stream_started(struct whsnap *s);
+
+/* Whether the export should hand over what it holds now (a reader waits). */
+int wh_stream_wanted(struct whsnap *s);
+
+/* The export's connection while its statement runs (NULL: ended), so a
+ * cancel can reach it.  Returns 1 if the export was cancelled: the
+ * connection is then closed, not pooled. */
+int wh_stream_conn(struct whsnap *s, PGconn *c);
+
+/* Open the table for reading: the current export (running, or finished
+ * within the TTL), or a new one.  Returns once the query is accepted;
+ * rd is listed as a reader of *out.  0 or a negative errno. */
+int wh_stream_open(struct whtree *t, const char *schema, const char *table, struct whsnap **out,
+		   struct whreader *rd);
+
+/* Read for rd, waiting for bytes not made yet.  A byte count (0: the end)
+ * or a negative errno (-ESPIPE: discarded, the table did not fit the
+ * spool). */
+ssize_t wh_stream_read(struct whsnap *s, struct whreader *rd, char *buf, size_t size, off_t off);
+
+/* rd closes; the last reader of an unfinished export cancels it. */
+void wh_stream_close(struct whsnap *s, struct whreader *rd);
+
+/* The size stat shows for an open stream or a table: exact once the export
+ * finished, 0 before.  Called with t->lock held. */
+off_t wh_stream_size(const struct whsnap *s);
+
+/* Drop a table's export: its rows changed.  Takes t->lock. */
 void wh_export_snap_forget(struct whtree *t, const char *schema, const char *table);
+
+/* Drop a reference; the last one frees it.  Accepts NULL.  Called with
+ * t->lock held. */
+void wh_stream_unref(struct whsnap *s);
+
+/* The mount is going: cancel every export and wait for their threads. */
+void wh_stream_stop_all(struct whtree *t);
 
 /* --------------------------------------------------------------------- */
 /* load.c: a file written into a table (TABLE.csv or its load folder) */
