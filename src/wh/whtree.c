@@ -427,6 +427,7 @@ static int wh_open_load(struct whtree *t, const struct whpath *p, const char *na
 		free(fh);
 		return r;
 	}
+	ld->append = (flags & O_APPEND) != 0;
 	fh->ld = ld;
 	wh_stat_file(t, st, 0, time(NULL), 1);
 	*out = fh;
@@ -581,7 +582,9 @@ static ssize_t wh_write(void *ctx, const char *path, void *handle, const char *b
 	pthread_mutex_lock(&ld->lock);
 	if (ld->finished) {
 		r = -EIO;
-	} else if (off != ld->written) {
+	} else if (off != ld->written && !ld->append) {
+		/* (With O_APPEND the kernel writes at the size it last knew,
+		 * the table's export after a stat or a read: still the end.) */
 		wh_load_fail(ld, -EIO, "%s", "a load takes a file written from start to end");
 		r = -EIO;
 	} else if (ld->status) {

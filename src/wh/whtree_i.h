@@ -96,6 +96,8 @@ struct whload {
 	char *name;    /* the file in the load folder; NULL for TABLE.csv */
 	char *label;   /* for messages: schema/table/name */
 	int replace;   /* DELETE FROM first */
+	int append;    /* opened O_APPEND: every write adds at the end, whatever
+			* offset the kernel computed from a size it knew */
 	int create;    /* the table does not exist: spool, infer, CREATE */
 	int new_table; /* create, kept once the replay clears it */
 	int json, gzip;
