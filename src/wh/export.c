@@ -393,7 +393,7 @@ out:
 		else
 			log_err("cannot export %s: %s", label ? label : table,
 				err ? err : strerror(-r));
-		if (r != -ENOSPC && r != -ENOMEM)
+		if (r != -ENOSPC && r != -ENOMEM && r != -EACCES)
 			r = -EIO;
 	}
 	whdb_put(t->cfg.db, c);

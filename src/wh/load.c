@@ -62,6 +62,13 @@ static void wh_set_errors(struct whtree *t, const char *schema, const char *tabl
 /* --------------------------------------------------------------------- */
 /* loads */
 
+/* What a failed load tells the writer: no room, or not allowed, as such;
+ * anything else EIO, its reason in .errors. */
+int wh_load_errno(int r)
+{
+	return r == -ENOSPC || r == -EFBIG || r == -EACCES || r == -EROFS ? r : -EIO;
+}
+
 /* The load's first failure is the one kept and reported. */
 void wh_load_fail(struct whload *ld, int r, const char *fmt, ...)
 {
@@ -227,12 +234,12 @@ static int wh_pg_start(struct whload *ld)
 			r = whdb_copy_in_start(ld->t->cfg.db, ld->conn, sql, &err);
 	}
 	if (r < 0)
-		wh_load_fail(ld, -EIO, "%s", err);
+		wh_load_fail(ld, r, "%s", err);
 	else
 		ld->in_copy = 1;
 	free(sql);
 	free(err);
-	return r < 0 ? -EIO : 0;
+	return r;
 }
 
 static int wh_pg_put(struct whload *ld, const char *data, size_t len)
@@ -433,9 +440,8 @@ static int wh_rs_copy(struct whload *ld)
 		wh_load_scrub(err, c.secret_access_key);
 		wh_load_scrub(err, c.session_token);
 		why = wh_rs_load_error(ld, err);
-		wh_load_fail(ld, -EIO, "%s", why);
+		wh_load_fail(ld, r, "%s", why);
 		free(why);
-		r = -EIO;
 	}
 out:
 	if (r < 0 && r != -EIO)
@@ -491,7 +497,7 @@ int wh_load_end(struct whload *ld)
 					     ld->status ? "odofs: load failed" : NULL, &err);
 			ld->in_copy = 0;
 			if (r < 0 && ld->status == 0)
-				wh_load_fail(ld, -EIO, "%s", err);
+				wh_load_fail(ld, r, "%s", err);
 		}
 	} else if (ld->status == 0 && ld->json && !ld->body_seen) {
 		wh_load_fail(ld, -EIO, "%s", "the file has no JSON objects");
@@ -503,7 +509,7 @@ int wh_load_end(struct whload *ld)
 		err = NULL;
 		r = whdb_run(t->cfg.db, ld->conn, ld->status ? "ROLLBACK" : "COMMIT", 1, &err);
 		if (r < 0 && ld->status == 0)
-			wh_load_fail(ld, -EIO, "%s", err);
+			wh_load_fail(ld, r, "%s", err);
 		ld->in_txn = 0;
 	}
 	free(err);
@@ -595,7 +601,7 @@ int wh_load_finish(struct whload *ld)
 		wh_load_report(ld, ld->errmsg);
 	if (ld->new_table)
 		wh_catalog_forget(t, ld->schema);
-	return r == -ENOSPC || r == -EFBIG ? r : -EIO;
+	return wh_load_errno(r);
 }
 
 void wh_load_free(struct whload *ld)

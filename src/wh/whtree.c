@@ -129,7 +129,7 @@ static int wh_resolve(struct whtree *t, const char *path, struct whpath *p)
 		char rel[WH_NAME_MAX];
 
 		snprintf(rel, sizeof(rel), "%.*s", (int)(strlen(p->table) - 4), p->table);
-		k = wh_catalog_rel_kind(t, p->schema, rel);
+		k = wh_catalog_rel(t, p->schema, rel, &p->deny);
 		if (k < -1)
 			return k;
 		pthread_mutex_lock(&t->lock);
@@ -145,7 +145,8 @@ static int wh_resolve(struct whtree *t, const char *path, struct whpath *p)
 			return 0;
 		}
 	}
-	k = wh_catalog_rel_kind(t, p->schema, p->table);
+	p->deny = 0;
+	k = wh_catalog_rel(t, p->schema, p->table, &p->deny);
 	if (k < -1)
 		return k;
 	pthread_mutex_lock(&t->lock);
@@ -198,9 +199,7 @@ static void wh_stat_file(const struct whtree *t, struct stat *st, off_t size, ti
 	st->st_mtime = st->st_ctime = st->st_atime = mtime;
 }
 
-/* The size of a table file: its snapshot's, 0 right after a listing,
- * else exported now so that stat is exact. */
-static int wh_table_stat(struct whtree *t, const struct whpath *p, struct stat *st, int export)
+static int wh_table_stat_size(struct whtree *t, const struct whpath *p, struct stat *st, int export)
 {
 	struct whent *e;
 	struct whsnap *s = NULL;
@@ -226,6 +225,17 @@ static int wh_table_stat(struct whtree *t, const struct whpath *p, struct stat *
 	wh_export_snap_unref(s);
 	pthread_mutex_unlock(&t->lock);
 	return 0;
+}
+
+/* The stat of a table file: the size of its snapshot, 0 right after a
+ * listing or without SELECT, else exported now so that stat is exact; its
+ * mode says what the user's privileges allow. */
+static int wh_table_stat(struct whtree *t, const struct whpath *p, struct stat *st, int export)
+{
+	int r = wh_table_stat_size(t, p, st, export && !(p->deny & 0444));
+
+	st->st_mode &= ~p->deny;
+	return r;
 }
 
 /* Whether a readdir of the schema was answered within the TTL. */
@@ -254,6 +264,7 @@ static int wh_getattr(void *ctx, const char *path, struct stat *st)
 	case WH_SCHEMA:
 	case WH_LOAD_DIR:
 		wh_stat_dir(t, st);
+		st->st_mode &= ~(p.deny & 0222); /* no INSERT: nothing to load */
 		return 0;
 	case WH_TABLE_FILE:
 		return wh_table_stat(t, &p, st, !wh_recently_listed(t, p.schema));
@@ -321,6 +332,7 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 		for (size_t i = 0; rels && i < n; i++) {
 			rels[i].name = strdup(s->rels[i].name);
 			rels[i].view = s->rels[i].view;
+			rels[i].deny = s->rels[i].deny;
 		}
 		pthread_mutex_unlock(&t->cat_lock);
 		if (!rels)
@@ -334,11 +346,13 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 				continue;
 			snprintf(q.table, sizeof(q.table), "%s", rels[i].name);
 			q.view = rels[i].view;
+			q.deny = rels[i].deny;
 			wh_table_stat(t, &q, &st, 0);
 			snprintf(name, sizeof(name), "%s.csv", rels[i].name);
 			stop = fill(arg, name, &st);
 			if (!stop && !rels[i].view) {
 				wh_stat_dir(t, &st);
+				st.st_mode &= ~(rels[i].deny & 0222);
 				stop = fill(arg, rels[i].name, &st);
 			}
 		}
@@ -600,7 +614,7 @@ static ssize_t wh_write(void *ctx, const char *path, void *handle, const char *b
 		ld->written += (off_t)size;
 	pthread_mutex_unlock(&ld->lock);
 	if (r < 0)
-		return r == -ENOSPC || r == -EFBIG ? r : -EIO;
+		return wh_load_errno(r);
 	return (ssize_t)size;
 }
 

@@ -43,6 +43,7 @@ struct uploader;
 struct whrel {
 	char *name;
 	int view;
+	mode_t deny; /* 0444 without SELECT, 0222 without INSERT */
 };
 
 struct whschema {
@@ -148,6 +149,7 @@ struct whpath {
 	int depth;
 	int view;    /* WH_TABLE_FILE of a view */
 	int pending; /* WH_TABLE_FILE or WH_LOAD_DIR whose table is being made */
+	mode_t deny; /* mode bits the user's privileges take away (whrel) */
 	char schema[WH_NAME_MAX];
 	char table[WH_NAME_MAX];
 	char name[WH_NAME_MAX];
@@ -223,6 +225,10 @@ struct whschema *wh_catalog_schema(struct whtree *t, const char *name, int *r);
  * Takes cat_lock. */
 int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel);
 
+/* wh_catalog_rel_kind, and the mode bits the user's privileges on the
+ * relation take away into *deny (left alone if there is no such one). */
+int wh_catalog_rel(struct whtree *t, const char *schema, const char *rel, mode_t *deny);
+
 /* Forget a schema's relations (a table was made or dropped).  Takes
  * cat_lock. */
 void wh_catalog_forget(struct whtree *t, const char *schema);
@@ -249,6 +255,10 @@ void wh_export_snap_forget(struct whtree *t, const char *schema, const char *tab
 
 /* --------------------------------------------------------------------- */
 /* load.c: a file written into a table (TABLE.csv or its load folder) */
+
+/* The errno a writer sees for a load that failed with r: ENOSPC, EFBIG,
+ * EACCES and EROFS as they are, the rest EIO. */
+int wh_load_errno(int r);
 
 /* The load's first failure is the one kept and reported. */
 void __attribute__((format(printf, 3, 4)))

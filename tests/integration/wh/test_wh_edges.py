@@ -44,3 +44,86 @@ def test_append_after_stat_and_read(wh):
     finally:
         os.close(fd)
     assert wh.rows("ap") == ["1|a", "2|b", "3|c"]
+
+
+# --------------------------------------------------------------------------
+# 2. missing privileges are EACCES, and show in the files' modes
+
+
+def mount_as(wh, user, password, *opts, **kw):
+    """A mount of wh's kind as another role."""
+    import urllib.parse
+
+    q = urllib.parse.quote
+    if wh.kind == "redshift":
+        url = wh.emulator.url(user, password, wh.pg.dbname)
+        opts = (*opts, "staging=" + wh.staging())
+    else:
+        url = f"postgresql://{q(user, safe='')}:{q(password, safe='')}@{wh.pg.host}:{wh.pg.port}/{wh.pg.dbname}"
+    return wh._mount(url, *opts, **kw)
+
+
+@pytest.fixture
+def role(pg):
+    """A role without superuser, logging in with a password; dropped after."""
+    import secrets
+
+    name = "r_" + secrets.token_hex(5)
+    pw = secrets.token_urlsafe(12)
+    pg.psql(f"CREATE ROLE {name} LOGIN PASSWORD '{pw}'")
+    yield name, pw
+    pg.psql(f"DROP OWNED BY {name}; DROP ROLE {name}")
+
+
+def test_missing_privileges_are_eacces(wh, role, tmp_path):
+    user, pw = role
+    other = wh.schema + "_nousage"
+    wh.psql(f"CREATE TABLE {wh.qt('ro')} (id int, v text); INSERT INTO {wh.qt('ro')} VALUES (1, 'a');"
+            f"CREATE TABLE {wh.qt('rw')} (id int, v text);"
+            f"CREATE TABLE {wh.qt('none')} (id int, v text);"
+            f"CREATE TABLE {wh.qt('somecols')} (id int, secret text);"
+            f"GRANT USAGE ON SCHEMA {wh.q(wh.schema)} TO {user};"
+            f"GRANT SELECT ON {wh.qt('ro')} TO {user};"
+            f"GRANT SELECT, INSERT, DELETE ON {wh.qt('rw')} TO {user};"
+            f"GRANT SELECT (id) ON {wh.qt('somecols')} TO {user};"
+            f"CREATE SCHEMA {wh.q(other)}; CREATE TABLE {wh.q(other)}.t (id int);"
+            f"GRANT SELECT, INSERT ON {wh.q(other)}.t TO {user}")
+    try:
+        m = mount_as(wh, user, pw, expect_errors=[r"load of", r"cannot export", r"permission denied"])
+        d = m / wh.schema
+        modes = {p.name: p.stat().st_mode & 0o777 for p in d.iterdir()}
+        # (The mount's umask, 022, takes the group's and others' w.)
+        assert modes["ro.csv"] == 0o444, oct(modes["ro.csv"])
+        assert modes["rw.csv"] == 0o644, oct(modes["rw.csv"])
+        assert modes["none.csv"] == 0, oct(modes["none.csv"])
+        assert modes["somecols.csv"] == 0, oct(modes["somecols.csv"])
+        assert modes["ro"] == 0o555 and modes["rw"] == 0o755, modes
+        assert (m / other / "t.csv").stat().st_mode & 0o777 == 0
+        assert (d / "ro.csv").read_text() == "id,v\n1,a\n"
+
+        def errno_of(fn):
+            with pytest.raises(OSError) as ei:
+                fn()
+            return ei.value.errno
+
+        import errno
+        assert errno_of(lambda: (d / "none.csv").read_bytes()) == errno.EACCES
+        assert errno_of(lambda: (d / "somecols.csv").read_bytes()) == errno.EACCES
+        assert errno_of(lambda: (m / other / "t.csv").read_bytes()) == errno.EACCES
+        src = tmp_path / "in.csv"
+        src.write_text("id,v\n2,b\n")
+        for target in (d / "ro.csv", d / "ro" / "in.csv"):
+            r = cp_cmd(src, target, check=False)
+            assert r.returncode != 0 and "Permission denied" in r.stderr, (target, r.stderr)
+        r = sh(f"cat '{src}' >> '{d / 'ro.csv'}'", check=False)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+        assert "permission denied" in (d / "ro" / ".errors").read_text()
+        # A new table needs CREATE on the schema.
+        r = cp_cmd(src, d / "fresh.csv", check=False)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+        # What the role may do still works.
+        cp_cmd(src, d / "rw.csv")
+        assert wh.rows("rw") == ["2|b"]
+        assert wh.rows("ro") == ["1|a"]
+    finally:
+        wh.psql(f"DROP SCHEMA {wh.q(other)} CASCADE")
