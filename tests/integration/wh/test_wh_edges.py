@@ -127,3 +127,44 @@ def test_missing_privileges_are_eacces(wh, role, tmp_path):
         assert wh.rows("ro") == ["1|a"]
     finally:
         wh.psql(f"DROP SCHEMA {wh.q(other)} CASCADE")
+
+
+# --------------------------------------------------------------------------
+# 3. type inference never changes a value
+
+
+def column_types(wh, table):
+    return wh.psql("SELECT column_name || ':' || format_type(a.atttypid, a.atttypmod) "
+                   "FROM information_schema.columns c JOIN pg_attribute a ON "
+                   "a.attrelid = (quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass "
+                   "AND a.attname = c.column_name "
+                   f"WHERE table_schema = '{wh.schema}' AND table_name = '{table}' "
+                   "ORDER BY ordinal_position").splitlines()
+
+
+def test_new_table_reads_back_its_values(wh, tmp_path):
+    rows = [["zip", "big", "max", "amount", "ratio", "plus", "mixed"],
+            ["02134", "9223372036854775808", "9223372036854775807", "1.50", "1e+20", "+5", "1"],
+            ["00501", "-9223372036854775809", "-9223372036854775808", "2.25", "0.5", "6", "2.5"],
+            ["12345", "1", "0", "-0.10", "1.5e-05", "7", "3"]]
+    text = "".join(",".join(r) + "\n" for r in rows)
+    src = tmp_path / "in.csv"
+    # The ZIP codes quoted in the file: still text.
+    src.write_text(text.replace("02134", '"02134"'))
+    m = wh.mount()
+    cp_cmd(src, m / wh.schema / "fresh.csv")
+    assert (m / wh.schema / "fresh.csv").read_text() == text
+    types = column_types(wh, "fresh")
+    if wh.kind == "postgresql":
+        assert types == ["zip:character varying(5)", "big:numeric", "max:bigint", "amount:numeric",
+                         "ratio:double precision", "plus:character varying(2)", "mixed:numeric"], types
+    else:
+        assert types == ["zip:character varying(5)", "big:numeric(38,0)", "max:bigint",
+                         "amount:numeric(38,2)", "ratio:double precision",
+                         "plus:character varying(2)", "mixed:double precision"], types
+    # JSON strings with leading zeros stay text too.
+    os.mkdir(m / wh.schema / "j")
+    jl = tmp_path / "z.jsonl"
+    jl.write_text('{"zip": "02134", "n": 5}\n{"zip": "10001", "n": 6}\n')
+    cp_cmd(jl, m / wh.schema / "j" / "z.jsonl")
+    assert (m / wh.schema / "j.csv").read_text() == "zip,n\n02134,5\n10001,6\n"
