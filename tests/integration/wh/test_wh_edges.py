@@ -168,3 +168,30 @@ def test_new_table_reads_back_its_values(wh, tmp_path):
     jl.write_text('{"zip": "02134", "n": 5}\n{"zip": "10001", "n": 6}\n')
     cp_cmd(jl, m / wh.schema / "j" / "z.jsonl")
     assert (m / wh.schema / "j.csv").read_text() == "zip,n\n02134,5\n10001,6\n"
+
+
+# --------------------------------------------------------------------------
+# 4. column names longer than the database keeps
+
+
+def test_long_column_names_are_refused(wh, tmp_path):
+    # 63 bytes on both (Redshift keeps 127, but one rule for both).
+    limit = 63
+    ok_name = "k" * limit
+    long_a = "a" * limit + "_first"
+    long_b = "a" * limit + "_second"
+    src = tmp_path / "long.csv"
+    src.write_text(f"id,{long_a},{long_b}\n1,x,y\n")
+    m = wh.mount(expect_errors=[r"load of"])
+    r = cp_cmd(src, m / wh.schema / "long.csv", check=False)
+    assert r.returncode != 0
+    errors = (m / wh.schema / "long" / ".errors").read_text()
+    assert "column 2's name" in errors and f"at most {limit}" in errors, errors
+    with contextlib.closing(wh.pg.connect()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = 'long'",
+                    (wh.schema,))
+        assert cur.fetchone()[0] == 0
+    # A name of exactly the limit is kept whole.
+    src.write_text(f"id,{ok_name}\n1,x\n")
+    cp_cmd(src, m / wh.schema / "fits.csv")
+    assert (m / wh.schema / "fits.csv").read_text() == f"id,{ok_name}\n1,x\n"
