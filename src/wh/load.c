@@ -253,6 +253,64 @@ static int wh_pg_put(struct whload *ld, const char *data, size_t len)
 	return r < 0 ? -EIO : 0;
 }
 
+/* CSV bytes to PostgreSQL, with every unquoted line that is "\." alone
+ * (which COPY FROM STDIN would take for the end of the data, dropping the
+ * rows after it) sent quoted, so it loads as the value it is.  Quotes
+ * toggle as in PostgreSQL's own line splitting; a "\." or "\" at a line
+ * start is held back until the next byte says which it is.  len 0 with
+ * final: the end of the file. */
+static int wh_pg_csv(struct whload *ld, const char *data, size_t len, int final)
+{
+	static const char quoted[] = "\"\\.\"";
+	struct buf *o = &ld->out;
+	size_t start = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+
+		if (ld->csv_held == 1 && c == '.') {
+			ld->csv_held = 2;
+			start = i + 1;
+			continue;
+		}
+		if (ld->csv_held) {
+			int alone = ld->csv_held == 2 && (c == '\n' || c == '\r');
+
+			if (buf_append(o, alone ? quoted : quoted + 1,
+				       alone ? 4 : (size_t)ld->csv_held) < 0)
+				goto nomem;
+			ld->csv_held = 0;
+		} else if (c == '\\' && !ld->csv_inq && !ld->csv_mid) {
+			if (buf_append(o, data + start, i - start) < 0)
+				goto nomem;
+			ld->csv_held = 1;
+			ld->csv_mid = 1;
+			start = i + 1;
+			continue;
+		}
+		if (c == '"')
+			ld->csv_inq = !ld->csv_inq;
+		ld->csv_mid = ld->csv_inq || (c != '\n' && c != '\r');
+	}
+	if (!ld->csv_held && len > start && buf_append(o, data + start, len - start) < 0)
+		goto nomem;
+	if (final && ld->csv_held) {
+		if (buf_append(o, ld->csv_held == 2 ? quoted : quoted + 1,
+			       ld->csv_held == 2 ? 4 : 1) < 0)
+			goto nomem;
+		ld->csv_held = 0;
+	}
+	if (o->len) {
+		r = wh_pg_put(ld, o->data, o->len);
+		buf_reset(o);
+	}
+	return r;
+nomem:
+	wh_load_fail(ld, -ENOMEM, "%s", strerror(ENOMEM));
+	return -ENOMEM;
+}
+
 /* Plain bytes of the file (decompressed) on their way to PostgreSQL. */
 static int wh_pg_plain(void *arg, const char *data, size_t len)
 {
@@ -275,13 +333,13 @@ static int wh_pg_plain(void *arg, const char *data, size_t len)
 	if (ld->header_done) {
 		if (!ld->body_seen && wh_has_row(data, len))
 			ld->body_seen = 1;
-		return wh_pg_put(ld, data, len);
+		return wh_pg_csv(ld, data, len, 0);
 	}
 	if ((r = wh_head_add(ld, data, len, 0)) < 0 || !ld->header_done)
 		return r;
 	if ((r = wh_pg_start(ld)) < 0)
 		return r;
-	r = wh_pg_put(ld, ld->head.data, ld->head.len);
+	r = wh_pg_csv(ld, ld->head.data, ld->head.len, 0);
 	buf_free(&ld->head);
 	return r;
 }
@@ -478,7 +536,9 @@ int wh_load_end(struct whload *ld)
 		wh_load_fail(ld, -EIO, "%s", "the file has a header but no rows");
 	if (ld->status == 0 && !ld->json && !ld->in_copy && !t->cfg.redshift &&
 	    wh_pg_start(ld) == 0)
-		wh_pg_put(ld, ld->head.data, ld->head.len);
+		wh_pg_csv(ld, ld->head.data, ld->head.len, 0);
+	if (ld->status == 0 && !ld->json && ld->in_copy)
+		wh_pg_csv(ld, NULL, 0, 1);
 	if (!t->cfg.redshift) {
 		if (ld->status == 0 && ld->json) {
 			if (!ld->in_copy)

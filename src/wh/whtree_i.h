@@ -125,6 +125,10 @@ struct whload {
 	struct gunzip *gz;
 	struct jsonrow *jr;
 	struct buf out;
+	/* PostgreSQL's CSV: where the bytes sent so far leave a line, so that
+	 * an unquoted "\." line (COPY's end-of-data) goes as the value "\.". */
+	int csv_inq, csv_mid, csv_held; /* in quotes; not at a line start;
+					 * bytes of "\." held back */
 
 	struct upload *up; /* Redshift */
 	char *stage_prefix;
