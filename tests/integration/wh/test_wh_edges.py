@@ -195,3 +195,53 @@ def test_long_column_names_are_refused(wh, tmp_path):
     src.write_text(f"id,{ok_name}\n1,x\n")
     cp_cmd(src, m / wh.schema / "fits.csv")
     assert (m / wh.schema / "fits.csv").read_text() == f"id,{ok_name}\n1,x\n"
+
+
+# --------------------------------------------------------------------------
+# 5. a line that is `\.` alone is data
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_backslash_dot_line_loads_as_data(wh, tmp_path, eol):
+    wh.psql(f"CREATE TABLE {wh.qt('one')} (v text)")
+    m = wh.mount()
+    src = tmp_path / "dot.csv"
+    src.write_bytes(eol.join(["v", "a", "\\.", "b", "\\."]).encode())
+    cp_cmd(src, m / wh.schema / "one" / "dot.csv")
+    assert sorted(wh.rows("one")) == ["\\.", "\\.", "a", "b"]
+    # A quoted one, one in a quoted field, and a new table.
+    src.write_bytes(eol.join(["v", '"\\."', '"x', '\\.', 'y"', "\\.", "c", ""]).encode())
+    cp_cmd(src, m / wh.schema / "fresh.csv")
+    assert wh.psql(f"SELECT count(*) FROM {wh.qt('fresh')}") == "4"
+    assert wh.psql(f"SELECT count(*) FROM {wh.qt('fresh')} WHERE v = '\\.'") == "2"
+    assert (m / wh.schema / "fresh.csv").read_bytes().count(b'"\\."') == 2
+
+
+# --------------------------------------------------------------------------
+# 8. the emulator's own bugs: NUL bytes in stl_load_errors, CRLF endings
+
+
+def test_load_errors_after_a_nul_byte_row(wh, tmp_path):
+    wh.psql(f"CREATE TABLE {wh.qt('n')} (id int, v text)")
+    m = wh.mount(expect_errors=[r"load of"])
+    bad = tmp_path / "nul.csv"
+    bad.write_bytes(b"id,v\n1,a\n2,b\x00c\n")
+    assert cp_cmd(bad, m / wh.schema / "n" / "nul.csv", check=False).returncode != 0
+    assert "line 3" in (m / wh.schema / "n" / ".errors").read_text()
+    again = tmp_path / "again.csv"
+    again.write_text("id,v\n1,a\n2,b\nnope,c\n")
+    assert cp_cmd(again, m / wh.schema / "n" / "again.csv", check=False).returncode != 0
+    errors = (m / wh.schema / "n" / ".errors").read_text()
+    assert "again.csv" in errors and "line 4" in errors, errors
+
+
+def test_crlf_file_without_final_newline(wh, tmp_path):
+    wh.psql(f"CREATE TABLE {wh.qt('c')} (id int, v text)")
+    m = wh.mount()
+    src = tmp_path / "crlf.csv"
+    src.write_bytes(b"id,v\r\n1,a\r\n2,b")
+    cp_cmd(src, m / wh.schema / "c" / "crlf.csv")
+    assert wh.rows("c") == ["1|a", "2|b"]
+    src.write_bytes(b"id,v\r\n3,c")
+    cp_cmd(src, m / wh.schema / "c" / "one.csv")
+    assert wh.rows("c") == ["1|a", "2|b", "3|c"]
