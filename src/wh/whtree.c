@@ -293,6 +293,22 @@ static int wh_getattr(void *ctx, const char *path, struct stat *st)
 	}
 }
 
+/* A table "x.csv" beside a table (or view) "x": the name "x.csv" is x's
+ * file, so the load folder of "x.csv" is not shown (its file x.csv.csv
+ * still is).  wh_resolve gives the name to the file the same way. */
+static int wh_folder_shadowed(const struct whrel *rels, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!wh_ends_with(name, ".csv"))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (rels[i].name && strlen(rels[i].name) == len - 4 &&
+		    !strncmp(rels[i].name, name, len - 4))
+			return 1;
+	return 0;
+}
+
 static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *arg)
 {
 	struct whtree *t = ctx;
@@ -350,7 +366,7 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 			wh_table_stat(t, &q, &st, 0);
 			snprintf(name, sizeof(name), "%s.csv", rels[i].name);
 			stop = fill(arg, name, &st);
-			if (!stop && !rels[i].view) {
+			if (!stop && !rels[i].view && !wh_folder_shadowed(rels, n, rels[i].name)) {
 				wh_stat_dir(t, &st);
 				st.st_mode &= ~(rels[i].deny & 0222);
 				stop = fill(arg, rels[i].name, &st);

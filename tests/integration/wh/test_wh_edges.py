@@ -245,3 +245,32 @@ def test_crlf_file_without_final_newline(wh, tmp_path):
     src.write_bytes(b"id,v\r\n3,c")
     cp_cmd(src, m / wh.schema / "c" / "one.csv")
     assert wh.rows("c") == ["1|a", "2|b", "3|c"]
+
+
+# --------------------------------------------------------------------------
+# 6. a table named x.csv beside a table x
+
+
+def test_table_named_like_a_table_file(wh, tmp_path):
+    wh.psql(f"CREATE TABLE {wh.qt('x')} (v text); INSERT INTO {wh.qt('x')} VALUES ('plain');"
+            f"CREATE TABLE {wh.qt('x.csv')} (v text); INSERT INTO {wh.qt('x.csv')} VALUES ('dotted');"
+            f"CREATE TABLE {wh.qt('y.csv')} (v text)")
+    m = wh.mount()
+    d = m / wh.schema
+    names = os.listdir(d)
+    assert len(names) == len(set(names)), sorted(names)
+    assert sorted(names) == ["x", "x.csv", "x.csv.csv", "y.csv", "y.csv.csv"], sorted(names)
+    # x.csv is the file of table x (a file wins over a folder);
+    # table x.csv is its file x.csv.csv, read and written.
+    assert (d / "x.csv").is_file() and (d / "x").is_dir()
+    assert (d / "x.csv").read_text() == "v\nplain\n"
+    assert (d / "x.csv.csv").read_text() == "v\ndotted\n"
+    sh(f"printf 'v\\nmore\\n' >> '{d / 'x.csv.csv'}'")
+    assert sorted(wh.rows("x.csv")) == ["dotted", "more"]
+    assert wh.rows("x") == ["plain"]
+    # Without a table y, table y.csv keeps its load folder y.csv/.
+    assert (d / "y.csv").is_dir()
+    src = tmp_path / "in.csv"
+    src.write_text("v\nloaded\n")
+    cp_cmd(src, d / "y.csv" / "in.csv")
+    assert wh.rows("y.csv") == ["loaded"]
