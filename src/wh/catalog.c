@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "whdb.h"
+#include "whsql.h"
 #include "whtree_i.h"
 
 /* --------------------------------------------------------------------- */
@@ -62,6 +63,40 @@ const char wh_catalog_sql_cols[] =
     "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = "
     "a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
     "AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+
+/* PostgreSQL only (Redshift has no attgenerated): the columns a load can
+ * write, which are those COPY table TO STDOUT writes. */
+static const char wh_sql_stored_cols[] =
+    "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = "
+    "a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
+    "AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+    "ORDER BY a.attnum";
+
+char *wh_catalog_select_list(struct whtree *t, PGconn *c, const char *schema, const char *table)
+{
+	PGresult *res = whdb_exec(t->cfg.db, c, wh_sql_stored_cols, 2,
+				  (const char *const[]){schema, table}, 0, NULL);
+	const char **cols;
+	char *list = NULL;
+	size_t n;
+
+	if (!res)
+		return NULL;
+	n = (size_t)PQntuples(res);
+	cols = calloc(n + 1, sizeof(*cols));
+	for (size_t i = 0; cols && i < n; i++)
+		cols[i] = PQgetvalue(res, (int)i, 0);
+	/* "(a, b)" without its parentheses */
+	if (cols && n && (list = whsql_collist(cols, n))) {
+		size_t len = strlen(list);
+
+		memmove(list, list + 1, len - 2);
+		list[len - 2] = '\0';
+	}
+	free(cols);
+	PQclear(res);
+	return list;
+}
 
 /* Run a catalog query on a pooled connection. */
 static PGresult *wh_query(struct whtree *t, const char *sql, int n, const char *const *params,

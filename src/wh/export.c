@@ -373,7 +373,14 @@ static int wh_export(struct whtree *t, const char *schema, const char *table, st
 		if (r == 0)
 			r = wh_export_flush(&x);
 	} else {
-		if (asprintf(&sql, "COPY (SELECT * FROM %s) TO STDOUT (FORMAT csv, HEADER)", q) < 0)
+		/* Generated columns left out, as COPY table TO STDOUT does: a
+		 * load of the file could not write them. */
+		char *cols = wh_catalog_select_list(t, c, schema, table);
+		int n = asprintf(&sql, "COPY (SELECT %s FROM %s) TO STDOUT (FORMAT csv, HEADER)",
+				 cols ? cols : "*", q);
+
+		free(cols);
+		if (n < 0)
 			goto nomem;
 		r = whdb_copy_out(t->cfg.db, c, sql, wh_export_copy, &x, &err);
 		if (r == 0)

@@ -233,6 +233,11 @@ int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel);
  * relation take away into *deny (left alone if there is no such one). */
 int wh_catalog_rel(struct whtree *t, const char *schema, const char *rel, mode_t *deny);
 
+/* PostgreSQL: the select list of the table's columns but its generated
+ * ones ("a", "b"), run on c; NULL if it has none or on error (then
+ * SELECT * it is).  Malloc'd. */
+char *wh_catalog_select_list(struct whtree *t, PGconn *c, const char *schema, const char *table);
+
 /* Forget a schema's relations (a table was made or dropped).  Takes
  * cat_lock. */
 void wh_catalog_forget(struct whtree *t, const char *schema);
