@@ -50,6 +50,7 @@ struct whtree_config {
 	const char *region;
 	const char *iam_role; /* NULL: the mount's own credentials */
 	int unload;	      /* export through UNLOAD to the staging prefix */
+	unsigned load_parts;  /* CSV loads' gzip parts; 0: one per slice */
 	unsigned workers;
 	size_t write_buffer;
 };

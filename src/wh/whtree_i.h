@@ -87,6 +87,7 @@ struct whtree {
 	struct pool *workers; /* Redshift: upload parts */
 	struct uploader *uploader;
 	unsigned long long load_seq;
+	unsigned slices; /* Redshift: stv_slices' count once asked; 0 before */
 };
 
 struct whload {
@@ -130,9 +131,15 @@ struct whload {
 	int csv_inq, csv_mid, csv_held; /* in quotes; not at a line start;
 					 * bytes of "\." held back */
 
-	struct upload *up; /* Redshift */
+	struct upload *up; /* Redshift: the file as it is (JSON, gzip) */
 	char *stage_prefix;
 	char *stage_key;
+	/* Redshift CSV: the rows in gzip'd parts, one per slice, and the
+	 * manifest COPY reads them through (loadsplit.c). */
+	int split_mode;
+	unsigned nparts;
+	struct whsplit *split;
+	char *manifest_key;
 };
 
 /* --------------------------------------------------------------------- */

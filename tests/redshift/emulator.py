@@ -1200,7 +1200,10 @@ class Emulator:
 
 
 _EXTENDED = (b"P", b"B", b"D", b"E", b"C", b"H")
-_PRECHECK = re.compile(rb"(?i)copy|unload|truncate|version|stl_load_errors|pg_last_copy_id")
+# Words that may follow a table name without being its alias.
+_AFTER_TABLE = {"where", "join", "order", "group", "limit", "on", "left", "right", "inner", "cross", "full",
+                "union", "natural", "having", "window", "offset", "fetch", "for", "except", "intersect"}
+_PRECHECK = re.compile(rb"(?i)copy|unload|truncate|version|stl_load_errors|pg_last_copy_id|stv_slices")
 STL_COLUMNS = [
     ("userid", "integer"), ("slice", "integer"), ("tbl", "integer"), ("starttime", "timestamp"),
     ("session", "integer"), ("query", "integer"), ("filename", "character(256)"), ("line_number", "bigint"),
@@ -1554,10 +1557,11 @@ class Session:
 
     def rewrite(self, text, toks):
         """version() -> Redshift's version string; pg_last_copy_id() -> the
-        number; pg_catalog.stl_load_errors -> the session's own table."""
+        number; pg_catalog.stl_load_errors -> the session's own table;
+        stv_slices -> the --slices slices, two per node."""
         out, last = [], 0
         i, n = 0, len(toks)
-        names = ("version", "pg_last_copy_id", "stl_load_errors")
+        names = ("version", "pg_last_copy_id", "stl_load_errors", "stv_slices")
         while i < n:
             t = toks[i]
             j = i
@@ -1576,6 +1580,14 @@ class Session:
                 end, i = toks[j + 2].end, j + 3
             elif w == "stl_load_errors" and j != i:
                 repl, end, i = "pg_temp.stl_load_errors", toks[j].end, j + 1
+            elif w == "stv_slices":
+                nxt = toks[j + 1] if j + 1 < n else None
+                aliased = nxt is not None and (nxt.word == "as" or nxt.kind == "qid" or (
+                    nxt.kind == "id" and nxt.word not in _AFTER_TABLE))
+                repl = (f"(SELECT s AS slice, s / 2 AS node, 'data' AS type FROM "
+                        f"generate_series(0, {self.emu.args.slices - 1}) AS s)"
+                        + ("" if aliased else " AS stv_slices"))
+                end, i = toks[j].end, j + 1
             else:
                 i += 1
                 continue
@@ -2097,6 +2109,7 @@ def main():
     ap.add_argument("--iam-key-id", required=True)
     ap.add_argument("--iam-secret", required=True)
     ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--slices", type=int, default=4, help="what stv_slices counts (default 4)")
     args = ap.parse_args()
     # Only the statements' credentials: nothing from files or the environment.
     for k in list(os.environ):
