@@ -263,11 +263,11 @@ static int wh_pg_put(struct whload *ld, const char *data, size_t len)
 static int wh_pg_csv(struct whload *ld, const char *data, size_t len, int final)
 {
 	static const char quoted[] = "\"\\.\"";
-	struct buf *o = &ld->out;
 	size_t start = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	/* Spans go to the COPY as they are; only held bytes are rewritten. */
+	for (size_t i = 0; i < len && r == 0; i++) {
 		char c = data[i];
 
 		if (ld->csv_held == 1 && c == '.') {
@@ -278,13 +278,12 @@ static int wh_pg_csv(struct whload *ld, const char *data, size_t len, int final)
 		if (ld->csv_held) {
 			int alone = ld->csv_held == 2 && (c == '\n' || c == '\r');
 
-			if (buf_append(o, alone ? quoted : quoted + 1,
-				       alone ? 4 : (size_t)ld->csv_held) < 0)
-				goto nomem;
+			r = wh_pg_put(ld, alone ? quoted : quoted + 1,
+				      alone ? 4 : (size_t)ld->csv_held);
 			ld->csv_held = 0;
 		} else if (c == '\\' && !ld->csv_inq && !ld->csv_mid) {
-			if (buf_append(o, data + start, i - start) < 0)
-				goto nomem;
+			if (i > start)
+				r = wh_pg_put(ld, data + start, i - start);
 			ld->csv_held = 1;
 			ld->csv_mid = 1;
 			start = i + 1;
@@ -294,22 +293,14 @@ static int wh_pg_csv(struct whload *ld, const char *data, size_t len, int final)
 			ld->csv_inq = !ld->csv_inq;
 		ld->csv_mid = ld->csv_inq || (c != '\n' && c != '\r');
 	}
-	if (!ld->csv_held && len > start && buf_append(o, data + start, len - start) < 0)
-		goto nomem;
-	if (final && ld->csv_held) {
-		if (buf_append(o, ld->csv_held == 2 ? quoted : quoted + 1,
-			       ld->csv_held == 2 ? 4 : 1) < 0)
-			goto nomem;
+	if (r == 0 && !ld->csv_held && len > start)
+		r = wh_pg_put(ld, data + start, len - start);
+	if (r == 0 && final && ld->csv_held) {
+		r = wh_pg_put(ld, ld->csv_held == 2 ? quoted : quoted + 1,
+			      ld->csv_held == 2 ? 4 : 1);
 		ld->csv_held = 0;
 	}
-	if (o->len) {
-		r = wh_pg_put(ld, o->data, o->len);
-		buf_reset(o);
-	}
 	return r;
-nomem:
-	wh_load_fail(ld, -ENOMEM, "%s", strerror(ENOMEM));
-	return -ENOMEM;
 }
 
 /* Plain bytes of the file (decompressed) on their way to PostgreSQL. */
