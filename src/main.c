@@ -343,6 +343,7 @@ int main(int argc, char *argv[])
 		    .staging_prefix = wo.staging.prefix,
 		    .region = so.region_name,
 		    .iam_role = wo.iam_role,
+		    .load_parts = wo.load_parts,
 		    .unload = wo.unload,
 		    .prefetch =
 			{

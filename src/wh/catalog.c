@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "whdb.h"
+#include "whsql.h"
 #include "whtree_i.h"
 
 /* --------------------------------------------------------------------- */
@@ -48,14 +49,54 @@ int wh_catalog_name_ok(const char *n)
 const char wh_catalog_sql_schemas[] =
     "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname <> "
     "'information_schema' ORDER BY 1";
+/* With each relation, whether the user may read it and load into it
+ * (USAGE on the schema, SELECT or INSERT on the table): the file's mode. */
 static const char wh_sql_rels[] =
-    "SELECT c.relname, c.relkind IN ('v','m') FROM pg_catalog.pg_class c JOIN "
+    "SELECT c.relname, c.relkind IN ('v','m'), has_schema_privilege(n.nspname, 'USAGE') AND "
+    "has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'SELECT'), "
+    "has_schema_privilege(n.nspname, 'USAGE') AND "
+    "has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'INSERT') "
+    "FROM pg_catalog.pg_class c JOIN "
     "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN "
     "('r','p','v','m','f') ORDER BY 1";
 const char wh_catalog_sql_cols[] =
     "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = "
     "a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
     "AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+
+/* PostgreSQL only (Redshift has no attgenerated): the columns a load can
+ * write, which are those COPY table TO STDOUT writes. */
+static const char wh_sql_stored_cols[] =
+    "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = "
+    "a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
+    "AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+    "ORDER BY a.attnum";
+
+char *wh_catalog_select_list(struct whtree *t, PGconn *c, const char *schema, const char *table)
+{
+	PGresult *res = whdb_exec(t->cfg.db, c, wh_sql_stored_cols, 2,
+				  (const char *const[]){schema, table}, 0, NULL);
+	const char **cols;
+	char *list = NULL;
+	size_t n;
+
+	if (!res)
+		return NULL;
+	n = (size_t)PQntuples(res);
+	cols = calloc(n + 1, sizeof(*cols));
+	for (size_t i = 0; cols && i < n; i++)
+		cols[i] = PQgetvalue(res, (int)i, 0);
+	/* "(a, b)" without its parentheses */
+	if (cols && n && (list = whsql_collist(cols, n))) {
+		size_t len = strlen(list);
+
+		memmove(list, list + 1, len - 2);
+		list[len - 2] = '\0';
+	}
+	free(cols);
+	PQclear(res);
+	return list;
+}
 
 /* Run a catalog query on a pooled connection. */
 static PGresult *wh_query(struct whtree *t, const char *sql, int n, const char *const *params,
@@ -176,6 +217,8 @@ struct whschema *wh_catalog_schema(struct whtree *t, const char *name, int *r)
 		if (t->cfg.table && strcmp(rel, t->cfg.table))
 			continue;
 		s->rels[s->nrels].name = strdup(rel);
+		s->rels[s->nrels].deny = (PQgetvalue(res, i, 2)[0] == 't' ? 0 : 0444) |
+					 (PQgetvalue(res, i, 3)[0] == 't' ? 0 : 0222);
 		s->rels[s->nrels++].view = PQgetvalue(res, i, 1)[0] == 't';
 	}
 	PQclear(res);
@@ -186,6 +229,11 @@ struct whschema *wh_catalog_schema(struct whtree *t, const char *name, int *r)
 /* -1: no such relation; 0: a table; 1: a view.  Or a negative errno. */
 int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel)
 {
+	return wh_catalog_rel(t, schema, rel, NULL);
+}
+
+int wh_catalog_rel(struct whtree *t, const char *schema, const char *rel, mode_t *deny)
+{
 	struct whschema *s;
 	int r = -1;
 
@@ -194,8 +242,11 @@ int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel)
 	if (s) {
 		r = -1;
 		for (size_t i = 0; i < s->nrels; i++)
-			if (!strcmp(s->rels[i].name, rel))
+			if (!strcmp(s->rels[i].name, rel)) {
 				r = s->rels[i].view;
+				if (deny)
+					*deny = s->rels[i].deny;
+			}
 	}
 	pthread_mutex_unlock(&t->cat_lock);
 	return r == -ENOENT ? -1 : r;

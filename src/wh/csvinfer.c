@@ -30,14 +30,25 @@
 #define CSVINFER_NULL_WIDTH  256   /* VARCHAR width of a column of NULLs */
 #define CSVINFER_VARCHAR_MAX 65535 /* Redshift's widest VARCHAR */
 
+#define CSVINFER_DECIMAL_MAX 38 /* Redshift's DECIMAL digits */
+
 /* The type lattice: NONE (only NULLs) < each of the others < TEXT, with
- * INT < DOUBLE and DATE < TS the only widenings. */
-enum csvinfer_class { CLS_NONE, CLS_BOOL, CLS_INT, CLS_DOUBLE, CLS_DATE, CLS_TS, CLS_TEXT };
+ * INT < NUM and DATE < TS the only widenings.  INT: integers within 64
+ * bits; NUM: other numbers, whose column type (csvinfer_type) depends on
+ * which forms all of them have, so that every value reads back as
+ * written. */
+enum csvinfer_class { CLS_NONE, CLS_BOOL, CLS_INT, CLS_NUM, CLS_DATE, CLS_TS, CLS_TEXT };
 
 struct csvinfer_col {
 	char *name;
 	enum csvinfer_class cls;
 	size_t max_bytes; /* longest non-NULL value */
+	/* Numbers seen (INT or NUM): */
+	int seen_num;
+	int not_dec;		   /* one is not plain decimal: NUMERIC would change it */
+	int not_float;		   /* one reads back otherwise from DOUBLE PRECISION */
+	size_t int_digits;	   /* most digits before the point */
+	size_t scale_lo, scale_hi; /* fewest and most digits after it */
 };
 
 struct csvinfer {
@@ -127,13 +138,89 @@ static int csvinfer_is_bool(const char *s, size_t len)
 	return 0;
 }
 
-/* An optional sign and digits, within int64 (wider ones may be doubles). */
+/* A plain decimal as NUMERIC writes it back: an optional '-', digits
+ * without a leading zero (or one zero), then optionally '.' and digits;
+ * never "-0".  The digits before and after the point into *ip and *fp. */
+static int csvinfer_is_dec(const char *s, size_t len, size_t *ip, size_t *fp)
+{
+	size_t i = len > 0 && s[0] == '-' ? 1 : 0, start = i, nz = 0;
+
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		nz += s[i] != '0';
+	*ip = i - start;
+	if (*ip == 0 || (*ip > 1 && s[start] == '0'))
+		return 0;
+	*fp = 0;
+	if (i < len && s[i] == '.') {
+		size_t f = ++i;
+
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			nz += s[i] != '0';
+		if ((*fp = i - f) == 0)
+			return 0;
+	}
+	return i == len && !(start && nz == 0);
+}
+
+/* Whether DOUBLE PRECISION writes v back as the text s: PostgreSQL's
+ * float8out, the shortest digits that read back as v, fixed notation for
+ * decimal exponents from -4 to 14, else d.ddde+XX. */
+static int csvinfer_float_same(double v, const char *s, size_t len)
+{
+	char e[40], digits[24], out[48];
+	size_t nd = 0, o = 0;
+	int exp10, p;
+
+	for (p = 1; p <= 17; p++) {
+		snprintf(e, sizeof(e), "%.*e", p - 1, v);
+		if (strtod(e, NULL) == v)
+			break;
+	}
+	/* e: [-]d[.ddd]e[+-]XX */
+	for (const char *c = e; *c && *c != 'e'; c++)
+		if (*c >= '0' && *c <= '9')
+			digits[nd++] = *c;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	exp10 = atoi(strchr(e, 'e') + 1);
+	if (e[0] == '-')
+		out[o++] = '-';
+	if (v == 0) {
+		out[o++] = '0';
+	} else if (exp10 >= -4 && exp10 < 15) {
+		if (exp10 < 0) {
+			out[o++] = '0';
+			out[o++] = '.';
+			for (int z = -1; z > exp10; z--)
+				out[o++] = '0';
+			for (size_t k = 0; k < nd; k++)
+				out[o++] = digits[k];
+		} else {
+			for (size_t k = 0; k < nd || (int)k <= exp10; k++) {
+				if ((int)k == exp10 + 1)
+					out[o++] = '.';
+				out[o++] = k < nd ? digits[k] : '0';
+			}
+		}
+	} else {
+		out[o++] = digits[0];
+		if (nd > 1)
+			out[o++] = '.';
+		for (size_t k = 1; k < nd; k++)
+			out[o++] = digits[k];
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "e%c%02d", exp10 < 0 ? '-' : '+',
+				      abs(exp10));
+	}
+	return o == len && !memcmp(out, s, len);
+}
+
+/* Integers within int64, in the form BIGINT writes them back. */
 static int csvinfer_is_int(const char *s, size_t len)
 {
-	size_t i = (len > 0 && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+	size_t i = (len > 0 && s[0] == '-') ? 1 : 0, ip, fp;
 	uint64_t v = 0, limit = (uint64_t)INT64_MAX + (len > 0 && s[0] == '-');
 
-	if (i == len || !csvinfer_digits(s + i, len - i))
+	if (!csvinfer_is_dec(s, len, &ip, &fp) || fp)
 		return 0;
 	for (; i < len; i++) {
 		unsigned d = (unsigned)(s[i] - '0');
@@ -219,16 +306,38 @@ static int csvinfer_is_timestamp(const char *s, size_t len)
 	return s[19] == '.' && len >= 21 && len <= 26 && csvinfer_digits(s + 20, len - 20);
 }
 
-static enum csvinfer_class csvinfer_classify(const char *s, size_t len)
+/* A number (INT or NUM), folded into col's forms; TEXT if no number type
+ * would give s back as written (02134, +5, 1.0e3). */
+static enum csvinfer_class csvinfer_number(struct csvinfer_col *col, const char *s, size_t len)
+{
+	size_t ip = 0, fp = 0;
+	int dec = csvinfer_is_dec(s, len, &ip, &fp);
+	int flt = csvinfer_is_double(s, len) && csvinfer_float_same(strtod(s, NULL), s, len);
+
+	if (!dec && !flt)
+		return CLS_TEXT;
+	col->not_dec |= !dec;
+	col->not_float |= !flt;
+	if (dec) {
+		if (ip > col->int_digits)
+			col->int_digits = ip;
+		if (!col->seen_num || fp < col->scale_lo)
+			col->scale_lo = fp;
+		if (fp > col->scale_hi)
+			col->scale_hi = fp;
+	}
+	col->seen_num = 1;
+	return dec && !fp && csvinfer_is_int(s, len) ? CLS_INT : CLS_NUM;
+}
+
+static enum csvinfer_class csvinfer_classify(struct csvinfer_col *col, const char *s, size_t len)
 {
 	if (len == 0)
 		return CLS_TEXT; /* "" is a string, not a missing number */
 	if (csvinfer_is_bool(s, len))
 		return CLS_BOOL;
-	if (csvinfer_is_int(s, len))
-		return CLS_INT;
 	if (csvinfer_is_double(s, len))
-		return CLS_DOUBLE;
+		return csvinfer_number(col, s, len);
 	if (csvinfer_is_date(s, len))
 		return CLS_DATE;
 	if (csvinfer_is_timestamp(s, len))
@@ -242,8 +351,8 @@ static enum csvinfer_class csvinfer_join(enum csvinfer_class a, enum csvinfer_cl
 		return b;
 	if (b == CLS_NONE)
 		return a;
-	if ((a == CLS_INT && b == CLS_DOUBLE) || (a == CLS_DOUBLE && b == CLS_INT))
-		return CLS_DOUBLE;
+	if ((a == CLS_INT && b == CLS_NUM) || (a == CLS_NUM && b == CLS_INT))
+		return CLS_NUM;
 	if ((a == CLS_DATE && b == CLS_TS) || (a == CLS_TS && b == CLS_DATE))
 		return CLS_TS;
 	return CLS_TEXT;
@@ -346,7 +455,7 @@ static void csvinfer_on_field(void *s, size_t len, void *arg)
 	if (len > col->max_bytes)
 		col->max_bytes = len;
 	if (col->cls != CLS_TEXT)
-		col->cls = csvinfer_join(col->cls, csvinfer_classify(s, len));
+		col->cls = csvinfer_join(col->cls, csvinfer_classify(col, s, len));
 }
 
 /* libcsv: the end of a record, at line end c ('\r', '\n'; -1 at the end
@@ -539,8 +648,18 @@ int csvinfer_type(const struct csvinfer *ci, size_t i, enum csvinfer_dialect d, 
 	case CLS_INT:
 		snprintf(tmp, sizeof(tmp), "BIGINT");
 		break;
-	case CLS_DOUBLE:
-		snprintf(tmp, sizeof(tmp), "DOUBLE PRECISION");
+	case CLS_NUM:
+		/* The type that gives every value back as written, if any. */
+		if (!col->not_dec && d == CSVINFER_POSTGRES)
+			snprintf(tmp, sizeof(tmp), "NUMERIC");
+		else if (!col->not_dec && col->scale_lo == col->scale_hi &&
+			 col->int_digits + col->scale_hi <= CSVINFER_DECIMAL_MAX)
+			snprintf(tmp, sizeof(tmp), "DECIMAL(%d,%zu)", CSVINFER_DECIMAL_MAX,
+				 col->scale_hi);
+		else if (!col->not_float)
+			snprintf(tmp, sizeof(tmp), "DOUBLE PRECISION");
+		else
+			goto varchar;
 		break;
 	case CLS_DATE:
 		snprintf(tmp, sizeof(tmp), "DATE");
@@ -549,6 +668,7 @@ int csvinfer_type(const struct csvinfer *ci, size_t i, enum csvinfer_dialect d, 
 		snprintf(tmp, sizeof(tmp), "TIMESTAMP");
 		break;
 	default:
+	varchar:
 		if (width <= CSVINFER_VARCHAR_MAX)
 			snprintf(tmp, sizeof(tmp), "VARCHAR(%zu)", width);
 		else if (d == CSVINFER_POSTGRES)

@@ -21,23 +21,31 @@
  * 1024 bytes, and a file with no record at all.  Names are kept otherwise
  * as written (not trimmed, not folded).
  *
- * Types.  Every non-NULL value is given the narrowest of these it fits:
+ * Types.  The rule: a new table read back gives every value as written
+ * (booleans and timestamps aside, which PostgreSQL writes its own way).
+ * Every non-NULL value is given the narrowest of these it fits:
  *   BOOLEAN           true, false, t or f, in any case;
- *   BIGINT            an optional sign and digits, within 64 bits;
- *   DOUBLE PRECISION  decimal notation with an optional exponent ("1.5",
- *                     "-.5", "1e10", "2.", "+3E-2"), finite, not beyond
- *                     the range of a double (no hex, inf or nan);
+ *   BIGINT            an optional '-' and digits, within 64 bits, with no
+ *                     leading zero (02134 and +5 are text) and not "-0";
+ *   a number          otherwise: a plain decimal as NUMERIC writes it
+ *                     ("1.50", "-0.25", integers past 64 bits), or a value
+ *                     that DOUBLE PRECISION writes back as it is ("1e+20",
+ *                     "1.5e-05"; not "1e10", ".5" or "2.");
  *   DATE              YYYY-MM-DD, a real calendar date from year 1;
  *   TIMESTAMP         YYYY-MM-DD HH:MM:SS, with a space or a 'T' between,
  *                     and optionally '.' and 1 to 6 digits of fraction;
  *   VARCHAR           anything else, the empty string ("") included.
  * No surrounding spaces are allowed in the first five.  A column's type is
- * then the narrowest that holds all its values: BIGINT widens to DOUBLE
- * PRECISION, DATE widens to TIMESTAMP, and any other mix is VARCHAR(n),
- * with n the length of its longest value in bytes (at least 1).  Past
- * 65535 bytes PostgreSQL gets TEXT; Redshift, whose VARCHAR stops there,
- * gets an error naming the column.  A column with no value but NULLs (or a
- * file with no data rows) is VARCHAR(256).  Columns are never NOT NULL.
+ * then the narrowest that holds all its values: BIGINT widens to a number,
+ * DATE widens to TIMESTAMP, and any other mix is VARCHAR(n), with n the
+ * length of its longest value in bytes (at least 1).  A column of numbers
+ * is NUMERIC on PostgreSQL if all are plain decimals; on Redshift
+ * DECIMAL(38,s) if all are plain decimals with s digits after the point
+ * (and at most 38 digits), else DOUBLE PRECISION if that writes each back
+ * as it is, else VARCHAR(n).  Past 65535 bytes PostgreSQL gets TEXT;
+ * Redshift, whose VARCHAR stops there, gets an error naming the column.  A
+ * column with no value but NULLs (or a file with no data rows) is
+ * VARCHAR(256).  Columns are never NOT NULL.
  *
  * Errors, each one line starting with the line number (physical lines,
  * from 1, the header being line 1, counting line ends inside quoted

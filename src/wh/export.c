@@ -382,7 +382,14 @@ int wh_export_run(struct whtree *t, struct whsnap *s)
 			goto nomem;
 		r = whdb_select_rows(t->cfg.db, c, sql, wh_export_row, &x, &err);
 	} else {
-		if (asprintf(&sql, "COPY (SELECT * FROM %s) TO STDOUT (FORMAT csv, HEADER)", q) < 0)
+		/* Generated columns left out, as COPY table TO STDOUT does: a
+		 * load of the file could not write them. */
+		char *cols = wh_catalog_select_list(t, c, schema, table);
+		int n = asprintf(&sql, "COPY (SELECT %s FROM %s) TO STDOUT (FORMAT csv, HEADER)",
+				 cols ? cols : "*", q);
+
+		free(cols);
+		if (n < 0)
 			goto nomem;
 		r = whdb_copy_out(t->cfg.db, c, sql, wh_export_copy, &x, &err);
 	}
@@ -407,7 +414,7 @@ out:
 				schema, table);
 		else
 			log_err("cannot export %s.%s: %s", schema, table, err ? err : strerror(-r));
-		if (r != -ENOSPC && r != -ENOMEM)
+		if (r != -ENOSPC && r != -ENOMEM && r != -EACCES)
 			r = -EIO;
 	}
 	whdb_put(t->cfg.db, c);

@@ -28,6 +28,7 @@
 #include "csvinfer.h"
 #include "gunzip.h"
 #include "jsonrow.h"
+#include "loadsplit.h"
 #include "log.h"
 #include "s3/s3.h"
 #include "spool.h"
@@ -61,6 +62,13 @@ static void wh_set_errors(struct whtree *t, const char *schema, const char *tabl
 
 /* --------------------------------------------------------------------- */
 /* loads */
+
+/* What a failed load tells the writer: no room, or not allowed, as such;
+ * anything else EIO, its reason in .errors. */
+int wh_load_errno(int r)
+{
+	return r == -ENOSPC || r == -EFBIG || r == -EACCES || r == -EROFS ? r : -EIO;
+}
 
 /* The load's first failure is the one kept and reported. */
 void wh_load_fail(struct whload *ld, int r, const char *fmt, ...)
@@ -227,12 +235,12 @@ static int wh_pg_start(struct whload *ld)
 			r = whdb_copy_in_start(ld->t->cfg.db, ld->conn, sql, &err);
 	}
 	if (r < 0)
-		wh_load_fail(ld, -EIO, "%s", err);
+		wh_load_fail(ld, r, "%s", err);
 	else
 		ld->in_copy = 1;
 	free(sql);
 	free(err);
-	return r < 0 ? -EIO : 0;
+	return r;
 }
 
 static int wh_pg_put(struct whload *ld, const char *data, size_t len)
@@ -244,6 +252,55 @@ static int wh_pg_put(struct whload *ld, const char *data, size_t len)
 		wh_load_fail(ld, -EIO, "%s", err);
 	free(err);
 	return r < 0 ? -EIO : 0;
+}
+
+/* CSV bytes to PostgreSQL, with every unquoted line that is "\." alone
+ * (which COPY FROM STDIN would take for the end of the data, dropping the
+ * rows after it) sent quoted, so it loads as the value it is.  Quotes
+ * toggle as in PostgreSQL's own line splitting; a "\." or "\" at a line
+ * start is held back until the next byte says which it is.  len 0 with
+ * final: the end of the file. */
+static int wh_pg_csv(struct whload *ld, const char *data, size_t len, int final)
+{
+	static const char quoted[] = "\"\\.\"";
+	size_t start = 0;
+	int r = 0;
+
+	/* Spans go to the COPY as they are; only held bytes are rewritten. */
+	for (size_t i = 0; i < len && r == 0; i++) {
+		char c = data[i];
+
+		if (ld->csv_held == 1 && c == '.') {
+			ld->csv_held = 2;
+			start = i + 1;
+			continue;
+		}
+		if (ld->csv_held) {
+			int alone = ld->csv_held == 2 && (c == '\n' || c == '\r');
+
+			r = wh_pg_put(ld, alone ? quoted : quoted + 1,
+				      alone ? 4 : (size_t)ld->csv_held);
+			ld->csv_held = 0;
+		} else if (c == '\\' && !ld->csv_inq && !ld->csv_mid) {
+			if (i > start)
+				r = wh_pg_put(ld, data + start, i - start);
+			ld->csv_held = 1;
+			ld->csv_mid = 1;
+			start = i + 1;
+			continue;
+		}
+		if (c == '"')
+			ld->csv_inq = !ld->csv_inq;
+		ld->csv_mid = ld->csv_inq || (c != '\n' && c != '\r');
+	}
+	if (r == 0 && !ld->csv_held && len > start)
+		r = wh_pg_put(ld, data + start, len - start);
+	if (r == 0 && final && ld->csv_held) {
+		r = wh_pg_put(ld, ld->csv_held == 2 ? quoted : quoted + 1,
+			      ld->csv_held == 2 ? 4 : 1);
+		ld->csv_held = 0;
+	}
+	return r;
 }
 
 /* Plain bytes of the file (decompressed) on their way to PostgreSQL. */
@@ -268,13 +325,13 @@ static int wh_pg_plain(void *arg, const char *data, size_t len)
 	if (ld->header_done) {
 		if (!ld->body_seen && wh_has_row(data, len))
 			ld->body_seen = 1;
-		return wh_pg_put(ld, data, len);
+		return wh_pg_csv(ld, data, len, 0);
 	}
 	if ((r = wh_head_add(ld, data, len, 0)) < 0 || !ld->header_done)
 		return r;
 	if ((r = wh_pg_start(ld)) < 0)
 		return r;
-	r = wh_pg_put(ld, ld->head.data, ld->head.len);
+	r = wh_pg_csv(ld, ld->head.data, ld->head.len, 0);
 	buf_free(&ld->head);
 	return r;
 }
@@ -291,6 +348,84 @@ static int wh_rs_peek(void *arg, const char *data, size_t len)
 	return 0;
 }
 
+/* Redshift CSV: the number of parts, one per slice unless load_parts
+ * says; the slices are asked once per mount.  1 if they cannot be. */
+static unsigned wh_rs_nparts(struct whload *ld)
+{
+	struct whtree *t = ld->t;
+	unsigned n;
+	char *err = NULL;
+	PGresult *res;
+
+	if (t->cfg.load_parts)
+		return t->cfg.load_parts;
+	pthread_mutex_lock(&t->lock);
+	n = t->slices;
+	pthread_mutex_unlock(&t->lock);
+	if (n)
+		return n;
+	res = whdb_exec(t->cfg.db, ld->conn, "SELECT COUNT(*) FROM stv_slices", 0, NULL, 0, &err);
+	if (res && PQntuples(res) == 1)
+		n = (unsigned)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	if (!n) {
+		log_warn("cannot count the cluster's slices (%s): Redshift loads go in one part; "
+			 "-o load_parts=N sets the number",
+			 err ? err : "no answer");
+		n = 1;
+	}
+	if (n > WHSPLIT_MAX_PARTS)
+		n = WHSPLIT_MAX_PARTS;
+	PQclear(res);
+	free(err);
+	pthread_mutex_lock(&t->lock);
+	t->slices = n;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+/* The header is read: the split begins with the rest of what was
+ * gathered, its first line the one after the header record. */
+static int wh_rs_split_start(struct whload *ld)
+{
+	struct whtree *t = ld->t;
+	unsigned long long first = 1;
+	int r;
+
+	for (size_t i = 0; i < ld->head_used && i < ld->head.len; i++)
+		first += ld->head.data[i] == '\n';
+	ld->split =
+	    whsplit_new(t->uploader, t->cfg.staging_bucket, ld->stage_prefix, ld->nparts, first);
+	if (!ld->split) {
+		wh_load_fail(ld, -ENOMEM, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	r = ld->head_used < ld->head.len ? whsplit_write(ld->split, ld->head.data + ld->head_used,
+							 ld->head.len - ld->head_used)
+					 : 0;
+	buf_free(&ld->head);
+	if (r < 0)
+		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
+	return r;
+}
+
+/* Redshift CSV: the header, then the rows into the split. */
+static int wh_rs_rows(struct whload *ld, const char *data, size_t len)
+{
+	int r;
+
+	if (!ld->header_done) {
+		if ((r = wh_head_add(ld, data, len, 0)) < 0 || !ld->header_done)
+			return r;
+		return wh_rs_split_start(ld);
+	}
+	if (!ld->body_seen && wh_has_row(data, len))
+		ld->body_seen = 1;
+	r = whsplit_write(ld->split, data, len);
+	if (r < 0)
+		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
+	return r;
+}
+
 /* Bytes of the file in the order written, for an existing table. */
 int wh_load_feed(struct whload *ld, const char *data, size_t len)
 {
@@ -305,6 +440,8 @@ int wh_load_feed(struct whload *ld, const char *data, size_t len)
 		}
 		return wh_pg_plain(ld, data, len);
 	}
+	if (ld->split_mode)
+		return wh_rs_rows(ld, data, len);
 	r = upload_write(ld->up, data, len);
 	if (r < 0) {
 		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
@@ -335,7 +472,7 @@ static char *wh_rs_load_error(struct whload *ld, const char *copy_err)
 	char *err = NULL, *msg = NULL;
 	PGresult *res =
 	    whdb_exec(ld->t->cfg.db, ld->conn,
-		      "SELECT line_number, colname, raw_field_value, err_reason FROM "
+		      "SELECT line_number, colname, raw_field_value, err_reason, filename FROM "
 		      "stl_load_errors WHERE query = pg_last_copy_id() ORDER BY line_number",
 		      0, NULL, 0, &err);
 
@@ -352,9 +489,21 @@ static char *wh_rs_load_error(struct whload *ld, const char *copy_err)
 			if (w[j] > 200)
 				w[j] = 200;
 		}
-		if (asprintf(&msg, "line %.*s, column %.*s (value '%.*s'): %.*s", w[0],
-			     PQgetvalue(res, 0, 0), w[1], PQgetvalue(res, 0, 1), w[2],
-			     PQgetvalue(res, 0, 2), w[3], PQgetvalue(res, 0, 3)) < 0)
+		char line[32];
+
+		/* A part's line, as the line of the user's file. */
+		snprintf(line, sizeof(line), "%.*s", w[0], PQgetvalue(res, 0, 0));
+		if (ld->split) {
+			unsigned long long l =
+			    whsplit_line(ld->split, PQgetvalue(res, 0, 4),
+					 strtoull(PQgetvalue(res, 0, 0), NULL, 10));
+
+			if (l)
+				snprintf(line, sizeof(line), "%llu", l);
+		}
+		if (asprintf(&msg, "line %s, column %.*s (value '%.*s'): %.*s", line, w[1],
+			     PQgetvalue(res, 0, 1), w[2], PQgetvalue(res, 0, 2), w[3],
+			     PQgetvalue(res, 0, 3)) < 0)
 			msg = NULL;
 	}
 	if (!msg && asprintf(&msg, "%s", copy_err ? copy_err : "COPY failed") < 0)
@@ -378,6 +527,31 @@ int wh_load_rs_creds(struct whtree *t, struct creds *c, char **err)
 	return 0;
 }
 
+/* The rows are complete: the parts appear, then the manifest naming
+ * them. */
+static int wh_rs_split_end(struct whload *ld)
+{
+	struct whtree *t = ld->t;
+	char *man;
+	s3_etag etag;
+	int r;
+
+	if (!ld->split && (r = wh_rs_split_start(ld)) < 0)
+		return r;
+	if ((r = whsplit_finish(ld->split)) < 0)
+		return r;
+	if (asprintf(&ld->manifest_key, "%smanifest", ld->stage_prefix) < 0) {
+		ld->manifest_key = NULL;
+		return -ENOMEM;
+	}
+	if (!(man = whsplit_manifest(ld->split)))
+		return -ENOMEM;
+	r = s3_put(t->cfg.s3, t->cfg.staging_bucket, ld->manifest_key, man, strlen(man), NULL,
+		   "application/json", etag);
+	free(man);
+	return r;
+}
+
 static int wh_rs_copy(struct whload *ld)
 {
 	struct whtree *t = ld->t;
@@ -386,12 +560,13 @@ static int wh_rs_copy(struct whload *ld)
 	s3_etag etag;
 	int r;
 
-	r = upload_finish(ld->up, etag);
+	r = ld->split_mode ? wh_rs_split_end(ld) : upload_finish(ld->up, etag);
 	if (r < 0) {
 		wh_load_fail(ld, r, "cannot stage the file in S3: %s", strerror(-r));
 		return r;
 	}
-	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket, ld->stage_prefix) < 0) {
+	if (asprintf(&url, "s3://%s/%s", t->cfg.staging_bucket,
+		     ld->split_mode ? ld->manifest_key : ld->stage_prefix) < 0) {
 		url = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -410,7 +585,9 @@ static int wh_rs_copy(struct whload *ld)
 	    .session_token = c.session_token,
 	    .region = t->cfg.region,
 	    .json = ld->json,
-	    .gzip = ld->gzip,
+	    .gzip = ld->gzip || ld->split_mode,
+	    .manifest = ld->split_mode,
+	    .no_header = ld->split_mode,
 	};
 
 	if (!(sql = whsql_copy(&cp))) {
@@ -433,9 +610,8 @@ static int wh_rs_copy(struct whload *ld)
 		wh_load_scrub(err, c.secret_access_key);
 		wh_load_scrub(err, c.session_token);
 		why = wh_rs_load_error(ld, err);
-		wh_load_fail(ld, -EIO, "%s", why);
+		wh_load_fail(ld, r, "%s", why);
 		free(why);
-		r = -EIO;
 	}
 out:
 	if (r < 0 && r != -EIO)
@@ -472,7 +648,9 @@ int wh_load_end(struct whload *ld)
 		wh_load_fail(ld, -EIO, "%s", "the file has a header but no rows");
 	if (ld->status == 0 && !ld->json && !ld->in_copy && !t->cfg.redshift &&
 	    wh_pg_start(ld) == 0)
-		wh_pg_put(ld, ld->head.data, ld->head.len);
+		wh_pg_csv(ld, ld->head.data, ld->head.len, 0);
+	if (ld->status == 0 && !ld->json && ld->in_copy)
+		wh_pg_csv(ld, NULL, 0, 1);
 	if (!t->cfg.redshift) {
 		if (ld->status == 0 && ld->json) {
 			if (!ld->in_copy)
@@ -491,7 +669,7 @@ int wh_load_end(struct whload *ld)
 					     ld->status ? "odofs: load failed" : NULL, &err);
 			ld->in_copy = 0;
 			if (r < 0 && ld->status == 0)
-				wh_load_fail(ld, -EIO, "%s", err);
+				wh_load_fail(ld, r, "%s", err);
 		}
 	} else if (ld->status == 0 && ld->json && !ld->body_seen) {
 		wh_load_fail(ld, -EIO, "%s", "the file has no JSON objects");
@@ -503,7 +681,7 @@ int wh_load_end(struct whload *ld)
 		err = NULL;
 		r = whdb_run(t->cfg.db, ld->conn, ld->status ? "ROLLBACK" : "COMMIT", 1, &err);
 		if (r < 0 && ld->status == 0)
-			wh_load_fail(ld, -EIO, "%s", err);
+			wh_load_fail(ld, r, "%s", err);
 		ld->in_txn = 0;
 	}
 	free(err);
@@ -528,7 +706,11 @@ int wh_load_stream_setup(struct whload *ld)
 		if (!ld->gz)
 			return -ENOMEM;
 	}
-	if (t->cfg.redshift) {
+	if (t->cfg.redshift && !ld->json && !ld->gzip) {
+		/* Plain CSV: split across the slices once the header is read. */
+		ld->split_mode = 1;
+		ld->nparts = wh_rs_nparts(ld);
+	} else if (t->cfg.redshift) {
 		ld->up = upload_new(t->uploader, t->cfg.staging_bucket, ld->stage_key, NULL);
 		if (!ld->up)
 			return -ENOMEM;
@@ -549,6 +731,32 @@ void wh_load_report(struct whload *ld, const char *why)
 	free(msg);
 }
 
+/* Whether or not the load worked, nothing stays in staging: unfinished
+ * parts are aborted, the others and the manifest deleted. */
+static void wh_rs_split_clean(struct whload *ld)
+{
+	struct whtree *t = ld->t;
+	unsigned n = whsplit_nparts(ld->split), k = 0;
+	char **keys = calloc(n, sizeof(*keys));
+
+	for (unsigned i = 0; keys && i < n; i++)
+		if (whsplit_key(ld->split, i) && (keys[k] = strdup(whsplit_key(ld->split, i))))
+			k++;
+	if (ld->status == 0)
+		log_info("%s: %u of %u parts staged, %llu bytes gzip'd from %llu", ld->label,
+			 whsplit_used(ld->split), n, whsplit_packed(ld->split),
+			 whsplit_raw(ld->split));
+	whsplit_free(ld->split);
+	ld->split = NULL;
+	for (unsigned i = 0; i < k; i++) {
+		s3_delete(t->cfg.s3, t->cfg.staging_bucket, keys[i]);
+		free(keys[i]);
+	}
+	free(keys);
+	if (ld->manifest_key)
+		s3_delete(t->cfg.s3, t->cfg.staging_bucket, ld->manifest_key);
+}
+
 int wh_load_finish(struct whload *ld)
 {
 	struct whtree *t = ld->t;
@@ -563,7 +771,9 @@ int wh_load_finish(struct whload *ld)
 		return -EIO;
 	}
 	r = ld->status ? ld->status : ld->create ? wh_newtable_create(ld) : wh_load_end(ld);
-	if (t->cfg.redshift && ld->stage_key) {
+	if (t->cfg.redshift && ld->split)
+		wh_rs_split_clean(ld);
+	else if (t->cfg.redshift && ld->stage_key) {
 		/* Whether or not it worked, nothing stays in staging. */
 		upload_free(ld->up);
 		ld->up = NULL;
@@ -595,7 +805,7 @@ int wh_load_finish(struct whload *ld)
 		wh_load_report(ld, ld->errmsg);
 	if (ld->new_table)
 		wh_catalog_forget(t, ld->schema);
-	return r == -ENOSPC || r == -EFBIG ? r : -EIO;
+	return wh_load_errno(r);
 }
 
 void wh_load_free(struct whload *ld)
@@ -603,6 +813,8 @@ void wh_load_free(struct whload *ld)
 	if (!ld)
 		return;
 	upload_free(ld->up);
+	whsplit_free(ld->split);
+	free(ld->manifest_key);
 	spool_close(ld->sf);
 	if (ld->conn)
 		whdb_put(ld->t->cfg.db, ld->conn);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,10 @@ static int wh_load_infer(struct whload *ld, char **err)
 {
 	struct wh_infer w = {0};
 	enum csvinfer_dialect d = ld->t->cfg.redshift ? CSVINFER_REDSHIFT : CSVINFER_POSTGRES;
+	/* The longest identifier PostgreSQL keeps (NAMEDATALEN - 1).  Redshift
+	 * keeps 127, but one limit makes a file make the same table on both
+	 * (and through a PostgreSQL-backed emulator). */
+	size_t name_max = 63;
 	char **names = NULL, **types = NULL;
 	size_t n = 0;
 	int r;
@@ -185,6 +190,21 @@ static int wh_load_infer(struct whload *ld, char **err)
 		ld->cols[i] = strdup(csvinfer_name(w.ci, i));
 		if (!ld->cols[i]) {
 			r = -ENOMEM;
+			break;
+		}
+		if (strlen(ld->cols[i]) > name_max) {
+			/* PostgreSQL would cut it, silently, and two names
+			 * sharing their start would then clash. */
+			char a[CSVFMT_CLIP * 2];
+
+			if (asprintf(err,
+				     "column %zu's name \"%s\" is %zu bytes long; a new table's "
+				     "column names keep at most %zu bytes: shorten it in the file",
+				     i + 1,
+				     csvfmt_clip(ld->cols[i], strlen(ld->cols[i]), a, sizeof(a)),
+				     strlen(ld->cols[i]), name_max) < 0)
+				*err = NULL;
+			r = -EINVAL;
 			break;
 		}
 		if (csvinfer_type(w.ci, i, d, type, sizeof(type), err) < 0) {

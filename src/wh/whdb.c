@@ -321,6 +321,33 @@ static int whdb_pump(PGconn *c, const struct whdb_clock *k, char **err)
 	}
 }
 
+/* SQLSTATEs, or their class (two characters), that say the user may not
+ * do it: as errno.  Anything else a statement fails with is EIO. */
+static const struct {
+	const char *state;
+	int eno;
+} whdb_errnos[] = {
+    {"42501", EACCES}, /* insufficient_privilege: table, column, schema */
+    {"28", EACCES},    /* invalid authorization specification */
+    {"2F002", EACCES}, /* SQL routine: modifying SQL data not permitted */
+    {"2F003", EACCES}, /* SQL routine: prohibited SQL statement */
+    {"2F004", EACCES}, /* SQL routine: reading SQL data not permitted */
+    {"38002", EACCES}, /* external routine: the same three */
+    {"38003", EACCES}, {"38004", EACCES}, {"0L", EACCES}, /* invalid grantor */
+    {"0P", EACCES},					  /* invalid role specification */
+    {"25006", EROFS}, /* read-only SQL transaction: a hot standby */
+};
+
+int whdb_errno(const char *sqlstate)
+{
+	if (!sqlstate || strlen(sqlstate) != 5)
+		return -EIO;
+	for (size_t i = 0; i < sizeof(whdb_errnos) / sizeof(whdb_errnos[0]); i++)
+		if (!strncmp(sqlstate, whdb_errnos[i].state, strlen(whdb_errnos[i].state)))
+			return -whdb_errnos[i].eno;
+	return -EIO;
+}
+
 char *whdb_result_error(const PGresult *res)
 {
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -346,12 +373,14 @@ char *whdb_result_error(const PGresult *res)
 	return line;
 }
 
-/* Collect every result of the statement; the last error wins. */
-static PGresult *whdb_finish(PGconn *c, const struct whdb_clock *k, char **err)
+/* Collect every result of the statement; the first error wins, and its
+ * errno goes to *eno (-EIO, or what whdb_errno makes of its SQLSTATE). */
+static PGresult *whdb_finish(PGconn *c, const struct whdb_clock *k, char **err, int *eno)
 {
 	PGresult *res, *keep = NULL;
 	int failed = 0;
 
+	*eno = -EIO;
 	for (;;) {
 		if (whdb_pump(c, k, err) < 0) {
 			PQclear(keep);
@@ -380,6 +409,7 @@ static PGresult *whdb_finish(PGconn *c, const struct whdb_clock *k, char **err)
 
 				whdb_set_err(err, "%s", msg ? msg : "statement failed");
 				free(msg);
+				*eno = whdb_errno(PQresultErrorField(res, PG_DIAG_SQLSTATE));
 			}
 			failed = 1;
 			PQclear(keep);
@@ -397,12 +427,13 @@ static PGresult *whdb_finish(PGconn *c, const struct whdb_clock *k, char **err)
 	return keep;
 }
 
-PGresult *whdb_exec(struct whdb *db, PGconn *c, const char *sql, int nparams,
-		    const char *const *params, int long_running, char **err)
+static PGresult *whdb_exec_eno(struct whdb *db, PGconn *c, const char *sql, int nparams,
+			       const char *const *params, int long_running, char **err, int *eno)
 {
 	struct whdb_clock k;
 	PGresult *res;
 
+	*eno = -EIO;
 	whdb_clock_start(db, &k, long_running);
 	/* Without parameters, the simple protocol: what psql sends, and
 	 * what proxies and poolers in front of Redshift handle best. */
@@ -411,7 +442,7 @@ PGresult *whdb_exec(struct whdb *db, PGconn *c, const char *sql, int nparams,
 		whdb_conn_error(c, err);
 		return NULL;
 	}
-	res = whdb_finish(c, &k, err);
+	res = whdb_finish(c, &k, err, eno);
 	if (res && PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK) {
 		/* A COPY we did not ask for: end it. */
@@ -422,12 +453,21 @@ PGresult *whdb_exec(struct whdb *db, PGconn *c, const char *sql, int nparams,
 	return res;
 }
 
+PGresult *whdb_exec(struct whdb *db, PGconn *c, const char *sql, int nparams,
+		    const char *const *params, int long_running, char **err)
+{
+	int eno;
+
+	return whdb_exec_eno(db, c, sql, nparams, params, long_running, err, &eno);
+}
+
 int whdb_run(struct whdb *db, PGconn *c, const char *sql, int long_running, char **err)
 {
-	PGresult *res = whdb_exec(db, c, sql, 0, NULL, long_running, err);
+	int eno;
+	PGresult *res = whdb_exec_eno(db, c, sql, 0, NULL, long_running, err, &eno);
 
 	if (!res)
-		return -EIO;
+		return eno;
 	PQclear(res);
 	return 0;
 }
@@ -437,12 +477,14 @@ int whdb_copy_in_start(struct whdb *db, PGconn *c, const char *sql, char **err)
 	struct whdb_clock k;
 	PGresult *res;
 
+	int eno;
+
 	whdb_clock_start(db, &k, 0);
 	if (!PQsendQuery(c, sql))
 		return whdb_conn_error(c, err);
-	res = whdb_finish(c, &k, err);
+	res = whdb_finish(c, &k, err, &eno);
 	if (!res)
-		return -EIO;
+		return eno;
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		PQclear(res);
 		whdb_set_err(err, "%s", "the database did not start the COPY");
@@ -509,9 +551,9 @@ int whdb_copy_in_end(struct whdb *db, PGconn *c, const char *errmsg, char **err)
 	}
 	if (r < 0)
 		return whdb_conn_error(c, err);
-	res = whdb_finish(c, &k, err);
+	res = whdb_finish(c, &k, err, &r);
 	if (!res)
-		return -EIO;
+		return r;
 	PQclear(res);
 	return errmsg ? -ECANCELED : 0;
 }
@@ -523,12 +565,14 @@ int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, 
 	PGresult *res;
 	int r = 0;
 
+	int eno;
+
 	whdb_clock_start(db, &k, 1);
 	if (!PQsendQuery(c, sql))
 		return whdb_conn_error(c, err);
-	res = whdb_finish(c, &k, err);
+	res = whdb_finish(c, &k, err, &eno);
 	if (!res)
-		return -EIO;
+		return eno;
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		PQclear(res);
 		whdb_set_err(err, "%s", "the database did not start the COPY");
@@ -563,9 +607,9 @@ int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, 
 		if (!PQconsumeInput(c))
 			return whdb_conn_error(c, err);
 	}
-	res = whdb_finish(c, &k, err);
+	res = whdb_finish(c, &k, err, &eno);
 	if (!res)
-		return -EIO;
+		return eno;
 	PQclear(res);
 	return r;
 }
@@ -606,8 +650,8 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 
 				whdb_set_err(err, "%s", msg ? msg : "query failed");
 				free(msg);
+				failed = whdb_errno(PQresultErrorField(res, PG_DIAG_SQLSTATE));
 			}
-			failed = 1;
 			break;
 		}
 		PQclear(res);
@@ -619,5 +663,5 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 			return r;
 		}
 	}
-	return failed ? -EIO : r;
+	return failed ? failed : r;
 }

@@ -40,7 +40,8 @@ void whdb_put(struct whdb *db, PGconn *c);
  * the load bound applies instead of the catalog one. */
 PGresult *whdb_exec(struct whdb *db, PGconn *c, const char *sql, int nparams,
 		    const char *const *params, int long_running, char **err);
-/* whdb_exec for statements whose result does not matter: 0 or -EIO. */
+/* whdb_exec for statements whose result does not matter: 0 or a negative
+ * errno (whdb_errno). */
 int whdb_run(struct whdb *db, PGconn *c, const char *sql, int long_running, char **err);
 
 /* COPY ... FROM STDIN: start it (0 or -EIO), send data, end it. */
@@ -67,6 +68,11 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
  * connection so that whatever waits on it returns at once.  c is then
  * good only for PQfinish (whdb_put does that). */
 void whdb_abort(PGconn *c);
+
+/* The errno of a failed statement's SQLSTATE: -EACCES for the
+ * permission classes (42501 and the rest), -EROFS for a read-only server,
+ * else -EIO.  The calls above that return an int return it. */
+int whdb_errno(const char *sqlstate);
 
 /* The one-line message of a failed result (malloc'd). */
 char *whdb_result_error(const PGresult *res);

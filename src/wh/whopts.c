@@ -18,6 +18,7 @@ static const struct fuse_opt whopts_table[] = {
     WHOPTS_OPT("load_timeout=%s", load_timeout_arg, 0),
     WHOPTS_OPT("unload", unload, 1),
     WHOPTS_OPT("allow_drop", allow_drop, 1),
+    WHOPTS_OPT("load_parts=%s", load_parts_arg, 0),
     FUSE_OPT_END,
 };
 
@@ -28,7 +29,8 @@ static const char whopts_usage[] =
     "    unload                     read Redshift tables through UNLOAD to staging\n"
     "    passfile=FILE              libpq password file (~/.pgpass)\n"
     "    allow_drop                 rm of a table file or folder drops the table\n"
-    "    load_timeout=SECONDS       bound on one load or export statement (3600)\n";
+    "    load_timeout=SECONDS       bound on one load or export statement (3600)\n"
+    "    load_parts=N               Redshift CSV loads: gzip'd parts (default: slices)\n";
 
 /* The options that only database sources take, and the staging prefix. */
 static int whopts_resolve(void *data, const struct opts *o, char **err)
@@ -36,10 +38,11 @@ static int whopts_resolve(void *data, const struct opts *o, char **err)
 	struct whopts *w = data;
 	int redshift = o->source.kind == SOURCE_REDSHIFT;
 	const char *only_db = w->passfile ? "passfile" : w->allow_drop ? "allow_drop" : NULL;
-	const char *only_rs = w->staging_arg ? "staging"
-			      : w->iam_role  ? "iam_role"
-			      : w->unload    ? "unload"
-					     : NULL;
+	const char *only_rs = w->staging_arg	  ? "staging"
+			      : w->iam_role	  ? "iam_role"
+			      : w->unload	  ? "unload"
+			      : w->load_parts_arg ? "load_parts"
+						  : NULL;
 	int r;
 
 	if (!source_is_db(&o->source) && (only_db || only_rs))
@@ -51,6 +54,16 @@ static int whopts_resolve(void *data, const struct opts *o, char **err)
 	if ((r = opts_seconds("load_timeout", w->load_timeout_arg, 3600000, 1, 86400 * 7,
 			      &w->load_timeout_ms, err)))
 		return r;
+	if (w->load_parts_arg) {
+		char *end;
+		unsigned long n = strtoul(w->load_parts_arg, &end, 10);
+
+		if (*w->load_parts_arg < '1' || *w->load_parts_arg > '9' || *end || n > 1024)
+			return log_einval(err,
+					  "load_parts=%s: expected a number of parts, 1 to 1024",
+					  w->load_parts_arg);
+		w->load_parts = (unsigned)n;
+	}
 	if (w->staging_arg) {
 		char *serr = NULL;
 
@@ -85,6 +98,7 @@ static void whopts_free(void *data)
 	free(w->iam_role);
 	free(w->passfile);
 	free(w->load_timeout_arg);
+	free(w->load_parts_arg);
 	source_free(&w->staging);
 }
 

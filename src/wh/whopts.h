@@ -15,10 +15,12 @@ struct whopts {
 	char *load_timeout_arg;
 	int unload;	/* redshift: read tables through UNLOAD */
 	int allow_drop; /* database: unlink/rmdir of a table drops it */
+	char *load_parts_arg;
 
 	/* resolved by the layer's resolve */
 	struct source staging; /* kind SOURCE_S3_PREFIX when staging= is set */
 	unsigned load_timeout_ms;
+	unsigned load_parts; /* redshift: 0 = one per slice (stv_slices) */
 };
 
 /* Sets w to its defaults and *layer to its table for opts_parse(); the

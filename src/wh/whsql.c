@@ -259,10 +259,14 @@ static void whsql_copy_fn(struct whsql_w *w, const void *arg)
 	whsql_w_auth(w, &a);
 	if (c->json)
 		whsql_puts(w, " FORMAT AS JSON 'auto ignorecase'");
+	else if (c->no_header)
+		whsql_puts(w, " FORMAT AS CSV NULL AS ''");
 	else
 		whsql_puts(w, " FORMAT AS CSV IGNOREHEADER 1 NULL AS ''");
 	if (c->gzip)
 		whsql_puts(w, " GZIP");
+	if (c->manifest)
+		whsql_puts(w, " MANIFEST");
 	if (c->region && *c->region) {
 		whsql_puts(w, " REGION ");
 		whsql_w_literal(w, c->region, WHSQL_REDSHIFT);

@@ -57,6 +57,8 @@ struct whsql_copy {
 	const char *region; /* NULL or "": no REGION clause */
 	int json;	    /* FORMAT AS JSON 'auto ignorecase'; else CSV with a header */
 	int gzip;
+	int manifest;  /* url names a manifest (MANIFEST) */
+	int no_header; /* CSV: the files hold rows only (no IGNOREHEADER 1) */
 };
 
 char *whsql_copy(const struct whsql_copy *c);

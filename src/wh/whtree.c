@@ -129,7 +129,7 @@ static int wh_resolve(struct whtree *t, const char *path, struct whpath *p)
 		char rel[WH_NAME_MAX];
 
 		snprintf(rel, sizeof(rel), "%.*s", (int)(strlen(p->table) - 4), p->table);
-		k = wh_catalog_rel_kind(t, p->schema, rel);
+		k = wh_catalog_rel(t, p->schema, rel, &p->deny);
 		if (k < -1)
 			return k;
 		pthread_mutex_lock(&t->lock);
@@ -145,7 +145,8 @@ static int wh_resolve(struct whtree *t, const char *path, struct whpath *p)
 			return 0;
 		}
 	}
-	k = wh_catalog_rel_kind(t, p->schema, p->table);
+	p->deny = 0;
+	k = wh_catalog_rel(t, p->schema, p->table, &p->deny);
 	if (k < -1)
 		return k;
 	pthread_mutex_lock(&t->lock);
@@ -198,10 +199,11 @@ static void wh_stat_file(const struct whtree *t, struct stat *st, off_t size, ti
 	st->st_mtime = st->st_ctime = st->st_atime = mtime;
 }
 
-/* The size of a table file: its export's once finished (within the TTL);
- * else 0, with no export started.  A stat never waits for an export: the
- * kernel looks a name up before every open, and the first byte would wait
- * too.  A reader reads to the end whatever the size says. */
+/* The stat of a table file.  Its size: its export's once finished
+ * (within the TTL); else 0, with no export started.  A stat never waits
+ * for an export: the kernel looks a name up before every open, and the
+ * first byte would wait too.  A reader reads to the end whatever the size
+ * says.  Its mode: what the user's privileges allow. */
 static void wh_table_stat(struct whtree *t, const struct whpath *p, struct stat *st)
 {
 	struct whent *e;
@@ -213,6 +215,7 @@ static void wh_table_stat(struct whtree *t, const struct whpath *p, struct stat 
 	else
 		wh_stat_file(t, st, 0, time(NULL), !p->view);
 	pthread_mutex_unlock(&t->lock);
+	st->st_mode &= ~p->deny;
 }
 
 static int wh_getattr(void *ctx, const char *path, struct stat *st)
@@ -228,6 +231,7 @@ static int wh_getattr(void *ctx, const char *path, struct stat *st)
 	case WH_SCHEMA:
 	case WH_LOAD_DIR:
 		wh_stat_dir(t, st);
+		st->st_mode &= ~(p.deny & 0222); /* no INSERT: nothing to load */
 		return 0;
 	case WH_TABLE_FILE:
 		wh_table_stat(t, &p, st);
@@ -255,6 +259,22 @@ static int wh_getattr(void *ctx, const char *path, struct stat *st)
 	default:
 		return -ENOENT;
 	}
+}
+
+/* A table "x.csv" beside a table (or view) "x": the name "x.csv" is x's
+ * file, so the load folder of "x.csv" is not shown (its file x.csv.csv
+ * still is).  wh_resolve gives the name to the file the same way. */
+static int wh_folder_shadowed(const struct whrel *rels, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!wh_ends_with(name, ".csv"))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (rels[i].name && strlen(rels[i].name) == len - 4 &&
+		    !strncmp(rels[i].name, name, len - 4))
+			return 1;
+	return 0;
 }
 
 static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *arg)
@@ -295,6 +315,7 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 		for (size_t i = 0; rels && i < n; i++) {
 			rels[i].name = strdup(s->rels[i].name);
 			rels[i].view = s->rels[i].view;
+			rels[i].deny = s->rels[i].deny;
 		}
 		pthread_mutex_unlock(&t->cat_lock);
 		if (!rels)
@@ -308,11 +329,13 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 				continue;
 			snprintf(q.table, sizeof(q.table), "%s", rels[i].name);
 			q.view = rels[i].view;
+			q.deny = rels[i].deny;
 			wh_table_stat(t, &q, &st);
 			snprintf(name, sizeof(name), "%s.csv", rels[i].name);
 			stop = fill(arg, name, &st);
-			if (!stop && !rels[i].view) {
+			if (!stop && !rels[i].view && !wh_folder_shadowed(rels, n, rels[i].name)) {
 				wh_stat_dir(t, &st);
+				st.st_mode &= ~(rels[i].deny & 0222);
 				stop = fill(arg, rels[i].name, &st);
 			}
 		}
@@ -401,6 +424,7 @@ static int wh_open_load(struct whtree *t, const struct whpath *p, const char *na
 		free(fh);
 		return r;
 	}
+	ld->append = (flags & O_APPEND) != 0;
 	fh->ld = ld;
 	wh_stat_file(t, st, 0, time(NULL), 1);
 	*out = fh;
@@ -554,7 +578,9 @@ static ssize_t wh_write(void *ctx, const char *path, void *handle, const char *b
 	pthread_mutex_lock(&ld->lock);
 	if (ld->finished) {
 		r = -EIO;
-	} else if (off != ld->written) {
+	} else if (off != ld->written && !ld->append) {
+		/* (With O_APPEND the kernel writes at the size it last knew,
+		 * the table's export after a stat or a read: still the end.) */
 		wh_load_fail(ld, -EIO, "%s", "a load takes a file written from start to end");
 		r = -EIO;
 	} else if (ld->status) {
@@ -570,7 +596,7 @@ static ssize_t wh_write(void *ctx, const char *path, void *handle, const char *b
 		ld->written += (off_t)size;
 	pthread_mutex_unlock(&ld->lock);
 	if (r < 0)
-		return r == -ENOSPC || r == -EFBIG ? r : -EIO;
+		return wh_load_errno(r);
 	return (ssize_t)size;
 }
 

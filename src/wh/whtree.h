@@ -52,6 +52,7 @@ struct whtree_config {
 	const char *iam_role;		 /* NULL: the mount's own credentials */
 	int unload;			 /* export through UNLOAD to the staging prefix */
 	struct prefetch_config prefetch; /* reading UNLOAD's slices */
+	unsigned load_parts;		 /* CSV loads' gzip parts; 0: one per slice */
 	unsigned workers;
 	size_t write_buffer;
 };

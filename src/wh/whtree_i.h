@@ -44,6 +44,7 @@ struct uploader;
 struct whrel {
 	char *name;
 	int view;
+	mode_t deny; /* 0444 without SELECT, 0222 without INSERT */
 };
 
 struct whschema {
@@ -114,6 +115,7 @@ struct whtree {
 	struct prefetch *prefetch; /* -o unload: reading the slices */
 	struct uploader *uploader;
 	unsigned long long load_seq;
+	unsigned slices; /* Redshift: stv_slices' count once asked; 0 before */
 };
 
 struct whload {
@@ -124,6 +126,8 @@ struct whload {
 	char *name;    /* the file in the load folder; NULL for TABLE.csv */
 	char *label;   /* for messages: schema/table/name */
 	int replace;   /* DELETE FROM first */
+	int append;    /* opened O_APPEND: every write adds at the end, whatever
+			* offset the kernel computed from a size it knew */
 	int create;    /* the table does not exist: spool, infer, CREATE */
 	int new_table; /* create, kept once the replay clears it */
 	int json, gzip;
@@ -150,10 +154,20 @@ struct whload {
 	struct gunzip *gz;
 	struct jsonrow *jr;
 	struct buf out;
+	/* PostgreSQL's CSV: where the bytes sent so far leave a line, so that
+	 * an unquoted "\." line (COPY's end-of-data) goes as the value "\.". */
+	int csv_inq, csv_mid, csv_held; /* in quotes; not at a line start;
+					 * bytes of "\." held back */
 
-	struct upload *up; /* Redshift */
+	struct upload *up; /* Redshift: the file as it is (JSON, gzip) */
 	char *stage_prefix;
 	char *stage_key;
+	/* Redshift CSV: the rows in gzip'd parts, one per slice, and the
+	 * manifest COPY reads them through (loadsplit.c). */
+	int split_mode;
+	unsigned nparts;
+	struct whsplit *split;
+	char *manifest_key;
 };
 
 /* --------------------------------------------------------------------- */
@@ -174,6 +188,7 @@ struct whpath {
 	int depth;
 	int view;    /* WH_TABLE_FILE of a view */
 	int pending; /* WH_TABLE_FILE or WH_LOAD_DIR whose table is being made */
+	mode_t deny; /* mode bits the user's privileges take away (whrel) */
 	char schema[WH_NAME_MAX];
 	char table[WH_NAME_MAX];
 	char name[WH_NAME_MAX];
@@ -249,6 +264,15 @@ struct whschema *wh_catalog_schema(struct whtree *t, const char *name, int *r);
  * Takes cat_lock. */
 int wh_catalog_rel_kind(struct whtree *t, const char *schema, const char *rel);
 
+/* wh_catalog_rel_kind, and the mode bits the user's privileges on the
+ * relation take away into *deny (left alone if there is no such one). */
+int wh_catalog_rel(struct whtree *t, const char *schema, const char *rel, mode_t *deny);
+
+/* PostgreSQL: the select list of the table's columns but its generated
+ * ones ("a", "b"), run on c; NULL if it has none or on error (then
+ * SELECT * it is).  Malloc'd. */
+char *wh_catalog_select_list(struct whtree *t, PGconn *c, const char *schema, const char *table);
+
 /* Forget a schema's relations (a table was made or dropped).  Takes
  * cat_lock. */
 void wh_catalog_forget(struct whtree *t, const char *schema);
@@ -314,6 +338,10 @@ void wh_stream_stop_all(struct whtree *t);
 
 /* --------------------------------------------------------------------- */
 /* load.c: a file written into a table (TABLE.csv or its load folder) */
+
+/* The errno a writer sees for a load that failed with r: ENOSPC, EFBIG,
+ * EACCES and EROFS as they are, the rest EIO. */
+int wh_load_errno(int r);
 
 /* The load's first failure is the one kept and reported. */
 void __attribute__((format(printf, 3, 4)))

@@ -12,7 +12,11 @@ empty values) for every measurement:
        odofs  `cp data.csv MNT/bench/rows/` (PostgreSQL mount)
        psql   `psql -c "\\copy bench.rows FROM 'data.csv' CSV HEADER"`
   2. Redshift load (through the emulator) into the same, emptied table:
-       odofs  `cp data.csv MNT/bench/rows/` (Redshift mount, staging in S3)
+       odofs  `cp data.csv MNT/bench/rows/` (Redshift mount, staging in S3):
+              the rows in gzip'd parts, one per slice (the emulator's
+              stv_slices counts WH_BENCH_SLICES), one COPY ... MANIFEST GZIP;
+              the parts used and the bytes staged (gzip'd vs raw) are read
+              from the daemon's log (log_level=info)
        ref    `aws s3 cp data.csv s3://wh-bench/ref-N/` then, with psql through
               the emulator, `COPY bench.rows FROM 's3://wh-bench/ref-N/'
               CREDENTIALS '...' FORMAT AS CSV IGNOREHEADER 1`; both timed
@@ -50,6 +54,7 @@ Environment (all optional):
   BENCH_ONLY         "pg", "redshift" or "export" to run one part only
   BENCH_EXPORT_PG_ONLY  1: the export part measures the PostgreSQL mount only
                      (the Redshift emulator's SELECT path is slow on 1 GB)
+  WH_BENCH_SLICES    slices the emulator's stv_slices counts (default 4)
   BENCH_ODOFS_OPTS   extra odofs -o options for both mounts
   BENCH_OP_TIMEOUT   seconds before a single timed operation counts as hung (300)
   ODOFS_PG_BIN       PostgreSQL's bin folder (default /usr/lib/postgresql/15/bin)
@@ -64,6 +69,7 @@ import datetime
 import hashlib
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +89,8 @@ SIZE = int(float(os.environ.get("WH_BENCH_MB") or 256) * MB)
 AWS = "/usr/bin/aws"
 PSQL = pgserver.PSQL
 TARGET = 1.15  # odofs time / reference time
+SLICES = int(os.environ.get("WH_BENCH_SLICES") or 4)
+STAGED_RE = re.compile(r"(\d+) of (\d+) parts staged, (\d+) bytes gzip'd from (\d+)")
 
 CREATE_TABLE = (f"CREATE SCHEMA {SCHEMA};\n"
                 f"CREATE TABLE {QT} (id bigint, name text, amount double precision, flag boolean, "
@@ -257,7 +265,7 @@ class Warehouse:
             env = bl.clean_env(self.home)
         else:
             source = self.emu.url()
-            opts = f"staging=s3://{BUCKET}/tmp/,endpoint={self.s3_endpoint}," + opts
+            opts = f"staging=s3://{BUCKET}/tmp/,endpoint={self.s3_endpoint},log_level=info," + opts
             env = bl.clean_env(self.home, AWS_ACCESS_KEY_ID=self.key_id, AWS_SECRET_ACCESS_KEY=self.secret,
                                AWS_DEFAULT_REGION="us-east-1")
         if bl.ODOFS_OPTS:
@@ -377,7 +385,11 @@ def rs_load_odofs(wh, data, rows):
         log(f"    note: {len(left)} staging object(s) left under s3://{BUCKET}/tmp/, e.g. {left[0][0]}")
     wh.s3.empty()
     wh.settle()
-    return dt, rss, cpu
+    with open(wh.last_log, errors="replace") as f:
+        staged = STAGED_RE.findall(f.read())
+    # (used parts, parts, bytes uploaded gzip'd, raw bytes of the rows)
+    parts = tuple(int(x) for x in staged[-1]) if staged else None
+    return dt, rss, cpu, parts
 
 
 def rs_load_ref(wh, data, rows, n):
@@ -510,7 +522,8 @@ def main():
     s3 = bl.S3Curl(s3_endpoint, BUCKET, key_id, secret)
     s3.create_bucket()
     pg = pgserver.PgServer()
-    emu = pgserver.RedshiftEmulator(pg, s3_endpoint, key_id, secret, os.path.join(bl.tmpdir(), "emulator"))
+    emu = pgserver.RedshiftEmulator(pg, s3_endpoint, key_id, secret, os.path.join(bl.tmpdir(), "emulator"),
+                                    slices=SLICES)
     try:
         try:
             pg.start()
@@ -542,6 +555,7 @@ def measure(wh):
 
     do_pg, do_rs, do_export = (ONLY in ("", part) for part in ("pg", "redshift", "export"))
     secs = {}  # label -> [seconds]
+    staged_info = []  # Redshift loads: (parts used, parts, gzip'd bytes, raw bytes)
     rss = {}  # label -> [MiB]
     disk = {}  # "pg"/"rs" -> [peak MB of the cache_dir during a cat]
     attempt = bl.Attempts("FAILED")
@@ -575,7 +589,13 @@ def measure(wh):
             log(f"  run {r}/{RUNS}")
             res = attempt("odofs rs load", lambda: rs_load_odofs(wh, data, rows))
             if res:
-                keep("odofs cp (rs)", *res)
+                parts = res[3]
+                extra = (f"  ({parts[0]} of {parts[1]} parts, {parts[2] / MB:.1f} MB uploaded gzip'd"
+                         f" for {parts[3] / MB:.1f} MB of rows, {100 * parts[2] / max(parts[3], 1):.0f}%)"
+                         if parts else "  (no staging line in the log)")
+                if parts:
+                    staged_info.append(parts)
+                keep("odofs cp (rs)", *res[:3], extra=extra)
             res = attempt("aws s3 cp + COPY", lambda: rs_load_ref(wh, data, rows, r))
             if res:
                 keep("aws s3 cp + COPY", res[0], extra=f"  (aws {res[1]:.2f} s + COPY {res[2]:.2f} s)")
@@ -639,6 +659,12 @@ def measure(wh):
         row("pg load: odofs cp / psql \\copy", "odofs cp", "psql \\copy")
     if do_rs:
         row("rs load: odofs cp / aws s3 cp + COPY", "odofs cp (rs)", "aws s3 cp + COPY")
+        if staged_info:
+            used, total, packed, raw = staged_info[-1]
+            summary.row("rs load: parts staged (of slices)", f"{used} of {total}", "-", "-", "info")
+            summary.row("rs load: bytes uploaded, odofs gzip'd vs aws s3 cp raw",
+                        f"{packed / MB:.1f} MB vs {size / MB:.1f} MB ({100 * packed / size:.0f}%)", "-", "-",
+                        "info")
     if do_export:
         # issue 16: a whole sequential read within 1.1x of psql
         row("pg export: odofs cat / psql COPY TO STDOUT", "odofs cat (pg)", "psql COPY TO STDOUT", goal=1.1)

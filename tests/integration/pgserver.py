@@ -291,13 +291,14 @@ class RedshiftEmulator(_Client):
     `pg` and running Redshift's COPY/UNLOAD itself. Same user, password and
     databases as `pg` (authentication is relayed to it)."""
 
-    def __init__(self, pg, s3_endpoint, iam_key_id, iam_secret, workdir, region="us-east-1"):
+    def __init__(self, pg, s3_endpoint, iam_key_id, iam_secret, workdir, region="us-east-1", slices=4):
         self.pg = pg
         self.user, self.password, self.dbname = pg.user, pg.password, pg.dbname
         self.s3_endpoint = s3_endpoint
         self.iam_key_id = iam_key_id
         self.iam_secret = iam_secret
         self.region = region
+        self.slices = slices  # what stv_slices counts
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stderr_path = self.workdir / "emulator.stderr"
@@ -310,7 +311,7 @@ class RedshiftEmulator(_Client):
                # NAME=VALUE: a random secret may begin with '-', which
                # argparse would take for an option.
                f"--iam-key-id={self.iam_key_id}", f"--iam-secret={self.iam_secret}",
-               "--region", self.region]
+               "--region", self.region, "--slices", str(self.slices)]
         # No AWS_* or BOTO* settings leak in: the statement's credentials only.
         env = {k: v for k, v in os.environ.items() if not (k.startswith("AWS_") or k.startswith("BOTO"))}
         env.update(HOME=str(self.workdir), AWS_EC2_METADATA_DISABLED="true", PYTHONUNBUFFERED="1")

@@ -895,16 +895,89 @@ def skip_header(chunks, n, quote, state):
     yield from it
 
 
+class LineEnds:
+    """The first line end of a file, as it passes: what ends its records."""
+
+    def __init__(self):
+        self.eol = None
+        self.prev = None
+
+    def watch(self, chunks):
+        for c in chunks:
+            if self.eol is None and c:
+                j = c.find(b"\n")
+                if j >= 0:
+                    cr = c[j - 1] == 0x0D if j > 0 else self.prev == 0x0D
+                    self.eol = b"\r\n" if cr else b"\n"
+                elif b"\r" in c[:-1] or (self.prev == 0x0D):
+                    self.eol = b"\r"
+                self.prev = c[-1]
+            yield c
+
+
+class BackslashDot:
+    """Redshift's CSV has no end-of-data marker, PostgreSQL's COPY FROM
+    STDIN has one: a line that is `\\.` alone (outside quotes).  Such a
+    line is data on Redshift, so it goes to PostgreSQL quoted.  Quotes
+    toggle as in PostgreSQL's line splitting; chunks without a backslash
+    only update that state."""
+
+    def __init__(self, quote):
+        self.q = quote[0]
+        self.inq = False
+        self.mid = False
+        self.held = b""
+
+    def feed(self, c):
+        if not self.held and b"\\" not in c:
+            if c:
+                self.inq ^= c.count(self.q) % 2 == 1
+                self.mid = self.inq or c[-1] not in (0x0A, 0x0D)
+            return c
+        out = bytearray()
+        for b in c:
+            if self.held == b"\\" and b == 0x2E:
+                self.held = b"\\."
+                continue
+            if self.held:
+                alone = self.held == b"\\." and b in (0x0A, 0x0D)
+                out += b'"\\."' if alone else self.held
+                self.held = b""
+            elif b == 0x5C and not self.inq and not self.mid:
+                self.held = b"\\"
+                self.mid = True
+                continue
+            out.append(b)
+            if b == self.q:
+                self.inq = not self.inq
+            self.mid = self.inq or b not in (0x0A, 0x0D)
+        return bytes(out)
+
+    def end(self):
+        held, self.held = self.held, b""
+        return b'"\\."' if held == b"\\." else held
+
+
 def delimited_input(chunks, spec, state):
-    """Bytes for COPY FROM STDIN: the file minus its header, newline-ended."""
+    """Bytes for COPY FROM STDIN: the file minus its header, ended by the
+    line end its records use (PostgreSQL refuses mixed ones), a `\\.`
+    line quoted in CSV."""
     o = spec.opts
     quote = (o.quote or '"').encode() if o.fmt == "csv" else None
+    ends = LineEnds()
+    dot = BackslashDot(quote) if quote else None
     last = None
-    for c in skip_header(chunks, o.ignoreheader, quote, state):
+    for c in skip_header(ends.watch(chunks), o.ignoreheader, quote, state):
         state.lines += c.count(b"\n")
         last = c[-1]
-        yield c
-    if last is not None and last != 0x0A:
+        yield dot.feed(c) if dot else c
+    if dot:
+        tail = dot.end()
+        if tail:
+            yield tail
+    if last is not None and last not in (0x0A, 0x0D):
+        yield ends.eol or b"\n"
+    elif last == 0x0D and ends.eol == b"\r\n":
         yield b"\n"
 
 
@@ -1086,7 +1159,7 @@ class PgLineCounter:
             body = raw[:len(raw) - len(term)]
             self.n += body.count("\n" if self.eol == "\n" else "\r")
             if self.eol is None:
-                self.eol = term or "\n"  # the emulator ends an unterminated file with \n
+                self.eol = term or "\n"  # an unterminated file gets \n (or its own line end)
         return self.n
 
 
@@ -1127,7 +1200,10 @@ class Emulator:
 
 
 _EXTENDED = (b"P", b"B", b"D", b"E", b"C", b"H")
-_PRECHECK = re.compile(rb"(?i)copy|unload|truncate|version|stl_load_errors|pg_last_copy_id")
+# Words that may follow a table name without being its alias.
+_AFTER_TABLE = {"where", "join", "order", "group", "limit", "on", "left", "right", "inner", "cross", "full",
+                "union", "natural", "having", "window", "offset", "fetch", "for", "except", "intersect"}
+_PRECHECK = re.compile(rb"(?i)copy|unload|truncate|version|stl_load_errors|pg_last_copy_id|stv_slices")
 STL_COLUMNS = [
     ("userid", "integer"), ("slice", "integer"), ("tbl", "integer"), ("starttime", "timestamp"),
     ("session", "integer"), ("query", "integer"), ("filename", "character(256)"), ("line_number", "bigint"),
@@ -1481,10 +1557,11 @@ class Session:
 
     def rewrite(self, text, toks):
         """version() -> Redshift's version string; pg_last_copy_id() -> the
-        number; pg_catalog.stl_load_errors -> the session's own table."""
+        number; pg_catalog.stl_load_errors -> the session's own table;
+        stv_slices -> the --slices slices, two per node."""
         out, last = [], 0
         i, n = 0, len(toks)
-        names = ("version", "pg_last_copy_id", "stl_load_errors")
+        names = ("version", "pg_last_copy_id", "stl_load_errors", "stv_slices")
         while i < n:
             t = toks[i]
             j = i
@@ -1503,6 +1580,14 @@ class Session:
                 end, i = toks[j + 2].end, j + 3
             elif w == "stl_load_errors" and j != i:
                 repl, end, i = "pg_temp.stl_load_errors", toks[j].end, j + 1
+            elif w == "stv_slices":
+                nxt = toks[j + 1] if j + 1 < n else None
+                aliased = nxt is not None and (nxt.word == "as" or nxt.kind == "qid" or (
+                    nxt.kind == "id" and nxt.word not in _AFTER_TABLE))
+                repl = (f"(SELECT s AS slice, s / 2 AS node, 'data' AS type FROM "
+                        f"generate_series(0, {self.emu.args.slices - 1}) AS s)"
+                        + ("" if aliased else " AS stv_slices"))
+                end, i = toks[j].end, j + 1
             else:
                 i += 1
                 continue
@@ -1554,8 +1639,12 @@ class Session:
                     elif isinstance(x, int):
                         v.append(str(x))
                     else:
+                        # PostgreSQL's text holds no NUL byte: a query
+                        # with one fails ("invalid message format"), and
+                        # every later stl_load_errors query with it.
                         m = _CHAR_LEN.match(t)
-                        s = clip(str(x), int(m.group(1))) if m else str(x)
+                        x = str(x).replace("\0", "")
+                        s = clip(x, int(m.group(1))) if m else x
                         v.append(quote_literal(s) + "::" + t)
                 vals.append("(" + ", ".join(v) + ")")
             setup.append("INSERT INTO pg_temp.stl_load_errors VALUES " + ", ".join(vals))
@@ -2020,6 +2109,7 @@ def main():
     ap.add_argument("--iam-key-id", required=True)
     ap.add_argument("--iam-secret", required=True)
     ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--slices", type=int, default=4, help="what stv_slices counts (default 4)")
     args = ap.parse_args()
     # Only the statements' credentials: nothing from files or the environment.
     for k in list(os.environ):

@@ -89,23 +89,46 @@ static void test_types(void)
 {
 	CHECK_STR(infer("b,i,d,dt,ts,s\n"
 			"true,1,1.5,2024-02-29,2024-01-02 03:04:05,hello\n"
-			"F,-42,-.5e-3,0001-01-01,2024-01-02T03:04:05.123456,x\n"
-			"t,+7,2.,9999-12-31,1999-12-31 23:59:59.5,\n"),
-		  "b BOOLEAN, i BIGINT, d DOUBLE PRECISION, dt DATE, ts TIMESTAMP, "
+			"F,-42,-0.0005,0001-01-01,2024-01-02T03:04:05.123456,x\n"
+			"t,7,2.25,9999-12-31,1999-12-31 23:59:59.5,\n"),
+		  "b BOOLEAN, i BIGINT, d NUMERIC, dt DATE, ts TIMESTAMP, "
 		  "s VARCHAR(5) | 3");
 	/* Booleans: only true/false/t/f, any case. */
 	CHECK_STR(infer("a\nTRUE\nFalse\nT\nf\n"), "a BOOLEAN | 4");
 	CHECK_STR(infer("a\ntrue\nyes\n"), "a VARCHAR(4) | 2");
 	CHECK_STR(infer("a\n1\n0\n"), "a BIGINT | 2");
-	/* Integers within 64 bits; wider ones are doubles. */
+	/* Integers within 64 bits; wider ones NUMERIC (DECIMAL(38,0) on
+	 * Redshift, VARCHAR past 38 digits there).  A value a number type
+	 * would write back otherwise stays text: leading zeros, a '+'. */
 	CHECK_STR(infer("a\n9223372036854775807\n-9223372036854775808\n"), "a BIGINT | 2");
-	CHECK_STR(infer("a\n9223372036854775808\n"), "a DOUBLE PRECISION | 1");
-	CHECK_STR(infer("a\n-9223372036854775809\n"), "a DOUBLE PRECISION | 1");
-	CHECK_STR(infer("a\n007\n"), "a BIGINT | 1");
+	CHECK_STR(infer("a\n9223372036854775808\n"), "a NUMERIC | 1");
+	CHECK_STR(infer("a\n-9223372036854775809\n1\n"), "a NUMERIC | 2");
+	CHECK_STR(infer_d("a\n9223372036854775808\n", CSVINFER_REDSHIFT), "a DECIMAL(38,0) | 1");
+	CHECK_STR(infer_d("a\n123456789012345678901234567890123456789\n", CSVINFER_REDSHIFT),
+		  "a VARCHAR(39) | 1");
+	CHECK_STR(infer("a\n123456789012345678901234567890123456789\n"), "a NUMERIC | 1");
+	CHECK_STR(infer("a\n007\n"), "a VARCHAR(3) | 1");
+	CHECK_STR(infer("a\n02134\n12345\n"), "a VARCHAR(5) | 2");
+	CHECK_STR(infer("a\n\"02134\"\n"), "a VARCHAR(5) | 1");
+	CHECK_STR(infer("a\n+7\n"), "a VARCHAR(2) | 1");
+	CHECK_STR(infer("a\n-0\n"), "a DOUBLE PRECISION | 1");
+	CHECK_STR(infer("a\n0\n"), "a BIGINT | 1");
 	CHECK_STR(infer("a\n+\n"), "a VARCHAR(1) | 1");
 	CHECK_STR(infer("a\n-\n"), "a VARCHAR(1) | 1");
-	/* Doubles: decimal notation, finite; no hex, inf, nan. */
-	CHECK_STR(infer("a\n1e10\n.5\n-1.5E+3\n"), "a DOUBLE PRECISION | 3");
+	/* Decimals: NUMERIC keeps them as written (trailing zeros too); on
+	 * Redshift DECIMAL(38,s) when all have s decimals, else DOUBLE
+	 * PRECISION when it writes every value back the same, else text. */
+	CHECK_STR(infer("a\n1.50\n-0.25\n"), "a NUMERIC | 2");
+	CHECK_STR(infer_d("a\n1.50\n-0.25\n", CSVINFER_REDSHIFT), "a DECIMAL(38,2) | 2");
+	CHECK_STR(infer_d("a\n1.5\n-0.25\n3\n", CSVINFER_REDSHIFT), "a DOUBLE PRECISION | 3");
+	CHECK_STR(infer_d("a\n1.50\n-0.5\n", CSVINFER_REDSHIFT), "a VARCHAR(4) | 2");
+	/* Exponents: only as DOUBLE PRECISION writes them (1e+20, 1.5e-05). */
+	CHECK_STR(infer("a\n1e+20\n1.5e-05\n0.0001\n"), "a DOUBLE PRECISION | 3");
+	CHECK_STR(infer("a\n1e10\n"), "a VARCHAR(4) | 1");
+	CHECK_STR(infer("a\n.5\n"), "a VARCHAR(2) | 1");
+	CHECK_STR(infer("a\n2.\n"), "a VARCHAR(2) | 1");
+	CHECK_STR(infer("a\n-1.5E+3\n"), "a VARCHAR(7) | 1");
+	CHECK_STR(infer("a\n1.50\n1e+20\n"), "a VARCHAR(5) | 2");
 	CHECK_STR(infer("a\n1e400\n"), "a VARCHAR(5) | 1");
 	CHECK_STR(infer("a\n1e-400\n"), "a VARCHAR(6) | 1");
 	CHECK_STR(infer("a\n0x10\n"), "a VARCHAR(4) | 1");
@@ -140,8 +163,8 @@ static void test_types(void)
 
 static void test_widening(void)
 {
-	CHECK_STR(infer("a\n1\n2.5\n3\n"), "a DOUBLE PRECISION | 3");
-	CHECK_STR(infer("a\n2.5\n3\n"), "a DOUBLE PRECISION | 2");
+	CHECK_STR(infer("a\n1\n2.5\n3\n"), "a NUMERIC | 3");
+	CHECK_STR(infer("a\n2.5\n3\n"), "a NUMERIC | 2");
 	CHECK_STR(infer("a\n2024-01-01\n2024-01-01 10:00:00\n"), "a TIMESTAMP | 2");
 	CHECK_STR(infer("a\n2024-01-01 10:00:00\n2024-01-01\n"), "a TIMESTAMP | 2");
 	CHECK_STR(infer("a\ntrue\n1\n"), "a VARCHAR(4) | 2");

@@ -109,6 +109,19 @@ static void test_copy(void)
 		  "'s3://b/it''s/\\\\/' CREDENTIALS "
 		  "'aws_access_key_id=AKIDEXAMPLE;aws_secret_access_key=se/cr+et;token=tok' FORMAT "
 		  "AS CSV IGNOREHEADER 1 NULL AS '' GZIP REGION 'it''s\\\\'");
+	/* A load in gzip'd parts: rows only, through a manifest. */
+	c.manifest = 1;
+	c.no_header = 1;
+	c.session_token = NULL;
+	c.region = NULL;
+	c.url = "s3://b/p/manifest";
+	CHECK_STR(keep(whsql_copy(&c)),
+		  "COPY \"s\".\"x\"\"; DROP TABLE y; --\" (\"id\", \"na\"\"me\") FROM "
+		  "'s3://b/p/manifest' CREDENTIALS "
+		  "'aws_access_key_id=AKIDEXAMPLE;aws_secret_access_key=se/cr+et' FORMAT AS CSV "
+		  "NULL AS '' GZIP MANIFEST");
+	c.manifest = 0;
+	c.no_header = 0;
 	/* JSON takes no column list; no region, no REGION. */
 	c.json = 1;
 	c.gzip = 0;

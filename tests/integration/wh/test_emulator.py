@@ -450,3 +450,27 @@ def test_emulator_log_is_clean(redshift):
     """Runs last (file order): no tracebacks in the emulator's stderr."""
     log = redshift.log()
     assert "Traceback" not in log, log[-4000:]
+
+
+def test_stv_slices(redshift, rs):
+    """stv_slices counts the emulator's --slices (4 unless the test asks)."""
+    assert execute(rs, "SELECT COUNT(*) FROM stv_slices") == [(redshift.slices,)]
+    assert execute(rs, "SELECT count(*) FROM pg_catalog.stv_slices s WHERE s.slice >= 0") == [(redshift.slices,)]
+
+
+def test_manifest_of_gzip_parts(pg, s3, bucket, pg_schema, rs):
+    pg.psql(f"create table {pg_schema}.t (a int, b text)")
+    s3.put(bucket, "p/part0.gz", gzip.compress(b'1,"x\ny"\n2,b\n'))
+    s3.put(bucket, "p/part1.gz", gzip.compress(b"3,c\n"))
+    man = {"entries": [{"url": f"s3://{bucket}/p/part{i}.gz", "mandatory": True} for i in range(2)]}
+    s3.put(bucket, "p/manifest", json.dumps(man).encode())
+    execute(rs, f"COPY {pg_schema}.t (a, b) FROM 's3://{bucket}/p/manifest' {IAM} FORMAT AS CSV NULL AS '' "
+                "GZIP MANIFEST")
+    assert rows(pg, f"select a, b from {pg_schema}.t order by a") == [(1, "x\ny"), (2, "b"), (3, "c")]
+    # A bad row in the second part: stl_load_errors names that part and its line.
+    s3.put(bucket, "p/part1.gz", gzip.compress(b"4,d\nnope,e\n"))
+    e = copy_error(rs, f"COPY {pg_schema}.t (a, b) FROM 's3://{bucket}/p/manifest' {IAM} FORMAT AS CSV "
+                       "NULL AS '' GZIP MANIFEST")
+    assert e is not None
+    (line, _col, _val, _why, fname), = execute(rs, STL_QUERY)
+    assert fname.strip() == f"s3://{bucket}/p/part1.gz" and line == 2

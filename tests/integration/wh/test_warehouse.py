@@ -283,7 +283,7 @@ def test_a_load_during_an_export_shows_in_the_next_read(pgwh, tmp_path):
     # reads), its backend is then stopped, and only then is the lock let go
     # for the load, which the stopped export cannot outrun.
     find = ("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
-            f"backend_xmin IS NOT NULL AND query LIKE 'COPY (SELECT * FROM %{wh.schema}%'")
+            f"backend_xmin IS NOT NULL AND query LIKE 'COPY (SELECT % FROM %{wh.schema}%'")
     with contextlib.closing(wh.pg.connect(autocommit=False)) as holder:
         holder.cursor().execute(f"LOCK TABLE {wh.qt('t')} IN ACCESS EXCLUSIVE MODE")
         reader.start()
@@ -318,7 +318,10 @@ def test_new_table_from_csv_with_inferred_types(wh, tmp_path):
     types = wh.psql("SELECT column_name || ':' || data_type || coalesce(':' || character_maximum_length, '') "
                     f"FROM information_schema.columns WHERE table_schema = '{wh.schema}' "
                     "AND table_name = 'fresh' ORDER BY ordinal_position").splitlines()
-    assert types == ["i:bigint", "f:double precision", "b:boolean", "d:date",
+    # 1.5 and 2: NUMERIC writes both back as written; Redshift's DECIMAL
+    # would need one scale, and DOUBLE PRECISION writes them back too.
+    f_type = "numeric" if wh.kind == "postgresql" else "double precision"
+    assert types == ["i:bigint", "f:" + f_type, "b:boolean", "d:date",
                      "ts:timestamp without time zone", "s:character varying:6",
                      "allnull:character varying:256"]
     assert wh.psql(f"SELECT count(*) FROM {wh.qt('fresh')} WHERE allnull IS NULL") == "2"
