@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pagecache.h"
 #include "s3/s3.h"
 #include "s3file.h"
 #include "s3tree_i.h"
@@ -19,6 +20,8 @@ struct openfiles_handle {
 	char *key;
 	int gone; /* and unlink takes it out of the tree */
 	int writable;
+	int keep_cache;		    /* the kernel may keep its pages (pagecache.h) */
+	struct pagecache_entry *pc; /* as opened: renames do not move it */
 };
 
 /* ---- the files open for writing ---- */
@@ -190,15 +193,16 @@ static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
 		pthread_mutex_unlock(&t->lock);
 	}
 	s3file_close(h->f);
+	pagecache_close(t->pages, h->pc, h->writable);
 	free(h->bucket);
 	free(h->key);
 	free(h);
 }
 
 /* Wrap an open s3file into a handle, listed among the writers if it is
- * one.  Takes bucket and key. */
+ * one.  Takes bucket and key.  etag and size: the object it reads. */
 static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
-				int writable, void **fh)
+				int writable, const char *etag, off_t size, void **fh)
 {
 	struct openfiles_handle *h = calloc(1, sizeof(*h));
 
@@ -212,6 +216,7 @@ static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket
 	h->bucket = bucket;
 	h->key = key;
 	h->writable = writable;
+	pagecache_open(t->pages, bucket, key, etag, size, writable, &h->keep_cache, &h->pc);
 	if (writable) {
 		pthread_mutex_lock(&t->lock);
 		h->next = t->writers;
@@ -240,6 +245,7 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 	struct s3file_env env;
 	struct s3file *f;
 	struct s3_object obj;
+	const char *etag = NULL; /* none: a file not yet published */
 	char *bucket, *key;
 	int r;
 
@@ -266,12 +272,15 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 			r = s3file_open(&env, bucket, key, flags,
 					&(struct s3_object){.meta = obj.meta}, NULL, &f);
 	} else if (r == 0) {
+		etag = obj.etag;
 		openfiles_env(t, &env);
 		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
 	}
 	if (r < 0)
 		goto fail;
-	r = openfiles_handle_new(t, f, bucket, key, writable, fh);
+	/* Pages read from this version are kept across opens while it is
+	 * what this HEAD finds. */
+	r = openfiles_handle_new(t, f, bucket, key, writable, etag, etag ? obj.size : 0, fh);
 	if (r == 0)
 		openfiles_handle_stat(t, *fh, st);
 	return r;
@@ -303,7 +312,7 @@ int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh
 		free(key);
 		return r;
 	}
-	r = openfiles_handle_new(t, f, bucket, key, 1, fh);
+	r = openfiles_handle_new(t, f, bucket, key, 1, NULL, 0, fh);
 	if (r == 0)
 		openfiles_handle_stat(t, *fh, st);
 	return r;
@@ -335,6 +344,12 @@ int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
 	(void)path;
 	(void)datasync;
 	return s3file_fsync(((struct openfiles_handle *)fh)->f);
+}
+
+int s3tree_keep_cache(void *ctx, void *fh)
+{
+	(void)ctx;
+	return ((struct openfiles_handle *)fh)->keep_cache;
 }
 
 int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)

@@ -40,6 +40,8 @@ struct s3tree {
 	 * exist in S3, and a rename or unlink must reach them. */
 	pthread_mutex_t lock;
 	struct openfiles_handle *writers;
+	/* Whether an open may keep the kernel's pages (pagecache.h). */
+	struct pagecache *pages;
 };
 
 struct s3tree_entry {
@@ -127,6 +129,7 @@ ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, siz
 int s3tree_flush(void *ctx, const char *path, void *fh);
 int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync);
 int s3tree_fgetattr(void *ctx, void *fh, struct stat *st);
+int s3tree_keep_cache(void *ctx, void *fh);
 int s3tree_release(void *ctx, const char *path, void *fh);
 int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size);
 
