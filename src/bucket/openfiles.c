@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "datacache.h"
 #include "pagecache.h"
 #include "s3/s3.h"
 #include "s3file.h"
@@ -22,6 +23,8 @@ struct openfiles_handle {
 	int writable;
 	int keep_cache;		    /* the kernel may keep its pages (pagecache.h) */
 	struct pagecache_entry *pc; /* as opened: renames do not move it */
+	char *dc_bucket, *dc_key;   /* writers: the version they replace, */
+	s3_etag dc_etag;	    /* whose cached blocks go at close */
 };
 
 /* ---- the files open for writing ---- */
@@ -176,6 +179,7 @@ void openfiles_env(struct s3tree *t, struct s3file_env *env)
 	env->prefetch = t->prefetch;
 	env->uploader = t->uploader;
 	env->spool = t->cfg.spool;
+	env->datacache = t->cfg.datacache;
 }
 
 static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
@@ -194,6 +198,10 @@ static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
 	}
 	s3file_close(h->f);
 	pagecache_close(t->pages, h->pc, h->writable);
+	if (h->dc_bucket)
+		datacache_drop(t->cfg.datacache, h->dc_bucket, h->dc_key, h->dc_etag);
+	free(h->dc_bucket);
+	free(h->dc_key);
 	free(h->bucket);
 	free(h->key);
 	free(h);
@@ -217,6 +225,18 @@ static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket
 	h->key = key;
 	h->writable = writable;
 	pagecache_open(t->pages, bucket, key, etag, size, writable, &h->keep_cache, &h->pc);
+	if (writable && etag && *etag && t->cfg.datacache && strlen(etag) < sizeof(h->dc_etag)) {
+		/* Not kept for want of memory: blocks of an old version
+		 * are never read (the key has its ETag), only evicted. */
+		h->dc_bucket = strdup(bucket);
+		h->dc_key = strdup(key);
+		strcpy(h->dc_etag, etag);
+		if (!h->dc_bucket || !h->dc_key) {
+			free(h->dc_bucket);
+			free(h->dc_key);
+			h->dc_bucket = h->dc_key = NULL;
+		}
+	}
 	if (writable) {
 		pthread_mutex_lock(&t->lock);
 		h->next = t->writers;
@@ -333,9 +353,16 @@ ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, siz
 
 int s3tree_flush(void *ctx, const char *path, void *fh)
 {
-	(void)ctx;
+	struct s3tree *t = ctx;
+	struct openfiles_handle *h = fh;
+	int r = s3file_flush(h->f);
+
 	(void)path;
-	return s3file_flush(((struct openfiles_handle *)fh)->f);
+	/* Published (or not): the version it opened is no longer the one
+	 * to keep. */
+	if (h->dc_bucket)
+		datacache_drop(t->cfg.datacache, h->dc_bucket, h->dc_key, h->dc_etag);
+	return r;
 }
 
 int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
