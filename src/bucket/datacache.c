@@ -46,8 +46,9 @@ struct datacache {
 	char *root; /* DIR/odofs-data-1 */
 	uint64_t max;
 	pthread_mutex_t lock;
-	uint64_t used; /* bytes of block files, as this mount counts them */
-	int off;       /* a write failed: uncached from then on */
+	uint64_t used;	   /* bytes of block files, as this mount counts them, */
+	uint64_t inflight; /* of which being written by this mount */
+	int off;	   /* a write failed: uncached from then on (atomic) */
 	unsigned long tmp_seq;
 };
 
@@ -185,7 +186,7 @@ static void datacache_evict(struct datacache *dc)
 		return;
 	}
 	qsort(files, n, sizeof(*files), datacache_file_cmp);
-	for (i = 0; i < n && (total > low || need > 0); i++) {
+	for (i = 0; i < n && (total + dc->inflight > low || need > 0); i++) {
 		if (unlink(files[i].path) == 0 || errno == ENOENT) {
 			total -= (uint64_t)files[i].size;
 			need = need > (uint64_t)files[i].size ? need - (uint64_t)files[i].size : 0;
@@ -194,7 +195,7 @@ static void datacache_evict(struct datacache *dc)
 	for (i = 0; i < n; i++)
 		free(files[i].path);
 	free(files);
-	dc->used = total;
+	dc->used = total + dc->inflight;
 }
 
 /* ---- blocks ---- */
@@ -215,7 +216,7 @@ static int datacache_load(struct datacache *dc, const struct datacache_id *id, u
 	struct stat st;
 	int fd, ok;
 
-	if (dc->off)
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED))
 		return -ENOENT;
 	datacache_block_path(dc, id, index, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -244,7 +245,7 @@ static void datacache_disable(struct datacache *dc, const char *what, int err)
 	if (!dc->off)
 		log_warn("data cache %s: %s: %s; reading without it from now on", dc->root, what,
 			 strerror(err));
-	dc->off = 1;
+	__atomic_store_n(&dc->off, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&dc->lock);
 }
 
@@ -256,7 +257,7 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 	unsigned long seq;
 	int fd, err = 0;
 
-	if (dc->off)
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED))
 		return;
 	memcpy(h.magic, DATACACHE_MAGIC, sizeof(h.magic));
 	memcpy(h.id, id->bin, sizeof(h.id));
@@ -267,6 +268,9 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 	seq = dc->tmp_seq++;
 	if (dc->used + sizeof(h) + len > dc->max || datacache_floor_need(dc) > 0)
 		datacache_evict(dc);
+	/* Counted now, so that blocks written at once keep the bound. */
+	dc->used += sizeof(h) + len;
+	dc->inflight += sizeof(h) + len;
 	pthread_mutex_unlock(&dc->lock);
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%ld-%lu", dir, (long)getpid(), seq);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -278,6 +282,7 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 		err = errno;
 		goto fail;
 	}
+	errno = 0;
 	if (write(fd, &h, sizeof(h)) != sizeof(h) || write(fd, data, len) != (ssize_t)len)
 		err = errno ? errno : ENOSPC;
 	if (close(fd) < 0 && !err)
@@ -289,10 +294,14 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 		goto fail;
 	}
 	pthread_mutex_lock(&dc->lock);
-	dc->used += sizeof(h) + len;
+	dc->inflight -= sizeof(h) + len;
 	pthread_mutex_unlock(&dc->lock);
 	return;
 fail:
+	pthread_mutex_lock(&dc->lock);
+	dc->inflight -= sizeof(h) + len;
+	dc->used -= dc->used < sizeof(h) + len ? dc->used : sizeof(h) + len;
+	pthread_mutex_unlock(&dc->lock);
 	/* Another mount evicting the folder between mkdir and open: a
 	 * block lost, not a broken cache. */
 	if (err != ENOENT)
@@ -356,7 +365,10 @@ ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key
 	ssize_t total;
 	int r = 0;
 
-	if (dc->off || !etag || !*etag || off >= size || datacache_id(bucket, key, etag, &id) < 0)
+	if (off >= size)
+		return 0;
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED) || !etag || !*etag ||
+	    datacache_id(bucket, key, etag, &id) < 0)
 		return fetch(arg, off, len, buf);
 	if (off + (off_t)len > size)
 		len = (size_t)(size - off);

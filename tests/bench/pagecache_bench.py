@@ -1,6 +1,8 @@
 """The page cache across opens: `cat` of an unchanged 256 MiB file twice on
 one odofs mount, on loopback and through linkem's `wan` profile; prints
-both times, their ratio and the GETs each cat sent. See README.md here.
+both times, their ratio and the GETs each cat sent.  Then the disk cache
+(-o data_cache): a first cat, a cat after a remount (from the disk cache),
+and a cat of a local file of the same bytes.  See README.md here.
 
 A benchmark: it prints figures and never fails on time."""
 
@@ -87,7 +89,6 @@ def main():
                         text=True, timeout=benchlib.OP_TIMEOUT)
     if cp.returncode != 0:
         raise BenchError(f"upload failed: {cp.stderr}")
-    os.unlink(blob)
     rc = 0
     for profile in ("loopback", "wan"):
         if profile == "loopback":
@@ -109,6 +110,36 @@ def main():
         log(f"  {profile:8}  first cat {f1:6.2f} s ({mbps(f1):7.1f} MB/s)"
             f"   second cat {f2:6.3f} s ({mbps(f2):8.1f} MB/s)   ratio {f1 / f2:6.1f}x"
             + (f"   GETs first/second per run {gets}" if counter else ""))
+    # The disk cache: first read from S3 (through wan), then after a
+    # remount from disk, beside a local file (both warm in the OS cache).
+    dcdir = os.path.join(benchlib.tmpdir(), "datacache")
+    firsts, remounts, locals_ = [], [], []
+    for _ in range(benchlib.RUNS):
+        subprocess.run(["rm", "-rf", dcdir], check=True)
+        opts = benchlib.ODOFS_OPTS
+        benchlib.ODOFS_OPTS = f"data_cache={dcdir},data_cache_max=1G" + (f",{opts}" if opts else "")
+        try:
+            mounter = benchlib.Mounter(lport, key_id, secret, "bench")
+            for runs in (firsts, remounts):
+                mnt, _p, _log = mounter.mount("odofs")
+                try:
+                    dt, rc1, err = benchlib.timed(["cat", os.path.join(mnt, KEY)])
+                    if rc1 != 0:
+                        raise BenchError(f"cat failed: {err}")
+                    runs.append(dt)
+                finally:
+                    benchlib.unmount(mnt)
+        finally:
+            benchlib.ODOFS_OPTS = opts
+        benchlib.timed(["cat", blob])
+        dt, _rc, _err = benchlib.timed(["cat", blob])
+        locals_.append(dt)
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    f1, f2, fl = med(firsts), med(remounts), med(locals_)
+    log(f"  data_cache (wan)  first cat {f1:6.2f} s   after remount {f2:6.3f} s"
+        f" ({SIZE / f2 / 1e6:7.1f} MB/s)   local file {fl:6.3f} s ({SIZE / fl / 1e6:7.1f} MB/s)"
+        f"   remount/local {f2 / fl:5.2f}x   first/remount {f1 / f2:5.1f}x")
+    os.unlink(blob)
     return rc
 
 
