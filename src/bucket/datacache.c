@@ -111,8 +111,11 @@ static int datacache_scan(struct datacache *dc, struct datacache_file **out, siz
 
 		if (d->d_name[0] == '.')
 			continue;
+		struct stat sst;
+
 		snprintf(sub, sizeof(sub), "%s/%s", dc->root, d->d_name);
-		if (!(dir = opendir(sub)))
+		/* Only real folders: never follow a link out of the cache. */
+		if (lstat(sub, &sst) < 0 || !S_ISDIR(sst.st_mode) || !(dir = opendir(sub)))
 			continue;
 		while ((e = readdir(dir))) {
 			char path[4096 + 256];
