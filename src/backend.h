@@ -56,6 +56,10 @@ struct backend_ops {
 	 * (a cache layer uses them to replace what it held). */
 	int (*open)(void *ctx, const char *path, int flags, void **fh, struct stat *st);
 	ssize_t (*read)(void *ctx, void *fh, char *buf, size_t size, off_t off);
+	/* Optional: 1 if the kernel may keep the pages it cached for this
+	 * file, which fh, just opened, reads too (FOPEN_KEEP_CACHE); 0 to
+	 * drop them, as every open does without this call. */
+	int (*keep_cache)(void *ctx, void *fh);
 	/* Attributes of an open file, as it was opened: what an open file
 	 * reads does not change when its object does. */
 	int (*fgetattr)(void *ctx, void *fh, struct stat *st);

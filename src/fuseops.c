@@ -35,6 +35,11 @@ void backend_caller(uid_t *uid, gid_t *gid)
 	*gid = c ? c->gid : getgid();
 }
 
+static struct fuseops_ctx *fuseops_ctx(void)
+{
+	return fuse_get_context()->private_data;
+}
+
 static void *fuseops_fh(const struct fuse_file_info *fi)
 {
 	return fi ? (void *)(uintptr_t)fi->fh : NULL;
@@ -57,8 +62,8 @@ static void *fuseops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		cfg->negative_timeout = 0;
 	}
 	cfg->use_ino = 0;
-	/* Drop the page cache on open: a new open must see the object as it
-	 * is now. */
+	/* Drop the page cache on open, unless the backend knows the pages
+	 * still hold the object as it is now (fuseops_open). */
 	cfg->kernel_cache = 0;
 	/* Unlinking an open file deletes the object now, as on a local disk,
 	 * never leaving a .fuse_hidden* object that other S3 clients would
@@ -185,12 +190,15 @@ static int fuseops_open(const char *path, struct fuse_file_info *fi)
 	void *fh = NULL;
 	int r = b->ops->open(b->ctx, path, fi->flags, &fh, &st);
 
-	if (r == 0) {
-		fi->fh = (uint64_t)(uintptr_t)fh;
-		if (b->ops->streaming && b->ops->streaming(b->ctx, fh))
-			fi->direct_io = 1;
-	}
-	return r;
+	if (r < 0)
+		return r;
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	if (b->ops->streaming && b->ops->streaming(b->ctx, fh))
+		fi->direct_io = 1;
+	/* cache_ttl=0 asks for every open to read S3 afresh. */
+	if (b->ops->keep_cache && fuseops_ctx()->ttl_ms > 0)
+		fi->keep_cache = b->ops->keep_cache(b->ctx, fh) ? 1 : 0;
+	return 0;
 }
 
 static int fuseops_read(const char *path, char *buf, size_t size, off_t off,

@@ -28,6 +28,7 @@
 #include "s3/s3opts.h"
 #include "s3/s3err.h"
 #include "bucket/bucketopts.h"
+#include "bucket/datacache.h"
 #include "bucket/s3tree.h"
 #include "spool.h"
 #include "wh/whdb.h"
@@ -174,6 +175,7 @@ int main(int argc, char *argv[])
 	struct creds_provider *creds = NULL;
 	struct s3 *s3 = NULL;
 	struct spool *spool = NULL;
+	struct datacache *datacache = NULL;
 	struct whdb *db = NULL;
 	const char **db_keys = NULL, **db_vals = NULL;
 	struct fuseops_ctx ctx = {0};
@@ -304,6 +306,18 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
+	if (bo.data_cache_dir) {
+		if (source_is_db(&o.source)) {
+			main_fail(NULL, "data_cache is for s3:// sources; tables keep their "
+					"snapshots in cache_dir");
+			goto out;
+		}
+		datacache = datacache_new(bo.data_cache_dir, bo.data_cache_max_bytes, &err);
+		if (!datacache) {
+			main_fail(NULL, err ? err : "out of memory");
+			goto out;
+		}
+	}
 	if (source_is_db(&o.source)) {
 		if (main_db_keys(&o, &wo, &db_keys, &db_vals) < 0) {
 			main_fail(NULL, "out of memory");
@@ -373,6 +387,7 @@ int main(int argc, char *argv[])
 		    .workers = so.connections,
 		    .write_buffer = so.write_buffer_bytes,
 		    .spool = spool,
+		    .datacache = datacache,
 		    .prefetch =
 			{
 			    .window_max_bytes = bo.readahead_bytes,
@@ -476,6 +491,7 @@ out:
 	free(db_vals);
 	s3_free(s3);
 	spool_free(spool);
+	datacache_free(datacache);
 	creds_free(creds);
 	curl_global_cleanup();
 	free(cmd.mountpoint);

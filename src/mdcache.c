@@ -631,6 +631,13 @@ static ssize_t mdcache_read(void *ctx, void *fh, char *buf, size_t size, off_t o
 	return c->inner.ops->read(c->inner.ctx, fh, buf, size, off);
 }
 
+static int mdcache_keep_cache(void *ctx, void *fh)
+{
+	struct mdcache *c = ctx;
+
+	return c->inner.ops->keep_cache(c->inner.ctx, fh);
+}
+
 static int mdcache_fgetattr(void *ctx, void *fh, struct stat *st)
 {
 	struct mdcache *c = ctx;
@@ -812,6 +819,7 @@ static const struct backend_ops mdcache_ops = {
     .open = mdcache_open,
     .read = mdcache_read,
     .fgetattr = mdcache_fgetattr,
+    .keep_cache = mdcache_keep_cache,
     .release = mdcache_release,
     .statfs = mdcache_statfs,
     .create = mdcache_create,
@@ -849,6 +857,7 @@ int mdcache_wrap(struct backend *b, unsigned ttl_ms)
 		return -ENOMEM;
 	c->inner = *b;
 	c->ops = mdcache_ops;
+	MDCACHE_KEEP_ABSENT(c, keep_cache);
 	MDCACHE_KEEP_ABSENT(c, create);
 	MDCACHE_KEEP_ABSENT(c, write);
 	MDCACHE_KEEP_ABSENT(c, flush);

@@ -2,8 +2,12 @@
 #include "config.h"
 
 #include <fuse.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "log.h"
 
 #include "bucketopts.h"
 
@@ -12,13 +16,17 @@
 static const struct fuse_opt bucketopts_table[] = {
     BUCKETOPTS_OPT("readahead=%s", readahead_arg, 0),
     BUCKETOPTS_OPT("readahead_total=%s", readahead_total_arg, 0),
+    BUCKETOPTS_OPT("data_cache=%s", data_cache_arg, 0),
+    BUCKETOPTS_OPT("data_cache_max=%s", data_cache_max_arg, 0),
     FUSE_OPT_END,
 };
 
 static const char bucketopts_usage[] =
     "Bucket options (s3:// sources):\n"
     "    readahead=SIZE             prefetch window per open file (64M)\n"
-    "    readahead_total=SIZE       prefetch memory for all files (96M)\n";
+    "    readahead_total=SIZE       prefetch memory for all files (96M)\n"
+    "    data_cache=DIR             keep fetched blocks on disk in DIR (off)\n"
+    "    data_cache_max=SIZE        bound of the disk cache (1G)\n";
 
 static int bucketopts_resolve(void *data, const struct opts *o, char **err)
 {
@@ -29,8 +37,27 @@ static int bucketopts_resolve(void *data, const struct opts *o, char **err)
 	if ((r = opts_size("readahead", b->readahead_arg, 64 << 20, 256 << 10, &b->readahead_bytes,
 			   err)) ||
 	    (r = opts_size("readahead_total", b->readahead_total_arg, 96 << 20, 1 << 20,
-			   &b->readahead_total_bytes, err)))
+			   &b->readahead_total_bytes, err)) ||
+	    (r = opts_size("data_cache_max", b->data_cache_max_arg, (size_t)1 << 30, 16 << 20,
+			   &b->data_cache_max_bytes, err)))
 		return r;
+	if (b->data_cache_max_arg && !b->data_cache_arg)
+		return log_einval(err, "data_cache_max needs data_cache=DIR");
+	if (b->data_cache_arg) {
+		char cwd[4096];
+
+		if (!*b->data_cache_arg)
+			return log_einval(err, "data_cache needs a folder");
+		/* The daemon runs from /: a relative DIR is the caller's. */
+		if (b->data_cache_arg[0] == '/')
+			b->data_cache_dir = strdup(b->data_cache_arg);
+		else if (!getcwd(cwd, sizeof(cwd)) ||
+			 asprintf(&b->data_cache_dir, "%s/%s", cwd, b->data_cache_arg) < 0)
+			b->data_cache_dir = NULL;
+		if (!b->data_cache_dir)
+			return log_einval(err, "data_cache=%s: cannot make it absolute",
+					  b->data_cache_arg);
+	}
 	return 0;
 }
 
@@ -40,6 +67,9 @@ static void bucketopts_free(void *data)
 
 	free(b->readahead_arg);
 	free(b->readahead_total_arg);
+	free(b->data_cache_arg);
+	free(b->data_cache_max_arg);
+	free(b->data_cache_dir);
 }
 
 void bucketopts_init(struct bucketopts *b, struct opts_layer *layer)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "datacache.h"
+#include "pagecache.h"
 #include "s3/s3.h"
 #include "s3file.h"
 #include "s3tree_i.h"
@@ -23,6 +25,10 @@ struct openfiles_handle {
 	int gone;   /* and unlink takes it out of the tree */
 	int hidden; /* unlinked while open: key is libfuse's hidden name */
 	int writable;
+	int keep_cache;		    /* the kernel may keep its pages (pagecache.h) */
+	struct pagecache_entry *pc; /* as opened: renames do not move it */
+	char *dc_bucket, *dc_key;   /* writers: the version they replace, */
+	s3_etag dc_etag;	    /* whose cached blocks go at close */
 };
 
 /* ---- the files open for writing ---- */
@@ -208,6 +214,7 @@ void openfiles_env(struct s3tree *t, struct s3file_env *env)
 	env->prefetch = t->prefetch;
 	env->uploader = t->uploader;
 	env->spool = t->cfg.spool;
+	env->datacache = t->cfg.datacache;
 }
 
 static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
@@ -223,15 +230,20 @@ static void openfiles_handle_free(struct s3tree *t, struct openfiles_handle *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&t->lock);
 	s3file_close(h->f);
+	pagecache_close(t->pages, h->pc, h->writable);
+	if (h->dc_bucket)
+		datacache_drop(t->cfg.datacache, h->dc_bucket, h->dc_key, h->dc_etag);
+	free(h->dc_bucket);
+	free(h->dc_key);
 	free(h->bucket);
 	free(h->key);
 	free(h);
 }
 
 /* Wrap an open s3file into a handle, listed in t->writers (a writer or
- * not).  Takes bucket and key. */
+ * not).  Takes bucket and key.  etag and size: the object it reads. */
 static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket, char *key,
-				int writable, void **fh)
+				int writable, const char *etag, off_t size, void **fh)
 {
 	struct openfiles_handle *h = calloc(1, sizeof(*h));
 
@@ -245,6 +257,19 @@ static int openfiles_handle_new(struct s3tree *t, struct s3file *f, char *bucket
 	h->bucket = bucket;
 	h->key = key;
 	h->writable = writable;
+	pagecache_open(t->pages, bucket, key, etag, size, writable, &h->keep_cache, &h->pc);
+	if (writable && etag && *etag && t->cfg.datacache && strlen(etag) < sizeof(h->dc_etag)) {
+		/* Not kept for want of memory: blocks of an old version
+		 * are never read (the key has its ETag), only evicted. */
+		h->dc_bucket = strdup(bucket);
+		h->dc_key = strdup(key);
+		strcpy(h->dc_etag, etag);
+		if (!h->dc_bucket || !h->dc_key) {
+			free(h->dc_bucket);
+			free(h->dc_key);
+			h->dc_bucket = h->dc_key = NULL;
+		}
+	}
 	pthread_mutex_lock(&t->lock);
 	h->next = t->writers;
 	if (h->next)
@@ -271,6 +296,7 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 	struct s3file_env env;
 	struct s3file *f;
 	struct s3_object obj;
+	const char *etag = NULL; /* none: a file not yet published */
 	char *bucket, *key;
 	int r;
 
@@ -298,12 +324,15 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 					&(struct s3_object){.meta = obj.meta}, NULL, &f);
 	} else if (r == 0) {
 		known_note(t, bucket, key, &obj);
+		etag = obj.etag;
 		openfiles_env(t, &env);
 		r = s3file_open(&env, bucket, key, flags, &obj, NULL, &f);
 	}
 	if (r < 0)
 		goto fail;
-	r = openfiles_handle_new(t, f, bucket, key, writable, fh);
+	/* Pages read from this version are kept across opens while it is
+	 * what this HEAD finds. */
+	r = openfiles_handle_new(t, f, bucket, key, writable, etag, etag ? obj.size : 0, fh);
 	if (r == 0)
 		openfiles_handle_stat(t, *fh, st);
 	return r;
@@ -336,7 +365,7 @@ int s3tree_create(void *ctx, const char *path, mode_t mode, int flags, void **fh
 		free(key);
 		return r;
 	}
-	r = openfiles_handle_new(t, f, bucket, key, 1, fh);
+	r = openfiles_handle_new(t, f, bucket, key, 1, NULL, 0, fh);
 	if (r == 0)
 		openfiles_handle_stat(t, *fh, st);
 	return r;
@@ -374,12 +403,17 @@ void openfiles_note_published(struct s3tree *t, struct s3file *f, const char *bu
 
 int s3tree_flush(void *ctx, const char *path, void *fh)
 {
+	struct s3tree *t = ctx;
 	struct openfiles_handle *h = fh;
 	int r = s3file_flush(h->f);
 
 	(void)path;
 	if (r == 0 && h->writable)
 		openfiles_note_published(ctx, h->f, h->bucket, h->key);
+	/* Published (or not): the version it opened is no longer the one
+	 * to keep. */
+	if (h->dc_bucket)
+		datacache_drop(t->cfg.datacache, h->dc_bucket, h->dc_key, h->dc_etag);
 	return r;
 }
 
@@ -393,6 +427,12 @@ int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync)
 	if (r == 0 && h->writable)
 		openfiles_note_published(ctx, h->f, h->bucket, h->key);
 	return r;
+}
+
+int s3tree_keep_cache(void *ctx, void *fh)
+{
+	(void)ctx;
+	return ((struct openfiles_handle *)fh)->keep_cache;
 }
 
 int s3tree_fgetattr(void *ctx, void *fh, struct stat *st)

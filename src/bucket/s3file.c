@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "datacache.h"
 #include "log.h"
 #include "s3/prefetch.h"
 #include "s3file.h"
@@ -75,12 +76,23 @@ static void s3file_label(const struct s3file *f, char *out, size_t size)
 
 /* ---- reading what S3 has ---- */
 
-static ssize_t s3file_fetch(void *arg, off_t off, size_t len, char *buf)
+static ssize_t s3file_fetch_s3(void *arg, off_t off, size_t len, char *buf)
 {
 	struct s3file *f = arg;
 
 	return s3_get_range(f->env.s3, f->pf_bucket, f->pf_key, off, len,
 			    f->etag[0] ? f->etag : NULL, buf);
+}
+
+/* Through the disk cache, if any, for a version known by its ETag. */
+static ssize_t s3file_fetch(void *arg, off_t off, size_t len, char *buf)
+{
+	struct s3file *f = arg;
+
+	if (f->env.datacache && f->etag[0])
+		return datacache_read(f->env.datacache, f->pf_bucket, f->pf_key, f->etag,
+				      f->obj_size, off, len, buf, s3file_fetch_s3, f);
+	return s3file_fetch_s3(arg, off, len, buf);
 }
 
 /* Start reading the object as it is now (called with the lock held

@@ -39,6 +39,7 @@ struct s3file_env {
 	struct prefetch *prefetch;
 	struct uploader *uploader;
 	struct spool *spool;
+	struct datacache *datacache; /* NULL: none */
 };
 
 struct s3file;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "pagecache.h"
 #include "pool.h"
 #include "s3/prefetch.h"
 #include "s3/s3.h"
@@ -1294,6 +1295,7 @@ static void s3tree_destroy(void *ctx)
 	uploader_free(t->uploader);
 	pool_free(t->workers);
 	prefetch_free(t->prefetch);
+	pagecache_free(t->pages);
 	pthread_mutex_destroy(&t->lock);
 	known_free(t);
 	pthread_mutex_destroy(&t->known_lock);
@@ -1310,6 +1312,7 @@ static const struct backend_ops s3tree_ops = {
     .open = s3tree_open,
     .read = s3tree_read,
     .fgetattr = s3tree_fgetattr,
+    .keep_cache = s3tree_keep_cache,
     .release = s3tree_release,
     .statfs = s3tree_statfs,
     .start = s3tree_start,
@@ -1339,8 +1342,12 @@ int s3tree_new(const struct s3tree_config *cfg, struct backend *out)
 	t->mount_time = time(NULL);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->known_lock, NULL);
-	if (cfg->src->kind == SOURCE_S3_GLOB &&
-	    asprintf(&t->glob_prefix, "%s%s", cfg->src->prefix, cfg->src->glob_head) < 0) {
+	t->pages = pagecache_new();
+	if (!t->pages ||
+	    (cfg->src->kind == SOURCE_S3_GLOB &&
+	     asprintf(&t->glob_prefix, "%s%s", cfg->src->prefix, cfg->src->glob_head) < 0)) {
+		pagecache_free(t->pages);
+		pthread_mutex_destroy(&t->known_lock);
 		free(t);
 		return -ENOMEM;
 	}

@@ -23,6 +23,7 @@
 struct s3;
 struct source;
 struct spool;
+struct datacache;
 
 struct s3tree_config {
 	struct s3 *s3;		  /* borrowed */
@@ -34,8 +35,9 @@ struct s3tree_config {
 	int read_only;
 	unsigned workers; /* threads for prefetch, uploads and lookups */
 	struct prefetch_config prefetch;
-	size_t write_buffer; /* bytes of upload parts in flight, all files */
-	struct spool *spool; /* borrowed */
+	size_t write_buffer;	     /* bytes of upload parts in flight, all files */
+	struct spool *spool;	     /* borrowed */
+	struct datacache *datacache; /* borrowed; NULL: no disk cache */
 };
 
 /* Fills *out; 0 or -ENOMEM.  out->ops->destroy frees it. */

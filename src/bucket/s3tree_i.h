@@ -50,6 +50,8 @@ struct s3tree {
 	pthread_mutex_t known_lock;
 	void *known;
 	size_t n_known;
+	/* Whether an open may keep the kernel's pages (pagecache.h). */
+	struct pagecache *pages;
 };
 
 struct s3tree_entry {
@@ -160,6 +162,7 @@ ssize_t s3tree_write(void *ctx, const char *path, void *fh, const char *buf, siz
 int s3tree_flush(void *ctx, const char *path, void *fh);
 int s3tree_fsync(void *ctx, const char *path, void *fh, int datasync);
 int s3tree_fgetattr(void *ctx, void *fh, struct stat *st);
+int s3tree_keep_cache(void *ctx, void *fh);
 int s3tree_release(void *ctx, const char *path, void *fh);
 int s3tree_truncate(void *ctx, const char *path, void *fh, off_t size);
 

@@ -1,0 +1,487 @@
+/* datacache.c - see datacache.h
+ *
+ * DIR/odofs-data-1/ID/BLOCK: ID is the SHA-256 of bucket, key and ETag in
+ * hex, BLOCK the block's index in hex.  A block file is a header, then the
+ * block's bytes (DATACACHE_BLOCK, less for the object's last block).
+ * dc->lock guards the count of bytes used and the eviction; it is a leaf.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "datacache.h"
+#include "log.h"
+
+#define DATACACHE_SUBDIR "odofs-data-1"
+#define DATACACHE_MAGIC	 "odofsdc1"
+/* Space left free on DIR's file system: this share of it. */
+#define DATACACHE_FLOOR_PCT 5
+/* Eviction goes down to this share of the bound, not just under it. */
+#define DATACACHE_LOW_PCT 90
+/* A temporary block file older than this is left over from a crash. */
+#define DATACACHE_TMP_STALE_S 3600
+
+struct datacache_hdr {
+	char magic[8];
+	unsigned char id[32];
+	uint64_t index;
+	uint32_t len;
+	uint32_t crc;
+};
+
+struct datacache {
+	char *root; /* DIR/odofs-data-1 */
+	uint64_t max;
+	pthread_mutex_t lock;
+	uint64_t used;	   /* bytes of block files, as this mount counts them, */
+	uint64_t inflight; /* of which being written by this mount */
+	int off;	   /* a write failed: uncached from then on (atomic) */
+	unsigned long tmp_seq;
+};
+
+struct datacache_id {
+	unsigned char bin[32];
+	char hex[65];
+};
+
+static int datacache_id(const char *bucket, const char *key, const char *etag,
+			struct datacache_id *id)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned n = 0;
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(md, bucket, strlen(bucket) + 1) &&
+		 EVP_DigestUpdate(md, key, strlen(key) + 1) &&
+		 EVP_DigestUpdate(md, etag, strlen(etag)) && EVP_DigestFinal_ex(md, id->bin, &n);
+
+	EVP_MD_CTX_free(md);
+	if (!ok || n != sizeof(id->bin))
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		snprintf(id->hex + 2 * i, 3, "%02x", id->bin[i]);
+	return 0;
+}
+
+/* ---- eviction ---- */
+
+struct datacache_file {
+	time_t mtime;
+	off_t size;
+	char *path;
+};
+
+static int datacache_file_cmp(const void *a, const void *b)
+{
+	const struct datacache_file *x = a, *y = b;
+
+	return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+}
+
+/* Every block file under the root (temporary files left by a crash are
+ * deleted); *total gets their bytes.  0 or -ENOMEM. */
+static int datacache_scan(struct datacache *dc, struct datacache_file **out, size_t *n,
+			  uint64_t *total)
+{
+	DIR *top = opendir(dc->root);
+	struct dirent *d, *e;
+	size_t cap = 0;
+	time_t now = time(NULL);
+
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	if (!top)
+		return 0;
+	while ((d = readdir(top))) {
+		char sub[4096];
+		DIR *dir;
+
+		if (d->d_name[0] == '.')
+			continue;
+		struct stat sst;
+
+		snprintf(sub, sizeof(sub), "%s/%s", dc->root, d->d_name);
+		/* Only real folders: never follow a link out of the cache. */
+		if (lstat(sub, &sst) < 0 || !S_ISDIR(sst.st_mode) || !(dir = opendir(sub)))
+			continue;
+		while ((e = readdir(dir))) {
+			char path[4096 + 256];
+			struct stat st;
+
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+			if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			if (e->d_name[0] == '.') {
+				if (now - st.st_mtime > DATACACHE_TMP_STALE_S)
+					unlink(path);
+				continue;
+			}
+			if (*n == cap) {
+				size_t nc = cap ? 2 * cap : 256;
+				struct datacache_file *nf = realloc(*out, nc * sizeof(**out));
+
+				if (!nf)
+					goto nomem;
+				*out = nf;
+				cap = nc;
+			}
+			(*out)[*n].path = strdup(path);
+			if (!(*out)[*n].path)
+				goto nomem;
+			(*out)[*n].mtime = st.st_mtime;
+			(*out)[*n].size = st.st_size;
+			*total += (uint64_t)st.st_size;
+			(*n)++;
+		}
+		closedir(dir);
+		rmdir(sub); /* only if empty */
+		continue;
+	nomem:
+		closedir(dir);
+		closedir(top);
+		return -ENOMEM;
+	}
+	closedir(top);
+	return 0;
+}
+
+/* Bytes to free so that the file system keeps its floor. */
+static uint64_t datacache_floor_need(struct datacache *dc)
+{
+	struct statvfs sv;
+	uint64_t total, avail, floor;
+
+	if (statvfs(dc->root, &sv) < 0)
+		return 0;
+	total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	floor = total / 100 * DATACACHE_FLOOR_PCT;
+	return avail < floor ? floor - avail : 0;
+}
+
+/* Deletes the least recently used blocks until the cache is under its low
+ * mark and the floor is kept.  Called with dc->lock held. */
+static void datacache_evict(struct datacache *dc)
+{
+	struct datacache_file *files;
+	size_t n, i;
+	uint64_t total, low = dc->max / 100 * DATACACHE_LOW_PCT, need = datacache_floor_need(dc);
+
+	if (datacache_scan(dc, &files, &n, &total) < 0) {
+		for (i = 0; i < n; i++)
+			free(files[i].path);
+		free(files);
+		return;
+	}
+	qsort(files, n, sizeof(*files), datacache_file_cmp);
+	for (i = 0; i < n && (total + dc->inflight > low || need > 0); i++) {
+		if (unlink(files[i].path) == 0 || errno == ENOENT) {
+			total -= (uint64_t)files[i].size;
+			need = need > (uint64_t)files[i].size ? need - (uint64_t)files[i].size : 0;
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(files[i].path);
+	free(files);
+	dc->used = total + dc->inflight;
+}
+
+/* ---- blocks ---- */
+
+static void datacache_block_path(const struct datacache *dc, const struct datacache_id *id,
+				 uint64_t index, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s/%" PRIx64, dc->root, id->hex, index);
+}
+
+/* Block index of the object into dst (len bytes expected): 0, or -ENOENT
+ * when it is not there or does not check out (then it is deleted). */
+static int datacache_load(struct datacache *dc, const struct datacache_id *id, uint64_t index,
+			  size_t len, char *dst)
+{
+	char path[4096];
+	struct datacache_hdr h;
+	struct stat st;
+	int fd, ok;
+
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED))
+		return -ENOENT;
+	datacache_block_path(dc, id, index, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -ENOENT;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)(sizeof(h) + len) &&
+	     pread(fd, &h, sizeof(h), 0) == sizeof(h) &&
+	     !memcmp(h.magic, DATACACHE_MAGIC, sizeof(h.magic)) &&
+	     !memcmp(h.id, id->bin, sizeof(h.id)) && h.index == index && h.len == len &&
+	     pread(fd, dst, len, sizeof(h)) == (ssize_t)len &&
+	     crc32(0L, (const Bytef *)dst, (uInt)len) == h.crc;
+	if (ok)
+		(void)futimens(fd, NULL); /* recently used */
+	close(fd);
+	if (!ok) {
+		log_info("data cache: %s did not check out: deleted, fetched again", path);
+		unlink(path);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void datacache_disable(struct datacache *dc, const char *what, int err)
+{
+	pthread_mutex_lock(&dc->lock);
+	if (!dc->off)
+		log_warn("data cache %s: %s: %s; reading without it from now on", dc->root, what,
+			 strerror(err));
+	__atomic_store_n(&dc->off, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&dc->lock);
+}
+
+static void datacache_store(struct datacache *dc, const struct datacache_id *id, uint64_t index,
+			    const char *data, size_t len)
+{
+	char dir[4096], tmp[4096 + 64], path[4096];
+	struct datacache_hdr h = {.index = index, .len = (uint32_t)len};
+	unsigned long seq;
+	int fd, err = 0;
+
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED))
+		return;
+	memcpy(h.magic, DATACACHE_MAGIC, sizeof(h.magic));
+	memcpy(h.id, id->bin, sizeof(h.id));
+	h.crc = (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len);
+	snprintf(dir, sizeof(dir), "%s/%s", dc->root, id->hex);
+	datacache_block_path(dc, id, index, path, sizeof(path));
+	pthread_mutex_lock(&dc->lock);
+	seq = dc->tmp_seq++;
+	if (dc->used + sizeof(h) + len > dc->max || datacache_floor_need(dc) > 0)
+		datacache_evict(dc);
+	/* Counted now, so that blocks written at once keep the bound. */
+	dc->used += sizeof(h) + len;
+	dc->inflight += sizeof(h) + len;
+	pthread_mutex_unlock(&dc->lock);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%ld-%lu", dir, (long)getpid(), seq);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		err = errno;
+		goto fail;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = errno;
+		goto fail;
+	}
+	errno = 0;
+	if (write(fd, &h, sizeof(h)) != sizeof(h) || write(fd, data, len) != (ssize_t)len)
+		err = errno ? errno : ENOSPC;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	if (!err && rename(tmp, path) < 0)
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		goto fail;
+	}
+	pthread_mutex_lock(&dc->lock);
+	dc->inflight -= sizeof(h) + len;
+	pthread_mutex_unlock(&dc->lock);
+	return;
+fail:
+	pthread_mutex_lock(&dc->lock);
+	dc->inflight -= sizeof(h) + len;
+	dc->used -= dc->used < sizeof(h) + len ? dc->used : sizeof(h) + len;
+	pthread_mutex_unlock(&dc->lock);
+	/* Another mount evicting the folder between mkdir and open: a
+	 * block lost, not a broken cache. */
+	if (err != ENOENT)
+		datacache_disable(dc, "cannot write a block", err);
+}
+
+/* Bytes of block index of an object of size bytes. */
+static size_t datacache_block_len(off_t size, uint64_t index)
+{
+	off_t start = (off_t)(index * DATACACHE_BLOCK);
+
+	return size - start < (off_t)DATACACHE_BLOCK ? (size_t)(size - start) : DATACACHE_BLOCK;
+}
+
+/* Fetch blocks [b0, b1] in one request, keep them, copy the requested
+ * part into buf.  Returns 0, or -ENODATA if the object ended early, or
+ * a negative errno. */
+static int datacache_fill(struct datacache *dc, const struct datacache_id *id, off_t size,
+			  uint64_t b0, uint64_t b1, off_t off, size_t len, char *buf,
+			  datacache_fetch_fn fetch, void *arg)
+{
+	off_t start = (off_t)(b0 * DATACACHE_BLOCK);
+	off_t end = (off_t)((b1 + 1) * DATACACHE_BLOCK);
+	off_t from, to;
+	char *tmp;
+	ssize_t n;
+
+	if (end > size)
+		end = size;
+	tmp = malloc((size_t)(end - start));
+	if (!tmp)
+		return -ENOMEM;
+	n = fetch(arg, start, (size_t)(end - start), tmp);
+	if (n < 0) {
+		free(tmp);
+		return (int)n;
+	}
+	for (uint64_t b = b0; b <= b1; b++) {
+		off_t bs = (off_t)(b * DATACACHE_BLOCK);
+		size_t bl = datacache_block_len(size, b);
+
+		if (bs - start + (off_t)bl > n)
+			break;
+		datacache_store(dc, id, b, tmp + (bs - start), bl);
+	}
+	from = off > start ? off : start;
+	to = off + (off_t)len < start + n ? off + (off_t)len : start + n;
+	if (to > from)
+		memcpy(buf + (from - off), tmp + (from - start), (size_t)(to - from));
+	free(tmp);
+	return start + n < end ? -ENODATA : 0;
+}
+
+ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key, const char *etag,
+		       off_t size, off_t off, size_t len, char *buf, datacache_fetch_fn fetch,
+		       void *arg)
+{
+	struct datacache_id id;
+	char *block = NULL;
+	uint64_t first, last, run = UINT64_MAX;
+	ssize_t total;
+	int r = 0;
+
+	if (off >= size)
+		return 0;
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED) || !etag || !*etag ||
+	    datacache_id(bucket, key, etag, &id) < 0)
+		return fetch(arg, off, len, buf);
+	if (off + (off_t)len > size)
+		len = (size_t)(size - off);
+	total = (ssize_t)len;
+	first = (uint64_t)off / DATACACHE_BLOCK;
+	last = ((uint64_t)off + len - 1) / DATACACHE_BLOCK;
+	for (uint64_t b = first; b <= last + 1 && r == 0; b++) {
+		off_t bs = (off_t)(b * DATACACHE_BLOCK);
+		size_t bl;
+		int hit;
+
+		if (b > last) {
+			hit = 1; /* ends the last run of misses */
+		} else {
+			bl = datacache_block_len(size, b);
+			if (bs >= off && bs + (off_t)bl <= off + (off_t)len) {
+				hit = datacache_load(dc, &id, b, bl, buf + (bs - off)) == 0;
+			} else {
+				if (!block && !(block = malloc(DATACACHE_BLOCK)))
+					return -ENOMEM;
+				hit = datacache_load(dc, &id, b, bl, block) == 0;
+				if (hit) {
+					off_t from = off > bs ? off : bs;
+					off_t to = off + (off_t)len < bs + (off_t)bl
+						       ? off + (off_t)len
+						       : bs + (off_t)bl;
+
+					memcpy(buf + (from - off), block + (from - bs),
+					       (size_t)(to - from));
+				}
+			}
+		}
+		if (!hit && run == UINT64_MAX)
+			run = b;
+		if (hit && run != UINT64_MAX) {
+			r = datacache_fill(dc, &id, size, run, b - 1, off, len, buf, fetch, arg);
+			if (r == -ENODATA) {
+				/* Shorter than its size said: what came is all. */
+				total = (ssize_t)((off_t)(run * DATACACHE_BLOCK) - off);
+				total = total < 0 ? 0 : total;
+				r = 0;
+				break;
+			}
+			run = UINT64_MAX;
+		}
+	}
+	free(block);
+	return r < 0 ? r : total;
+}
+
+void datacache_drop(struct datacache *dc, const char *bucket, const char *key, const char *etag)
+{
+	struct datacache_id id;
+	char dir[4096], path[4096 + 256];
+	struct dirent *e;
+	DIR *d;
+
+	if (!dc || !etag || !*etag || datacache_id(bucket, key, etag, &id) < 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s/%s", dc->root, id.hex);
+	if (!(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+struct datacache *datacache_new(const char *dir, uint64_t max_bytes, char **err)
+{
+	struct datacache *dc = calloc(1, sizeof(*dc));
+	struct datacache_file *files = NULL;
+	size_t n = 0;
+	uint64_t total = 0;
+
+	*err = NULL;
+	if (!dc || asprintf(&dc->root, "%s/%s", dir, DATACACHE_SUBDIR) < 0) {
+		free(dc);
+		return NULL;
+	}
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(dc->root, 0700) < 0 && errno != EEXIST) || access(dc->root, W_OK | X_OK) < 0) {
+		if (asprintf(err, "data_cache=%s: cannot use it: %s", dir, strerror(errno)) < 0)
+			*err = NULL;
+		free(dc->root);
+		free(dc);
+		return NULL;
+	}
+	dc->max = max_bytes;
+	pthread_mutex_init(&dc->lock, NULL);
+	/* What an earlier mount left: counted, and evicted if over. */
+	if (datacache_scan(dc, &files, &n, &total) == 0)
+		dc->used = total;
+	for (size_t i = 0; i < n; i++)
+		free(files[i].path);
+	free(files);
+	if (dc->used > dc->max)
+		datacache_evict(dc);
+	return dc;
+}
+
+void datacache_free(struct datacache *dc)
+{
+	if (!dc)
+		return;
+	pthread_mutex_destroy(&dc->lock);
+	free(dc->root);
+	free(dc);
+}
