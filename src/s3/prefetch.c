@@ -461,6 +461,35 @@ struct prefetch_file *prefetch_open(struct prefetch *pf, off_t size, prefetch_fe
 	return f;
 }
 
+int prefetch_seed(struct prefetch_file *f, const char *data, size_t len)
+{
+	struct prefetch_chunk *c;
+
+	if ((off_t)len > f->size)
+		len = (size_t)f->size;
+	if (len == 0)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->buf = prefetch_buf_get(f->pf, len, 0, &c->reserved);
+	if (!c->buf) {
+		free(c); /* the budget is spent: the bytes are fetched again */
+		return 0;
+	}
+	memcpy(c->buf, data, len);
+	c->file = f;
+	c->len = len;
+	c->state = CHUNK_DONE;
+	pthread_mutex_lock(&f->lock);
+	c->next = f->chunks;
+	f->chunks = c;
+	if (f->fetch_end < (off_t)len)
+		f->fetch_end = (off_t)len;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off)
 {
 	off_t pos = off, end;

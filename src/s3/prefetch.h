@@ -106,6 +106,9 @@ size_t prefetch_bytes_held(struct prefetch *pf);
 /* Per open file of size bytes; fetch(arg, ...) is called from workers. */
 struct prefetch_file *prefetch_open(struct prefetch *pf, off_t size, prefetch_fetch_fn fetch,
 				    void *arg);
+/* Hand over the object's first len bytes, already fetched (with the open):
+ * reads of them cost no request.  Before the first read only. */
+int prefetch_seed(struct prefetch_file *f, const char *data, size_t len);
 /* Bytes copied (short only at the end of the file), or a negative errno. */
 ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off);
 /* Waits for fetches in flight, then frees.  NULL is ok. */
