@@ -566,6 +566,27 @@ static int s3tree_count_entry(void *arg, const struct s3xml_entry *e)
 	return 0;
 }
 
+/* Entries a lookup's listing asks for: names sorting between "key" and
+ * "key/" ("key-1", "key.txt") come first, so a full page cannot tell. */
+#define S3TREE_PROBE_KEYS 100
+
+struct s3tree_probe {
+	const char *key, *dir; /* "key", "key/" */
+	int n, is_file, is_dir;
+};
+
+static int s3tree_probe_entry(void *arg, const struct s3xml_entry *e)
+{
+	struct s3tree_probe *p = arg;
+
+	p->n++;
+	if (e->kind == S3XML_OBJECT && !strcmp(e->name, p->key))
+		p->is_file = 1;
+	else if (e->kind == S3XML_PREFIX && !strcmp(e->name, p->dir))
+		p->is_dir = 1;
+	return 0;
+}
+
 /* Look a name up in its parent's listing: for glob mounts, where a HEAD
  * cannot tell whether a key matches, and for all-buckets roots. */
 static int s3tree_getattr_via_parent(struct s3tree *t, const char *path, struct stat *st)
@@ -632,8 +653,42 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 		goto out;
 	}
 
-	/* A path not yet listed may be a file (HEAD) or a folder (anything
-	 * below "name/"): ask both at once, and let a folder win. */
+	/* A path not yet listed may be a file or a folder: one listing of
+	 * the key as a prefix tells both (the key itself, "key/" rolled up),
+	 * and that the name is missing, in one request.  A file then needs
+	 * its HEAD for the metadata.  When the page cannot tell (names
+	 * between "key" and "key/" filled it) or listing is refused, ask
+	 * both at once as before. */
+	{
+		struct s3tree_probe p = {.key = key, .dir = dir_prefix};
+
+		r_list =
+		    s3_list(t->cfg.s3, bucket, key, "/", S3TREE_PROBE_KEYS, s3tree_probe_entry, &p);
+		/* A server that failed or timed out would only fail the next
+		 * requests too (and double the wait); a listing refused (a
+		 * policy without ListBucket) leaves the HEAD. */
+		if (r_list < 0 && r_list != -EACCES && r_list != -EPERM) {
+			r = r_list;
+			goto out;
+		}
+		if (r_list == 0 && p.is_dir) {
+			s3tree_stat(t, st, 1, 0, 0);
+			r = 0;
+			goto out;
+		}
+		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS && !p.is_file) {
+			r = -ENOENT;
+			goto out;
+		}
+		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS) {
+			struct s3_object obj;
+
+			r = s3_head(t->cfg.s3, bucket, key, &obj);
+			if (r == 0)
+				s3tree_stat_meta(t, st, obj.size, obj.mtime, &obj.meta);
+			goto out;
+		}
+	}
 	job.t = t;
 	job.bucket = bucket;
 	job.key = key;
