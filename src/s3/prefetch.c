@@ -131,7 +131,7 @@ static void prefetch_adapt_sample(struct prefetch_adapt *a, uint64_t now_ms)
 int prefetch_adapt_update(struct prefetch_adapt *a, size_t bytes, uint64_t waited_ms,
 			  uint64_t now_ms, size_t ceiling)
 {
-	size_t span = a->limit > PREFETCH_SAMPLE_MIN ? a->limit : PREFETCH_SAMPLE_MIN;
+	size_t span = a->limit / 2 > PREFETCH_SAMPLE_MIN ? a->limit / 2 : PREFETCH_SAMPLE_MIN;
 	uint64_t ms;
 	double rate;
 	int starved;

@@ -32,8 +32,8 @@ struct prefetch_config {
 #define PREFETCH_CHUNK_MIN    (256 << 10)
 #define PREFETCH_CHUNK_MAX    (16 << 20)
 /* The window's adaptation: chunks per window at first and at most, the
- * largest window, the bytes a throughput sample spans at least, and the
- * gain a step up must bring to be kept. */
+ * largest window, the bytes a throughput sample spans at least (else half
+ * the limit), and the gain a step up must bring to be kept. */
 #define PREFETCH_PARTS_START  4u
 #define PREFETCH_PARTS_MAX    16u
 #define PREFETCH_ADAPT_MAX    ((size_t)192 << 20)
