@@ -71,7 +71,7 @@ RCLONE_TUNED = ["--buffer-size", "64M", "--vfs-read-chunk-size", "64M",
 NOT_INSTALLABLE = "mountpoint-s3 and geesefs: not installable here (not in Debian's archive; only Debian's and npm's registries are reachable)"
 
 PEERS = ("aws", "s3fs", "rclone")
-MOUNTS = ("odofs", "s3fs", "rclone")
+MOUNTS = ("odofs", "odofs-ref", "s3fs", "rclone")
 
 
 # --------------------------------------------------------------------------
@@ -278,6 +278,21 @@ class Bench:
             + (f"  rss {rss:.0f} MiB" if rss is not None else ""))
         return r
 
+    def measure_fn(self, op, tool, fn, nbytes):
+        """Time fn() (which runs its own commands) like measure()."""
+        before = self.link.counters()
+        cpu0 = self.children_cpu()
+        t0 = time.monotonic()
+        fn()
+        dt = time.monotonic() - t0
+        cpu = self.children_cpu() - cpu0
+        time.sleep(0.05)
+        req = delta(before, self.link.counters())
+        r = Result(op, tool, dt, nbytes, req, cpu, None)
+        self.results.append(r)
+        log(f"    {op:8} {tool:10} {r.mbps():8.1f} MB/s  requests {req_text(req)}  cpu {r.cpu_per_gib():.2f} s/GiB")
+        return r
+
     def attempt(self, label, fn):
         try:
             return fn()
@@ -290,11 +305,49 @@ class Bench:
     # ---- mounts
 
     def mount(self, tool):
-        mnt, p, logpath = self.mounter.mount(tool)
-        return mnt, p, logpath
+        if tool == "odofs-ref":
+            # Another odofs build (e.g. main's), same defaults, same run.
+            saved, bl.ODOFS = bl.ODOFS, self.args.odofs_ref
+            try:
+                return self.mounter.mount("odofs")
+            finally:
+                bl.ODOFS = saved
+        return self.mounter.mount(tool)
 
     def umount(self, mnt):
         bl.unmount(mnt)
+
+
+def curl_mpu(s3, key, paths):
+    """One multipart upload with curl: create, every part at once (one
+    file each), complete. What a multipart writer can do at best here:
+    s3rver's complete rewrites the whole object, which a real S3 does not."""
+    def run(cmd):
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=bl.OP_TIMEOUT)
+        if cp.returncode != 0:
+            raise BenchError(f"curl multipart: {cp.stderr.strip()[:300]}")
+        return cp.stdout
+    out = run(s3.cmd("-X", "POST", s3.url(key) + "?uploads"))
+    m = re.search(r"<UploadId>([^<]+)</UploadId>", out)
+    if not m:
+        raise BenchError(f"curl multipart: no UploadId in {out[:200]!r}")
+    uid = m.group(1)
+    ps = []
+    for i, p in enumerate(paths):
+        ps.append(subprocess.Popen(s3.cmd("-D", "-", "-o", "/dev/null", "-T", p,
+                                          s3.url(key) + f"?partNumber={i + 1}&uploadId={uid}"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    etags = []
+    for p in ps:
+        out, err = p.communicate(timeout=bl.OP_TIMEOUT)
+        m = re.search(r"^etag:\s*(\S+)", out, re.I | re.M)
+        if p.returncode != 0 or not m:
+            raise BenchError(f"curl multipart part: {err.strip()[:300]}")
+        etags.append(m.group(1))
+    body = "<CompleteMultipartUpload>" + "".join(
+        f"<Part><PartNumber>{i + 1}</PartNumber><ETag>{e}</ETag></Part>" for i, e in enumerate(etags)) + \
+        "</CompleteMultipartUpload>"
+    run(s3.cmd("-X", "POST", "--data-binary", body, "-o", "/dev/null", s3.url(key) + f"?uploadId={uid}"))
 
 
 def curl_ranges(url, size, n, conf=None):
@@ -315,11 +368,14 @@ def main():
     ap.add_argument("--tools", default="curl aws odofs s3fs rclone")
     ap.add_argument("--ops", default="read read4 write write4 meta")
     ap.add_argument("--odofs-opts", default=os.environ.get("BENCH_ODOFS_OPTS", ""))
+    ap.add_argument("--odofs-ref", help="another odofs binary (e.g. main's build) measured beside, as odofs-ref")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     args = ap.parse_args()
     tools, ops = args.tools.split(), args.ops.split()
+    if args.odofs_ref and "odofs-ref" not in tools:
+        tools.insert(tools.index("odofs") + 1 if "odofs" in tools else len(tools), "odofs-ref")
 
-    bl.TOOLS[:] = [t for t in tools if t in ("curl",) + MOUNTS]
+    bl.TOOLS[:] = [t for t in tools if t in ("curl", "odofs", "s3fs", "rclone")]
     bl.ODOFS_OPTS = args.odofs_opts
     why = bl.check_prereqs(extra=(("curl", "apt-get install curl"), ("cc", "apt-get install gcc"),
                                   ("tar", "apt-get install tar")) + ((("aws", "apt-get install awscli"),) if "aws" in tools else ()))
@@ -332,6 +388,8 @@ def main():
     log(f"link benchmark, profile {args.profile}, size {args.size} MiB, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     log(f"  machine: {os.cpu_count()} CPUs, load average {' '.join(load)} at start")
     log(f"  odofs   {bl.ODOFS}: {bl.version([bl.ODOFS, '--version'])} -o endpoint=...{(',' + args.odofs_opts) if args.odofs_opts else ''} (defaults)")
+    if args.odofs_ref:
+        log(f"  odofs-ref {args.odofs_ref}: {bl.version([args.odofs_ref, '--version'])} (defaults)")
     log(f"  curl    {bl.version(['curl', '--version'])}")
     if "aws" in tools:
         log(f"  aws     {bl.version(['aws', '--version'])}: aws s3 cp, default multipart settings (8 MiB parts, 10 at once)")
@@ -399,6 +457,8 @@ def main():
         if "curl" in tools:
             b.attempt("curl-1", lambda: b.measure("write", "curl-1", [s3.cmd("-o", "/dev/null", "-T", data.big, s3.url("w/curl-1"))], size))
             b.attempt("curl-8", lambda: b.measure("write", "curl-8", [s3.cmd("-o", "/dev/null", "-T", p, s3.url(f"w/curl-8-{i}")) for i, p in enumerate(data.eighths)], size))
+            delete_prefix(direct, "w/")
+            b.attempt("curl-8-mpu", lambda: b.measure_fn("write", "curl-8-mpu", lambda: curl_mpu(s3, "w/curl-mpu", data.eighths), size))
             delete_prefix(direct, "w/")
         if "aws" in tools:
             b.attempt("aws", lambda: b.measure("write", "aws", [aws + [data.big, f"s3://{BUCKET}/w/aws"]], size))
@@ -564,12 +624,12 @@ def report(b, args, tools, size):
             if thr:
                 fig = f"{r.mbps():.1f} MB/s"
                 vs_ref = f"{r.mbps() / ref.mbps():.2f}x" if ref else "-"
-                vs_best = f"{r.mbps() / best.mbps():.2f}x ({best.tool})" if best and tool == "odofs" else "-"
+                vs_best = f"{r.mbps() / best.mbps():.2f}x ({best.tool})" if best and tool in ("odofs", "odofs-ref") else "-"
             else:
                 fig = f"{r.seconds:.2f} s"
                 vs_ref = "-"
                 # for times, how many times faster odofs is than the best peer
-                vs_best = f"{best.seconds / r.seconds:.2f}x faster ({best.tool})" if best and tool == "odofs" else "-"
+                vs_best = f"{best.seconds / r.seconds:.2f}x faster ({best.tool})" if best and tool in ("odofs", "odofs-ref") else "-"
             cpg = r.cpu_per_gib()
             rows.append((op, tool, fig, vs_ref, vs_best, req_text(r.req),
                          f"{cpg:.2f}" if cpg is not None else (f"{r.cpu:.2f} s" if r.cpu is not None and not r.nbytes else "-"),
@@ -580,6 +640,8 @@ def report(b, args, tools, size):
     log("")
     log("  reference: read, read4 against curl-16 (16 range GETs; read4: 4 per object); write against")
     log("  curl-8 (8 parallel PUTs of an eighth each); write4 against curl-4 (one PUT per file).")
+    log("  curl-8-mpu: the same 8 PUTs as parts of one multipart upload, created and completed: the")
+    log("  limit for a multipart writer on this server (s3rver's complete rewrites the object).")
     log("  cpu: the FUSE daemon's (utime+stime, /proc) for mounts, per GiB moved; for curl and aws")
     log("  the client processes'. Metadata rows give the daemon's CPU seconds for the operation.")
 
