@@ -421,6 +421,12 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 	if (window > share)
 		window = share;
 	chunk = prefetch_chunk_bytes(window, f->adapt.parts);
+	/* A window cut down to its share keeps chunks of a quarter of it
+	 * up to PREFETCH_CHUNK_FLOOR: smaller ones pay their round trip for
+	 * little, and the other readers' requests fill the workers anyway. */
+	if (chunk < PREFETCH_CHUNK_FLOOR && chunk < prefetch_chunk_bytes(window, 4))
+		chunk = prefetch_chunk_bytes(
+		    window < PREFETCH_CHUNK_FLOOR * 4 ? window : PREFETCH_CHUNK_FLOOR * 4, 4);
 	want_end = f->window.next_off + (off_t)window;
 
 	if (want_end > f->size)

@@ -31,6 +31,8 @@ struct prefetch_config {
 #define PREFETCH_WINDOW_START (1 << 20)
 #define PREFETCH_CHUNK_MIN    (256 << 10)
 #define PREFETCH_CHUNK_MAX    (16 << 20)
+#define PREFETCH_CHUNK_FLOOR  ((size_t)4 << 20) /* adapted chunks go below only for small windows  \
+						 */
 /* The window's adaptation: chunks per window at first and at most, the
  * largest window, the bytes a throughput sample spans at least (else half
  * the limit), and the gain a step up must bring to be kept. */
