@@ -51,6 +51,15 @@ struct mdcache_node {
 	/* Written since its parent's listing was last dropped: that
 	 * listing's entry for it is stale, so lookups skip it. */
 	int written;
+	/* When this path last changed (created, published, removed), as a
+	 * generation and a time: a parent listing begun before it (at a
+	 * smaller listed_gen) is stale for this name only; the time lets the
+	 * node go once every such listing has expired. */
+	uint64_t changed_gen, changed_ms;
+	uint64_t listed_gen; /* c->gen when the listing held began */
+	/* A child changed since the listing was taken: it still answers
+	 * lookups of the other names, but readdir lists afresh. */
+	int list_stale;
 };
 
 struct mdcache {
@@ -113,6 +122,7 @@ static void mdcache_drop_listing(struct mdcache *c, struct mdcache_node *n)
 	n->entries = NULL;
 	n->n_entries = 0;
 	n->list_expires_ms = 0;
+	n->list_stale = 0;
 }
 
 static void mdcache_node_free(void *p)
@@ -141,6 +151,7 @@ static struct mdcache_node *mdcache_find(struct mdcache *c, const char *path)
 static _Thread_local struct mdcache_node **mdcache_sweep_list;
 static _Thread_local size_t mdcache_sweep_n;
 static _Thread_local uint64_t mdcache_sweep_now;
+static _Thread_local uint64_t mdcache_sweep_ttl;
 
 static void mdcache_sweep_visit(const void *nodep, VISIT which, int depth)
 {
@@ -148,7 +159,8 @@ static void mdcache_sweep_visit(const void *nodep, VISIT which, int depth)
 
 	(void)depth;
 	if ((which == postorder || which == leaf) && n->attr_expires_ms <= mdcache_sweep_now &&
-	    n->list_expires_ms <= mdcache_sweep_now && !n->written)
+	    n->list_expires_ms <= mdcache_sweep_now && !n->written &&
+	    n->changed_ms + mdcache_sweep_ttl < mdcache_sweep_now)
 		mdcache_sweep_list[mdcache_sweep_n++] = n;
 }
 
@@ -171,6 +183,7 @@ static void mdcache_make_room(struct mdcache *c)
 	if (mdcache_sweep_list) {
 		mdcache_sweep_n = 0;
 		mdcache_sweep_now = mdcache_now_ms();
+		mdcache_sweep_ttl = c->ttl_ms;
 		twalk(c->root, mdcache_sweep_visit);
 		for (size_t i = 0; i < mdcache_sweep_n; i++) {
 			struct mdcache_node *n = mdcache_sweep_list[i];
@@ -258,7 +271,7 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 			  uint64_t *gen)
 {
 	uint64_t now = mdcache_now_ms();
-	struct mdcache_node *n;
+	struct mdcache_node *n, *p;
 	char parent[4096];
 	const char *name;
 	int hit = 0;
@@ -272,7 +285,11 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 			*st = n->st;
 		hit = 1;
 	} else if (!(n && n->written) && mdcache_split(path, parent, sizeof(parent), &name) == 0 &&
-		   (n = mdcache_find(c, parent)) && n->list_expires_ms > now) {
+		   (p = mdcache_find(c, parent)) && p->list_expires_ms > now &&
+		   !(n && n->changed_gen > p->listed_gen)) {
+		/* A change to this name since the listing began makes its
+		 * entry stale, not the others'. */
+		n = p;
 		struct mdcache_dirent key = {.name = (char *)name}, *e;
 
 		e = n->n_entries
@@ -344,7 +361,7 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	pthread_mutex_lock(&c->lock);
 	gen = c->gen;
 	n = mdcache_find(c, path);
-	cached = n && n->list_expires_ms > now;
+	cached = n && n->list_expires_ms > now && !n->list_stale;
 	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
 		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st);
 	pthread_mutex_unlock(&c->lock);
@@ -371,6 +388,7 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 		n->entries = col.entries;
 		n->n_entries = col.n;
 		n->list_expires_ms = now + c->ttl_ms;
+		n->listed_gen = gen;
 		c->n_dirents += col.n;
 		col.entries = NULL;
 		col.n = 0;
@@ -428,7 +446,7 @@ static int mdcache_opendir(void *ctx, const char *path, void **dh)
 	pthread_mutex_lock(&c->lock);
 	d->gen = c->gen;
 	n = mdcache_find(c, path);
-	if (n && n->list_expires_ms > now) {
+	if (n && n->list_expires_ms > now && !n->list_stale) {
 		for (size_t i = 0; i < n->n_entries && !d->col.err; i++)
 			mdcache_collect(&d->col, n->entries[i].name, &n->entries[i].st);
 		r = d->col.err;
@@ -486,6 +504,7 @@ static void mdcache_dir_keep(struct mdcache *c, struct mdcache_dir *d)
 		n->entries = copy.entries;
 		n->n_entries = copy.n;
 		n->list_expires_ms = d->started_ms + c->ttl_ms;
+		n->listed_gen = d->gen;
 		c->n_dirents += copy.n;
 		memset(&copy, 0, sizeof(copy));
 	}
@@ -594,11 +613,26 @@ static void mdcache_forget(struct mdcache *c, const char *path, unsigned what)
 	if (n && (what & MDCACHE_FORGET_LIST))
 		mdcache_drop_listing(c, n);
 	if (what & MDCACHE_FORGET_PARENT_LIST) {
-		if (n)
+		/* The parent's listing is stale for this name only: readdir
+		 * lists afresh, lookups of the other names still use it (a tar
+		 * into a folder then costs no lookup requests).  The node
+		 * first: making it may sweep others. */
+		struct mdcache_node *p;
+
+		if (!n)
+			n = mdcache_get(c, path);
+		if (n) {
 			n->written = 0;
+			n->changed_gen = c->gen;
+			n->changed_ms = mdcache_now_ms();
+		}
 		if (mdcache_split(path, parent, sizeof(parent), &name) == 0 &&
-		    (n = mdcache_find(c, parent)))
-			mdcache_drop_listing(c, n);
+		    (p = mdcache_find(c, parent)) && p->list_expires_ms) {
+			if (n)
+				p->list_stale = 1;
+			else
+				mdcache_drop_listing(c, p); /* nowhere to mark the name */
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -733,8 +767,21 @@ static int mdcache_mkdir(void *ctx, const char *path, mode_t mode)
 {
 	struct mdcache *c = ctx;
 	int r = c->inner.ops->mkdir(c->inner.ctx, path, mode);
+	struct mdcache_node *n;
 
 	mdcache_forget(c, path, MDCACHE_FORGET_DIR);
+	if (r == 0) {
+		/* A folder just made holds nothing: names in it are known
+		 * missing without asking, for the TTL. */
+		pthread_mutex_lock(&c->lock);
+		n = mdcache_get(c, path);
+		if (n) {
+			mdcache_drop_listing(c, n);
+			n->list_expires_ms = mdcache_now_ms() + c->ttl_ms;
+			n->listed_gen = c->gen;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
 	return r;
 }
 

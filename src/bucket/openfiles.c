@@ -14,6 +14,10 @@
 #include "s3file.h"
 #include "s3tree_i.h"
 
+/* What a read-only open fetches with its GET: a small file whole, and the
+ * first read of a large one (the kernel's first read-ahead is 128 KiB). */
+#define OPENFILES_FIRST_BYTES (128u << 10)
+
 struct openfiles_handle {
 	/* In t->writers: every open file, so that an unlink while open
 	 * reaches readers too; the walks that mean writers check writable
@@ -297,7 +301,8 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 	struct s3file *f;
 	struct s3_object obj;
 	const char *etag = NULL; /* none: a file not yet published */
-	char *bucket, *key;
+	char *bucket, *key, *first = NULL;
+	size_t got = 0;
 	int r;
 
 	if (writable && (r = s3tree_writable(t)) < 0)
@@ -310,8 +315,16 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 		goto fail;
 	}
 	/* Always ask: a new open must see the object as it is now, and the
-	 * ETag pins every later range GET to this version (If-Match). */
-	r = s3_head(t->cfg.s3, bucket, key, &obj);
+	 * ETag pins every later range GET to this version (If-Match).  A
+	 * read-only open asks with a GET of the first bytes, which tells as
+	 * much as a HEAD: a small file is then one request in all.  Unless
+	 * the kernel may still hold the pages: then a HEAD, and no bytes
+	 * move if the object is unchanged. */
+	if (!writable && !pagecache_valid(t->pages, bucket, key) &&
+	    (first = malloc(OPENFILES_FIRST_BYTES)))
+		r = s3_get_first(t->cfg.s3, bucket, key, first, OPENFILES_FIRST_BYTES, &got, &obj);
+	else
+		r = s3_head(t->cfg.s3, bucket, key, &obj);
 	if (r == -ENOENT && openfiles_writer_info(t, bucket, key, &info) == 0) {
 		obj.meta = info.meta;
 		/* Created by another open file and not yet published: it is
@@ -330,13 +343,17 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 	}
 	if (r < 0)
 		goto fail;
+	if (got)
+		(void)s3file_seed(f, first, got); /* else read again when needed */
+	free(first);
 	/* Pages read from this version are kept across opens while it is
-	 * what this HEAD finds. */
+	 * what the open finds. */
 	r = openfiles_handle_new(t, f, bucket, key, writable, etag, etag ? obj.size : 0, fh);
 	if (r == 0)
 		openfiles_handle_stat(t, *fh, st);
 	return r;
 fail:
+	free(first);
 	free(bucket);
 	free(key);
 	return r;

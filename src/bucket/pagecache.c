@@ -138,6 +138,19 @@ static struct pagecache_entry *pagecache_get(struct pagecache *pc, const char *b
 	return e;
 }
 
+int pagecache_valid(struct pagecache *pc, const char *bucket, const char *key)
+{
+	struct pagecache_entry probe = {.bucket = (char *)bucket, .key = (char *)key};
+	struct pagecache_entry **found;
+	int valid;
+
+	pthread_mutex_lock(&pc->lock);
+	found = tfind(&probe, &pc->root, pagecache_cmp);
+	valid = found && (*found)->valid && !(*found)->writers;
+	pthread_mutex_unlock(&pc->lock);
+	return valid;
+}
+
 void pagecache_open(struct pagecache *pc, const char *bucket, const char *key, const char *etag,
 		    off_t size, int writable, int *keep, struct pagecache_entry **out)
 {

@@ -28,6 +28,10 @@ void pagecache_free(struct pagecache *pc);
  * pagecache_close (NULL if out of memory: then *keep is 0). */
 void pagecache_open(struct pagecache *pc, const char *bucket, const char *key, const char *etag,
 		    off_t size, int writable, int *keep, struct pagecache_entry **e);
+/* Whether the kernel may hold valid pages of bucket/key: an open that
+ * finds the same version will keep them, so it need not fetch any bytes
+ * itself (a HEAD tells it all). */
+int pagecache_valid(struct pagecache *pc, const char *bucket, const char *key);
 /* The release of an open that pagecache_open counted.  After a writable
  * one, the next open drops the pages. */
 void pagecache_close(struct pagecache *pc, struct pagecache_entry *e, int writable);

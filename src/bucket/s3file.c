@@ -355,6 +355,17 @@ fail:
 	return r;
 }
 
+int s3file_seed(struct s3file *f, const char *data, size_t len)
+{
+	int r = 0;
+
+	pthread_rwlock_wrlock(&f->lock);
+	if (f->state == S3FILE_CLEAN && f->pf)
+		r = prefetch_seed(f->pf, data, len);
+	pthread_rwlock_unlock(&f->lock);
+	return r;
+}
+
 ssize_t s3file_read(struct s3file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n;

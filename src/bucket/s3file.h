@@ -52,6 +52,9 @@ struct s3file;
  * file being created (meta then says what it gets).  flags: open(2)'s. */
 int s3file_open(const struct s3file_env *env, const char *bucket, const char *key, int flags,
 		const struct s3_object *obj, const struct s3_meta *meta, struct s3file **out);
+/* The object's first len bytes, fetched with the open (s3_get_first):
+ * reads of them cost no request.  Right after s3file_open only. */
+int s3file_seed(struct s3file *f, const char *data, size_t len);
 
 ssize_t s3file_read(struct s3file *f, char *buf, size_t size, off_t off);
 ssize_t s3file_write(struct s3file *f, const char *buf, size_t size, off_t off);

@@ -751,6 +751,30 @@ static int s3tree_count_entry(void *arg, const struct s3xml_entry *e)
 	return 0;
 }
 
+/* Entries a lookup's listing asks for: names sorting between "key" and
+ * "key/" ("key-1", "key.txt") come first, so a full page cannot tell. */
+#define S3TREE_PROBE_KEYS 100
+
+/* What a lookup's listing of "key" as a prefix showed. */
+struct s3tree_probe {
+	const char *key, *dir, *folder_key; /* "key", "key/", "key_$folder$" */
+	int n, is_file, is_dir, is_folder_key;
+};
+
+static int s3tree_probe_entry(void *arg, const struct s3xml_entry *e)
+{
+	struct s3tree_probe *p = arg;
+
+	p->n++;
+	if (e->kind == S3XML_OBJECT && !strcmp(e->name, p->key))
+		p->is_file = 1;
+	else if (e->kind == S3XML_PREFIX && !strcmp(e->name, p->dir))
+		p->is_dir = 1;
+	else if (e->kind == S3XML_OBJECT && !strcmp(e->name, p->folder_key))
+		p->is_folder_key = 1;
+	return 0;
+}
+
 /* Look a name up in its parent's listing: for glob mounts, where a HEAD
  * cannot tell whether a key matches, and for all-buckets roots. */
 static int s3tree_getattr_via_parent(struct s3tree *t, const char *path, struct stat *st)
@@ -782,15 +806,16 @@ static int s3tree_getattr_via_parent(struct s3tree *t, const char *path, struct 
 	return r;
 }
 
-struct s3tree_probe {
+/* What a lookup's listing below "name/" showed (the fallback). */
+struct s3tree_below {
 	const char *marker; /* the folder's "name/" */
 	int n;
 	int marker_seen;
 };
 
-static int s3tree_probe_entry(void *arg, const struct s3xml_entry *e)
+static int s3tree_below_entry(void *arg, const struct s3xml_entry *e)
 {
-	struct s3tree_probe *p = arg;
+	struct s3tree_below *p = arg;
 
 	p->n++;
 	if (e->kind == S3XML_OBJECT && !strcmp(e->name, p->marker))
@@ -829,7 +854,7 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 {
 	struct s3tree *t = ctx;
 	struct s3tree_head_job job = {0};
-	struct s3tree_probe probe = {0};
+	struct s3tree_below probe = {0};
 	struct s3_object obj;
 	char *bucket = NULL, *key = NULL, *dir_prefix = NULL, *folder_key = NULL;
 	int n_below = 0, r, r_list;
@@ -862,10 +887,57 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 		goto out;
 	}
 
-	/* A path not yet listed may be a file (HEAD) or a folder (anything
-	 * below "name/"): ask both at once, and let a folder win.  A folder
-	 * whose marker "name/" is its first key gets its attributes from the
-	 * marker (one more HEAD, only then). */
+	if (asprintf(&folder_key, "%s%s", key, S3TREE_FOLDER_SUFFIX) < 0) {
+		folder_key = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	/* A path not yet listed may be a file, a folder (anything below
+	 * "key/", or an old tool's "key_$folder$") or missing: one listing of
+	 * the key as a prefix tells which, in one request.  A file then needs
+	 * its HEAD for the metadata, a folder the HEAD of its marker.  When
+	 * the page cannot tell (names between "key" and "key/" filled it) or
+	 * listing is refused, ask both ways at once below. */
+	{
+		struct s3tree_probe p = {.key = key, .dir = dir_prefix, .folder_key = folder_key};
+
+		r_list =
+		    s3_list(t->cfg.s3, bucket, key, "/", S3TREE_PROBE_KEYS, s3tree_probe_entry, &p);
+		/* A server that failed or timed out would only fail the next
+		 * requests too (and double the wait); a listing refused (a
+		 * policy without ListBucket) leaves the HEAD. */
+		if (r_list < 0 && r_list != -EACCES && r_list != -EPERM) {
+			r = r_list;
+			goto out;
+		}
+		if (r_list == 0 && p.is_dir) {
+			r = s3tree_folder_stat(t, bucket, dir_prefix, 1, st);
+			goto out;
+		}
+		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS && p.is_file) {
+			r = s3_head(t->cfg.s3, bucket, key, &obj);
+			if (r == 0 && s3tree_is_dir_object(&obj)) {
+				s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
+			} else if (r == 0) {
+				known_note(t, bucket, key, &obj);
+				s3tree_stat_meta(t, st, obj.size, obj.mtime, &obj.meta);
+			}
+			goto out;
+		}
+		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS && p.is_folder_key) {
+			r = s3_head(t->cfg.s3, bucket, folder_key, &obj);
+			if (r == 0)
+				s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
+			goto out;
+		}
+		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS) {
+			r = -ENOENT;
+			goto out;
+		}
+	}
+	/* Ask both at once, and let a folder win.  A folder whose marker
+	 * "name/" is its first key gets its attributes from the marker (one
+	 * more HEAD, only then). */
 	job.t = t;
 	job.bucket = bucket;
 	job.key = key;
@@ -874,7 +946,7 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 	if (pool_submit(t->workers, s3tree_head_job, &job) < 0)
 		s3tree_head_job(&job);
 	probe.marker = dir_prefix;
-	r_list = s3_list(t->cfg.s3, bucket, dir_prefix, "/", 1, s3tree_probe_entry, &probe);
+	r_list = s3_list(t->cfg.s3, bucket, dir_prefix, "/", 1, s3tree_below_entry, &probe);
 	pthread_mutex_lock(&job.lock);
 	while (!job.done)
 		pthread_cond_wait(&job.cond, &job.lock);
@@ -894,9 +966,6 @@ static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 		r = 0;
 	} else if (r_list < 0 || job.r != -ENOENT) {
 		r = r_list < 0 ? r_list : job.r;
-	} else if (asprintf(&folder_key, "%s%s", key, S3TREE_FOLDER_SUFFIX) < 0) {
-		folder_key = NULL;
-		r = -ENOMEM;
 	} else {
 		/* Neither: last, a "name_$folder$" marker. */
 		r = s3_head(t->cfg.s3, bucket, folder_key, &obj);

@@ -53,6 +53,7 @@ struct prefetch {
 	pthread_mutex_t lock;
 	size_t held_bytes;   /* buffers in use by chunks */
 	size_t cached_bytes; /* buffers on the free lists */
+	unsigned n_files;    /* files open: they share total_max_bytes */
 	struct prefetch_free_buf *free_bufs[PREFETCH_CLASSES];
 };
 
@@ -64,6 +65,7 @@ struct prefetch_file {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct prefetch_window window;
+	struct prefetch_adapt adapt;
 	struct prefetch_chunk *chunks; /* unordered; a handful at a time */
 	off_t fetch_end;	       /* where the next read-ahead chunk starts */
 	unsigned n_inflight;
@@ -103,15 +105,78 @@ int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, siz
 	return sequential;
 }
 
-size_t prefetch_chunk_bytes(size_t window_bytes)
+size_t prefetch_chunk_bytes(size_t limit, unsigned parts)
 {
-	size_t c = window_bytes / 4;
+	size_t want = limit / (parts ? parts : 1), c = PREFETCH_CHUNK_MIN;
 
-	if (c < PREFETCH_CHUNK_MIN)
-		c = PREFETCH_CHUNK_MIN;
-	if (c > PREFETCH_CHUNK_MAX)
-		c = PREFETCH_CHUNK_MAX;
+	while (c * 2 <= want && c < PREFETCH_CHUNK_MAX)
+		c *= 2;
 	return c;
+}
+
+void prefetch_adapt_init(struct prefetch_adapt *a, size_t window_max)
+{
+	memset(a, 0, sizeof(*a));
+	a->limit = window_max;
+	a->parts = PREFETCH_PARTS_START;
+}
+
+static void prefetch_adapt_sample(struct prefetch_adapt *a, uint64_t now_ms)
+{
+	a->t0_ms = now_ms;
+	a->bytes = 0;
+	a->waited_ms = 0;
+}
+
+int prefetch_adapt_update(struct prefetch_adapt *a, size_t bytes, uint64_t waited_ms,
+			  uint64_t now_ms, size_t ceiling)
+{
+	size_t span = a->limit / 2 > PREFETCH_SAMPLE_MIN ? a->limit / 2 : PREFETCH_SAMPLE_MIN;
+	uint64_t ms;
+	double rate;
+	int starved;
+
+	if (a->t0_ms == 0) {
+		prefetch_adapt_sample(a, now_ms ? now_ms : 1);
+		return 0;
+	}
+	a->bytes += bytes;
+	a->waited_ms += waited_ms;
+	if (a->bytes < span || a->settled)
+		return 0;
+	ms = now_ms > a->t0_ms ? now_ms - a->t0_ms : 1;
+	rate = (double)a->bytes / (double)ms;
+	/* The reader waited on the network most of the time: more requests
+	 * in flight may help.  A reader that seldom waits is the bound. */
+	starved = a->waited_ms * 2 >= ms;
+	prefetch_adapt_sample(a, now_ms);
+	if (a->probing) {
+		a->probing = 0;
+		if (rate * 100 < a->rate * PREFETCH_GAIN_PERCENT) {
+			a->limit = a->prev_limit;
+			a->parts = a->prev_parts;
+			a->settled = 1;
+			return 1;
+		}
+	}
+	a->rate = rate;
+	if (starved) {
+		size_t limit = a->limit * 2 < ceiling ? a->limit * 2 : ceiling;
+		unsigned parts =
+		    a->parts * 2 < PREFETCH_PARTS_MAX ? a->parts * 2 : PREFETCH_PARTS_MAX;
+
+		if (limit < a->limit)
+			limit = a->limit; /* never shrink on a step up */
+		if (limit == a->limit && parts == a->parts)
+			return 0;
+		a->prev_limit = a->limit;
+		a->prev_parts = a->parts;
+		a->limit = limit;
+		a->parts = parts;
+		a->probing = 1;
+		return 1;
+	}
+	return 0;
 }
 
 struct prefetch *prefetch_new(const struct prefetch_config *cfg, struct pool *workers)
@@ -333,12 +398,36 @@ static void prefetch_trim(struct prefetch_file *f, off_t lo, off_t hi)
 	}
 }
 
+/* The most one file's window may hold: the budget shared evenly between
+ * the files open, so one reader's window cannot starve the others. */
+static size_t prefetch_share(struct prefetch *pf)
+{
+	size_t share;
+
+	pthread_mutex_lock(&pf->lock);
+	share = pf->cfg.total_max_bytes / (pf->n_files ? pf->n_files : 1);
+	pthread_mutex_unlock(&pf->lock);
+	return share;
+}
+
 /* Keep the window ahead of a sequential reader filled. */
 static void prefetch_fill(struct prefetch_file *f, off_t off)
 {
 	size_t window = f->window.window_bytes;
-	size_t chunk = prefetch_chunk_bytes(window);
-	off_t want_end = f->window.next_off + (off_t)window;
+	size_t share = prefetch_share(f->pf);
+	size_t chunk;
+	off_t want_end;
+
+	if (window > share)
+		window = share;
+	chunk = prefetch_chunk_bytes(window, f->adapt.parts);
+	/* A window cut down to its share keeps chunks of a quarter of it
+	 * up to PREFETCH_CHUNK_FLOOR: smaller ones pay their round trip for
+	 * little, and the other readers' requests fill the workers anyway. */
+	if (chunk < PREFETCH_CHUNK_FLOOR && chunk < prefetch_chunk_bytes(window, 4))
+		chunk = prefetch_chunk_bytes(
+		    window < PREFETCH_CHUNK_FLOOR * 4 ? window : PREFETCH_CHUNK_FLOOR * 4, 4);
+	want_end = f->window.next_off + (off_t)window;
 
 	if (want_end > f->size)
 		want_end = f->size;
@@ -369,15 +458,49 @@ struct prefetch_file *prefetch_open(struct prefetch *pf, off_t size, prefetch_fe
 	f->fetch = fetch;
 	f->arg = arg;
 	f->size = size;
+	prefetch_adapt_init(&f->adapt, pf->cfg.window_max_bytes);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
+	pthread_mutex_lock(&pf->lock);
+	pf->n_files++;
+	pthread_mutex_unlock(&pf->lock);
 	return f;
+}
+
+int prefetch_seed(struct prefetch_file *f, const char *data, size_t len)
+{
+	struct prefetch_chunk *c;
+
+	if ((off_t)len > f->size)
+		len = (size_t)f->size;
+	if (len == 0)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->buf = prefetch_buf_get(f->pf, len, 0, &c->reserved);
+	if (!c->buf) {
+		free(c); /* the budget is spent: the bytes are fetched again */
+		return 0;
+	}
+	memcpy(c->buf, data, len);
+	c->file = f;
+	c->len = len;
+	c->state = CHUNK_DONE;
+	pthread_mutex_lock(&f->lock);
+	c->next = f->chunks;
+	f->chunks = c;
+	if (f->fetch_end < (off_t)len)
+		f->fetch_end = (off_t)len;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
 }
 
 ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off)
 {
 	off_t pos = off, end;
 	ssize_t r = 0;
+	uint64_t waited_ms = 0;
 	int sequential;
 
 	if (off >= f->size || size == 0)
@@ -398,7 +521,7 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 	}
 	/* A read that lands in bytes already fetched or in flight is part of
 	 * the sequence even if the kernel's threads delivered it late. */
-	sequential = prefetch_window_update(&f->window, off, size, f->pf->cfg.window_max_bytes,
+	sequential = prefetch_window_update(&f->window, off, size, f->adapt.limit,
 					    prefetch_find(f, off) != NULL);
 	if (sequential) {
 		prefetch_trim(f, off - PREFETCH_SLACK,
@@ -426,8 +549,13 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 			}
 		}
 		c->readers++;
-		while (c->state == CHUNK_PENDING)
-			pthread_cond_wait(&f->cond, &f->lock);
+		if (c->state == CHUNK_PENDING) {
+			uint64_t t0 = prefetch_now_ms();
+
+			while (c->state == CHUNK_PENDING)
+				pthread_cond_wait(&f->cond, &f->lock);
+			waited_ms += prefetch_now_ms() - t0;
+		}
 		c->readers--;
 		if (c->state == CHUNK_FAILED) {
 			r = c->err;
@@ -454,6 +582,19 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 		if (r < 0)
 			break;
 	}
+	/* Sample the throughput once the window has ramped to its limit. */
+	if (sequential && r == 0 && f->window.window_bytes >= f->adapt.limit) {
+		size_t ceiling = f->pf->cfg.total_max_bytes < PREFETCH_ADAPT_MAX
+				     ? f->pf->cfg.total_max_bytes
+				     : PREFETCH_ADAPT_MAX;
+
+		if (ceiling < f->pf->cfg.window_max_bytes)
+			ceiling = f->pf->cfg.window_max_bytes;
+		if (prefetch_adapt_update(&f->adapt, (size_t)(pos - off), waited_ms,
+					  prefetch_now_ms(), ceiling))
+			log_debug("prefetch: window %zu MiB in %u parts", f->adapt.limit >> 20,
+				  f->adapt.parts);
+	}
 	pthread_mutex_unlock(&f->lock);
 	if (pos > off && r == 0)
 		return (ssize_t)(pos - off);
@@ -470,6 +611,9 @@ void prefetch_close(struct prefetch_file *f)
 	while (f->chunks)
 		prefetch_unlink(f, f->chunks);
 	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_lock(&f->pf->lock);
+	f->pf->n_files--;
+	pthread_mutex_unlock(&f->pf->lock);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
 	free(f);

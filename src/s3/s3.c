@@ -103,6 +103,48 @@ int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object 
 	return 0;
 }
 
+int s3_get_first(struct s3 *s, const char *bucket, const char *key, char *buf, size_t cap,
+		 size_t *got, struct s3_object *out)
+{
+	char range[64], value[128];
+	struct s3_call call = {
+	    .method = "GET",
+	    .bucket = bucket,
+	    .key = key,
+	    .range = range,
+	    .out_buf = buf,
+	    .out_cap = cap,
+	    .keep_handle = 1,
+	};
+	struct s3_object obj = {0};
+	const char *slash;
+	int r;
+
+	*got = 0;
+	snprintf(range, sizeof(range), "bytes=0-%llu", (unsigned long long)cap - 1);
+	r = s3_perform(s, &call);
+	if (r == -ERANGE) /* an empty object: no byte 0 to send */
+		return s3_head(s, bucket, key, out);
+	if (r < 0)
+		return r;
+	/* 206: "bytes 0-N/TOTAL"; a 200 (the range ignored) held it all. */
+	if (s3_header(call.curl, "Content-Range", value, sizeof(value)) == 0 &&
+	    (slash = strrchr(value, '/')) && slash[1] >= '0' && slash[1] <= '9')
+		obj.size = (off_t)strtoll(slash + 1, NULL, 10);
+	else
+		obj.size = (off_t)call.out_len;
+	if (s3_header(call.curl, "Last-Modified", value, sizeof(value)) == 0)
+		obj.mtime = curl_getdate(value, NULL);
+	s3_header(call.curl, "ETag", obj.etag, sizeof(obj.etag));
+	s3_meta_read(call.curl, &obj.meta);
+	http_handle_put(s->http, call.curl);
+	if ((off_t)call.out_len > obj.size)
+		return -EIO;
+	*got = call.out_len;
+	*out = obj;
+	return 0;
+}
+
 ssize_t s3_get_range(struct s3 *s, const char *bucket, const char *key, off_t off, size_t len,
 		     const char *if_match, char *buf)
 {

@@ -100,6 +100,13 @@ void s3_lister_free(struct s3_lister *l);
 /* HEAD of one object; *out is set on success only. */
 int s3_head(struct s3 *s, const char *bucket, const char *key, struct s3_object *out);
 
+/* The first bytes of an object with what a HEAD tells: a GET of bytes
+ * [0, cap) into buf, *got the bytes that came, *out the object (size from
+ * Content-Range).  One request where HEAD then GET took two; an empty
+ * object costs a HEAD more. */
+int s3_get_first(struct s3 *s, const char *bucket, const char *key, char *buf, size_t cap,
+		 size_t *got, struct s3_object *out);
+
 /* GET bytes [off, off+len) into buf.  if_match: the ETag the caller opened,
  * or NULL; a changed object is -ESTALE.  Returns the byte count (short only
  * at the end of the object) or a negative errno. */

@@ -81,6 +81,7 @@ struct upload {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a part finished */
 	unsigned inflight;
+	struct upload_adapt adapt; /* the writer's: under no lock */
 	int err;
 	s3_etag *etags; /* etags[i]: part i + 1 */
 	int finished;
@@ -328,6 +329,7 @@ struct upload *upload_new(struct uploader *u, const char *bucket, const char *ke
 	up->bucket = strdup(bucket);
 	up->key = strdup(key);
 	up->part = 1;
+	upload_adapt_init(&up->adapt);
 	if (meta) {
 		up->meta = *meta;
 		up->have_meta = 1;
@@ -442,10 +444,61 @@ int upload_start_with_copy(struct upload *up, const char *src_bucket, const char
 	return 0;
 }
 
+void upload_adapt_init(struct upload_adapt *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->limit = UPLOAD_INFLIGHT_START;
+}
+
+int upload_adapt_update(struct upload_adapt *a, uint64_t waited_ms, uint64_t now_ms,
+			unsigned ceiling)
+{
+	uint64_t ms;
+	double rate;
+	unsigned limit;
+	int starved;
+
+	if (ceiling < 1)
+		ceiling = 1;
+	if (a->t0_ms == 0 || a->settled) {
+		if (a->t0_ms == 0)
+			a->t0_ms = now_ms ? now_ms : 1;
+		return 0;
+	}
+	a->parts++;
+	a->waited_ms += waited_ms;
+	if (a->parts < 2 * a->limit)
+		return 0;
+	ms = now_ms > a->t0_ms ? now_ms - a->t0_ms : 1;
+	rate = (double)a->parts / (double)ms;
+	starved = a->waited_ms * 2 >= ms;
+	a->t0_ms = now_ms;
+	a->parts = 0;
+	a->waited_ms = 0;
+	if (a->probing) {
+		a->probing = 0;
+		if (rate * 100 < a->rate * UPLOAD_GAIN_PERCENT) {
+			a->limit = a->prev_limit;
+			a->settled = 1;
+			return 1;
+		}
+	}
+	a->rate = rate;
+	limit = a->limit * 2 < ceiling ? a->limit * 2 : ceiling;
+	if (!starved || limit <= a->limit)
+		return 0;
+	a->prev_limit = a->limit;
+	a->limit = limit;
+	a->probing = 1;
+	return 1;
+}
+
 /* Hand the part being filled to the pool; the next part starts empty. */
 static int upload_send_part(struct upload *up)
 {
 	struct upload_job *j;
+	uint64_t t0;
+	unsigned ceiling;
 	int r;
 
 	if (up->part > UPLOAD_MAX_PARTS) {
@@ -465,8 +518,9 @@ static int upload_send_part(struct upload *up)
 	j->len = up->cur_len;
 	j->cap = up->cur_cap;
 
+	t0 = upload_now_ms();
 	pthread_mutex_lock(&up->lock);
-	while (up->inflight >= UPLOAD_MAX_INFLIGHT && !up->err)
+	while (up->inflight >= up->adapt.limit && !up->err)
 		pthread_cond_wait(&up->cond, &up->lock);
 	r = up->err;
 	if (r == 0)
@@ -477,6 +531,11 @@ static int upload_send_part(struct upload *up)
 		return r;
 	}
 	uploader_reserve(up->u, j->cap);
+	/* The parts the budget holds, with one being filled beside them. */
+	ceiling = (unsigned)(up->u->budget_total / (j->cap ? j->cap : 1));
+	ceiling = ceiling > 1 ? ceiling - 1 : 1;
+	if (upload_adapt_update(&up->adapt, upload_now_ms() - t0, upload_now_ms(), ceiling))
+		log_debug("s3://%s/%s: %u parts in flight", up->bucket, up->key, up->adapt.limit);
 	up->cur = NULL;
 	up->cur_len = up->cur_cap = 0;
 	up->part++;

@@ -7,13 +7,18 @@
  * multipart upload, created when the first part leaves, completed when the
  * file is finished, and aborted on any failure, so the object appears
  * whole or not at all.  Memory is bounded by the parts in flight, never by
- * the file: per upload at most UPLOAD_MAX_INFLIGHT parts plus the one being
- * filled, and across all uploads the uploader's buffer budget.
+ * the file: per upload at most its in-flight limit plus the part being
+ * filled, and across all uploads the uploader's buffer budget.  The limit
+ * adapts to the link: it starts at UPLOAD_INFLIGHT_START, and while the
+ * writer waits for the network and each step raised the throughput it
+ * doubles, up to what the budget holds (write_buffer / part size); a step
+ * that gained nothing is undone.
  */
 #ifndef ODOFS_UPLOAD_H
 #define ODOFS_UPLOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "s3.h"
@@ -21,10 +26,27 @@
 struct pool;
 
 #define UPLOAD_PART_MIN	      (8u << 20) /* the first 1,000 parts */
-#define UPLOAD_MAX_SPARE      4u /* idle part buffers kept for reuse */
+#define UPLOAD_MAX_SPARE      4u	 /* idle part buffers kept for reuse */
 #define UPLOAD_PARTS_PER_STEP 1000u	 /* the part size doubles after each step */
 #define UPLOAD_MAX_PARTS      10000u	 /* S3's limit */
-#define UPLOAD_MAX_INFLIGHT   4u	 /* parts of one upload on the wire at once */
+#define UPLOAD_INFLIGHT_START 4u	 /* parts of one upload on the wire at first */
+#define UPLOAD_GAIN_PERCENT   115u	 /* the gain a step up must bring to be kept */
+
+/* The in-flight limit's adaptation, pure so it can be unit-tested. */
+struct upload_adapt {
+	unsigned limit, prev_limit;
+	int probing, settled;
+	uint64_t t0_ms, waited_ms; /* the sample: since when, ms the writer waited */
+	unsigned parts;		   /* parts sent in the sample */
+	double rate;		   /* parts/ms of the last sample kept */
+};
+
+void upload_adapt_init(struct upload_adapt *a);
+/* Count one part sent after the writer waited waited_ms for a slot, at
+ * now_ms; a sample spans 2 x limit parts.  ceiling: the most parts the
+ * budget holds.  Returns 1 when the limit changed. */
+int upload_adapt_update(struct upload_adapt *a, uint64_t waited_ms, uint64_t now_ms,
+			unsigned ceiling);
 
 /* Size of part number part (1-based): 8 MiB for parts 1-1000, 16 MiB for
  * 1001-2000, ... 4 GiB for 9001-10000.  The sum is about 7.8 TiB, past

@@ -351,6 +351,13 @@ class Handler(BaseHTTPRequestHandler):
                 return getattr(self, "list_" + name[:-1].decode().replace("-", "_"))(
                     prefix, token, url, mk)
 
+        # A lookup of a top-level name lists it as a prefix (delimiter /):
+        # a scenario folder answers with itself rolled up, as S3 would.
+        if delimiter == b"/" and b"/" not in prefix and (
+                prefix + b"/" in ROOT_PREFIXES or MANY_RE.match(prefix + b"/")):
+            return self.send(200, page(bucket, prefix, [("prefix", prefix + b"/")][:mk], False,
+                                       None, url, mk))
+
         m = MANY_RE.match(prefix)
         if m:
             return self.list_many(m.group(0), int(m.group(1)), prefix, token, url, mk)

@@ -760,7 +760,10 @@ function fixCopyReplaceEtag(requireS3rver) {
 // `options.end || Infinity`, so a range ending at byte 0 ("bytes=0-0", one
 // byte) means the whole object: GET answers 206 with every byte, and
 // UploadPartCopy with x-amz-copy-source-range: bytes=0-0 copies the whole
-// source. This is the same function with `??` in place of `||`.
+// source. This is the same function with `??` in place of `||`. And a range
+// of an empty object (no byte 0) is not satisfiable: 416 InvalidRange, as
+// S3 answers; s3rver sent "206, Content-Range: bytes 0-0/0, Content-Length:
+// 1" and no byte, so the client waited for one until its timeout.
 function fixRangeEndingAtZero(requireS3rver) {
   const { createReadStream } = require('node:fs')
   const FilesystemStore = requireS3rver('lib/stores/filesystem')
@@ -769,12 +772,13 @@ function fixRangeEndingAtZero(requireS3rver) {
   FilesystemStore.prototype.getObject = async function getObject(bucket, key, options) {
     try {
       const metadata = await this.getMetadata(bucket, key)
-      const lastByte = Math.max(0, Number(metadata['content-length']) - 1)
+      const size = Number(metadata['content-length'])
+      const ranged = options && (options.start !== undefined || options.end !== undefined)
+      const lastByte = ranged && size === 0 ? -1 : Math.max(0, size - 1)
       const range = {
         start: options?.start || 0,
         end: Math.min(options?.end ?? Infinity, lastByte),
       }
-      const ranged = options && (options.start !== undefined || options.end !== undefined)
 
       if (range.start < 0 || range.end < range.start) {
         // the range is not satisfiable

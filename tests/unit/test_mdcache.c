@@ -479,12 +479,24 @@ static void test_mkdir_and_rmdir(void)
 	CHECK(getattr("/d", &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK(fake.n_getattr == 1);
 	CHECK_STR(list("/"), "a,d,sub");
+	/* A folder just made is known empty: listed and looked in for free. */
 	CHECK_STR(list("/d"), "");
+	CHECK(fake.n_readdir == 2);
+	CHECK(getattr("/d/x", &st) == -ENOENT);
+	CHECK(getattr("/d/y", &st) == -ENOENT);
+	CHECK(fake.n_getattr == 1);
 	CHECK(cache.ops->release(cache.ctx, "/d/x", create("/d/x")) == 0);
+	/* After a change, the listing still answers for the other names... */
+	CHECK(getattr("/d/y", &st) == -ENOENT);
+	CHECK(fake.n_getattr == 1);
+	/* ... not for the changed one, and readdir lists afresh. */
+	CHECK(getattr("/d/x", &st) == 0);
+	CHECK(fake.n_getattr == 2);
 	CHECK_STR(list("/d"), "x");
 	CHECK(cache.ops->unlink(cache.ctx, "/d/x") == 0);
+	CHECK(getattr("/d/x", &st) == -ENOENT);
 	CHECK_STR(list("/d"), "");
-	CHECK(fake.n_readdir == 5);
+	CHECK(fake.n_readdir == 4);
 
 	/* rmdir drops the folder's own listing too. */
 	CHECK(cache.ops->rmdir(cache.ctx, "/d") == 0);

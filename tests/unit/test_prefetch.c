@@ -84,9 +84,53 @@ static void test_window_policy(void)
 	CHECK(prefetch_window_update(&w, (1LL << 30) + 4096, 4096, max, 0) == 1);
 	CHECK(w.window_bytes == PREFETCH_WINDOW_START);
 
-	CHECK(prefetch_chunk_bytes(0) == PREFETCH_CHUNK_MIN);
-	CHECK(prefetch_chunk_bytes(4 << 20) == 1 << 20);
-	CHECK(prefetch_chunk_bytes(64 << 20) == PREFETCH_CHUNK_MAX);
+	CHECK(prefetch_chunk_bytes(0, 4) == PREFETCH_CHUNK_MIN);
+	CHECK(prefetch_chunk_bytes(4 << 20, 4) == 1 << 20);
+	CHECK(prefetch_chunk_bytes(96 << 20, 8) == 8 << 20); /* a power of two */
+	CHECK(prefetch_chunk_bytes(64 << 20, 4) == PREFETCH_CHUNK_MAX);
+	CHECK(prefetch_chunk_bytes(1 << 30, 1) == PREFETCH_CHUNK_MAX);
+}
+
+/* The window steps up while the reader waits and each step raises the
+ * throughput, undoes a step that gained nothing, and stays within the
+ * ceiling.  Time is given, not measured. */
+static void test_adapt_policy(void)
+{
+	struct prefetch_adapt a;
+	size_t lim = 64 << 20, ceiling = 192 << 20;
+	uint64_t t = 1000;
+
+	prefetch_adapt_init(&a, lim);
+	CHECK(a.limit == lim && a.parts == PREFETCH_PARTS_START);
+	CHECK(prefetch_adapt_update(&a, 0, 0, t, ceiling) == 0); /* starts a sample */
+	/* 64 MiB in 400 ms, the reader waiting 300 of them: step up. */
+	t += 400;
+	CHECK(prefetch_adapt_update(&a, lim, 300, t, ceiling) == 1);
+	CHECK(a.limit == 2 * lim && a.parts == 2 * PREFETCH_PARTS_START);
+	/* Twice the bytes in 450 ms: the step is kept, and another tried. */
+	t += 450;
+	CHECK(prefetch_adapt_update(&a, 2 * lim, 400, t, ceiling) == 1);
+	CHECK(a.limit == ceiling && a.parts == PREFETCH_PARTS_MAX);
+	/* The same rate again: undone, and no more steps. */
+	t += 680;
+	CHECK(prefetch_adapt_update(&a, ceiling, 500, t, ceiling) == 1);
+	CHECK(a.limit == 2 * lim && a.parts == 2 * PREFETCH_PARTS_START);
+	t += 100;
+	CHECK(prefetch_adapt_update(&a, ceiling, 100, t, ceiling) == 0);
+	CHECK(a.limit == 2 * lim);
+
+	/* A reader that seldom waits is its own bound: no step. */
+	prefetch_adapt_init(&a, lim);
+	prefetch_adapt_update(&a, 0, 0, t, ceiling);
+	t += 100;
+	CHECK(prefetch_adapt_update(&a, lim, 10, t, ceiling) == 0);
+	CHECK(a.limit == lim);
+	/* A ceiling below the start never shrinks the limit. */
+	prefetch_adapt_init(&a, lim);
+	prefetch_adapt_update(&a, 0, 0, t, 32 << 20);
+	t += 100;
+	prefetch_adapt_update(&a, lim, 90, t, 32 << 20);
+	CHECK(a.limit == lim);
 }
 
 static void test_sequential(struct prefetch *pf)
@@ -227,6 +271,7 @@ int main(void)
 
 	the_pf = pf;
 	test_window_policy();
+	test_adapt_policy();
 	test_sequential(pf);
 	test_random(pf);
 	test_failure(pf);

@@ -44,10 +44,42 @@ int main(void)
 	       (double)sum / (double)TiB);
 
 	/* Memory: the parts of a file below 7.8 GiB are all 8 MiB, so its
-	 * upload holds at most (UPLOAD_MAX_INFLIGHT + 1) x 8 MiB. */
+	 * upload holds at most (its in-flight limit + 1) x 8 MiB. */
 	sum = 0;
 	for (unsigned p = 1; upload_part_size(p) == 8 * MiB; p++)
 		sum += upload_part_size(p);
 	CHECK(sum == 1000 * 8 * MiB);
+
+	/* Parts in flight: step up while the writer waits and the rate grows,
+	 * undo a step that gained nothing, never past the ceiling. */
+	{
+		struct upload_adapt a;
+		uint64_t t = 1000;
+		unsigned i;
+
+		upload_adapt_init(&a);
+		CHECK(a.limit == UPLOAD_INFLIGHT_START);
+		upload_adapt_update(&a, 0, t, 15); /* starts the sample */
+		for (i = 0; i < 2 * UPLOAD_INFLIGHT_START - 1; i++)
+			CHECK(upload_adapt_update(&a, 90, t += 100, 15) == 0);
+		CHECK(upload_adapt_update(&a, 90, t += 100, 15) == 1); /* 8 parts in 800 ms */
+		CHECK(a.limit == 2 * UPLOAD_INFLIGHT_START);
+		for (i = 0; i < 15; i++)
+			upload_adapt_update(&a, 40, t += 50, 15); /* twice the rate: kept */
+		CHECK(upload_adapt_update(&a, 40, t += 50, 15) == 1);
+		CHECK(a.limit == 15); /* the ceiling */
+		for (i = 0; i < 29; i++)
+			upload_adapt_update(&a, 45, t += 50, 15); /* no gain: undone */
+		CHECK(upload_adapt_update(&a, 45, t += 50, 15) == 1);
+		CHECK(a.limit == 2 * UPLOAD_INFLIGHT_START);
+		CHECK(a.settled);
+
+		/* A writer that never waits is its own bound. */
+		upload_adapt_init(&a);
+		upload_adapt_update(&a, 0, t, 15);
+		for (i = 0; i < 20; i++)
+			CHECK(upload_adapt_update(&a, 0, t += 100, 15) == 0);
+		CHECK(a.limit == UPLOAD_INFLIGHT_START);
+	}
 	return unit_done("test_upload");
 }
