@@ -9,7 +9,7 @@
 #      tests that exercise odofs's C code (not the tests of the test servers);
 #   4. a ThreadSanitizer build in build-tsan/: the threaded tests;
 #   5. a short libFuzzer run of every harness in tests/fuzz/ (FUZZ_SECONDS
-#      each, default 15).
+#      each, default 10).
 # Integration tests run on TEST_JOBS pytest-xdist workers (default 2): they
 # mostly wait on I/O, and each worker has its own servers.
 #
@@ -225,7 +225,7 @@ fi
 
 say "fuzz (libFuzzer, clang-14)"
 if bash tests/fuzz/build.sh build-fuzzers; then
-	bash tests/fuzz/run.sh build-fuzzers "${FUZZ_SECONDS:-15}" | tee build-fuzzers/fuzz.log
+	bash tests/fuzz/run.sh build-fuzzers "${FUZZ_SECONDS:-10}" | tee build-fuzzers/fuzz.log
 	read -r fp ff <<<"$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' build-fuzzers/fuzz.log | tail -1)"
 	if [ -n "${fp:-}" ]; then
 		n_passed=$((n_passed + fp))

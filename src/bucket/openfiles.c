@@ -318,9 +318,10 @@ int s3tree_open(void *ctx, const char *path, int flags, void **fh, struct stat *
 	 * ETag pins every later range GET to this version (If-Match).  A
 	 * read-only open asks with a GET of the first bytes, which tells as
 	 * much as a HEAD: a small file is then one request in all.  Unless
-	 * the kernel may still hold the pages: then a HEAD, and no bytes
-	 * move if the object is unchanged. */
-	if (!writable && !pagecache_valid(t->pages, bucket, key) &&
+	 * the kernel may still hold the pages, or a disk cache may hold the
+	 * blocks: then a HEAD, and no bytes move if the object is
+	 * unchanged. */
+	if (!writable && !t->cfg.datacache && !pagecache_valid(t->pages, bucket, key) &&
 	    (first = malloc(OPENFILES_FIRST_BYTES)))
 		r = s3_get_first(t->cfg.s3, bucket, key, first, OPENFILES_FIRST_BYTES, &got, &obj);
 	else
