@@ -160,8 +160,6 @@ int known_apply(struct s3tree *t, const char *bucket, const char *key, const cha
 	struct known *k;
 	int r = 0;
 
-	if (!t->n_known)
-		return 0;
 	name = known_name(bucket, key);
 	if (!name)
 		return 0;
