@@ -9,6 +9,7 @@
 # Prints "fuzz NAME: ok (N runs)" or "fuzz NAME: FAILED (...)" per harness,
 # then "fuzz: N passed, N failed"; exits non-zero if any failed.  A crash
 # input is kept in OUTDIR/artifacts/NAME/, its log in OUTDIR/NAME.log.
+# FUZZ_JOBS harnesses run at once (default 2).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:?usage: tests/fuzz/run.sh OUTDIR [SECONDS]}
@@ -23,8 +24,6 @@ common=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/odofs-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-passed=0
-failed=0
 fail() {
 	echo "fuzz $1: FAILED ($2)"
 	if [ -f "$3" ]; then
@@ -32,18 +31,16 @@ fail() {
 		grep -v '^#[0-9]*\s*\(NEW\|REDUCE\|pulse\|INITED\)\|^Running:\|^INFO:' "$3" |
 			tail -n 60 | sed 's/^/    /'
 	fi
-	failed=$((failed + 1))
 }
 
-for src in tests/fuzz/fuzz_*.c; do
-	[ -e "$src" ] || continue
-	name=$(basename "$src" .c)
-	name=${name#fuzz_}
+# fuzz_one NAME: replays and fuzzes one harness; prints its result line.
+fuzz_one() {
+	local name=$1 src=tests/fuzz/fuzz_$1.c bin log max_len opts crashes corpus artifacts seeds rc runs crash
 	bin=$out/fuzz_$name
 	log=$out/$name.log
 	if [ ! -x "$bin" ]; then
 		fail "$name" "not built: run tests/fuzz/build.sh $out" ""
-		continue
+		return
 	fi
 	max_len=$(head -n 5 "$src" | sed -n 's|.*fuzz-max-len: *\([0-9]*\).*|\1|p' | head -n 1)
 	opts=("${common[@]}" -max_len="${max_len:-4096}")
@@ -62,7 +59,7 @@ for src in tests/fuzz/fuzz_*.c; do
 		! timeout --kill-after=10 $((60 + 10 * ${#crashes[@]})) \
 			"$bin" "${common[@]}" "${crashes[@]}" >"$log" 2>&1; then
 		fail "$name" "a committed crash input fails again, see $log" "$log"
-		continue
+		return
 	fi
 
 	# Fuzz from the seeds; new inputs go to a throwaway folder.
@@ -81,7 +78,32 @@ for src in tests/fuzz/fuzz_*.c; do
 		fail "$name" "crash file ${crash:-none written, exit status $rc}, log $log" "$log"
 	else
 		echo "fuzz $name: ok (${runs:-?} runs, ${#crashes[@]} crash inputs replayed)"
+	fi
+}
+
+# FUZZ_JOBS harnesses at once (default 2: one per core); each fuzzes for its
+# own SECONDS, so the run takes about SECONDS * harnesses / FUZZ_JOBS.
+names=()
+for src in tests/fuzz/fuzz_*.c; do
+	[ -e "$src" ] || continue
+	name=$(basename "$src" .c)
+	names+=("${name#fuzz_}")
+done
+for name in "${names[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "${FUZZ_JOBS:-2}" ]; do
+		wait -n
+	done
+	fuzz_one "$name" >"$tmp/$name.result" &
+done
+wait
+passed=0
+failed=0
+for name in "${names[@]}"; do
+	cat "$tmp/$name.result"
+	if grep -q "^fuzz $name: ok" "$tmp/$name.result"; then
 		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
 	fi
 done
 echo "fuzz: $passed passed, $failed failed"
