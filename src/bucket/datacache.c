@@ -1,9 +1,10 @@
 /* datacache.c - see datacache.h
  *
  * DIR/odofs-data-1/ID/BLOCK: ID is the SHA-256 of bucket, key and ETag in
- * hex, BLOCK the block's index in hex.  A block file is a header, then the
+ * hex, BLOCK the block's index in hex.  A block file is a header (4 KiB), then the
  * block's bytes (DATACACHE_BLOCK, less for the object's last block).
- * dc->lock guards the count of bytes used and the eviction; it is a leaf.
+ * dc->lock guards the count of bytes used and the eviction, dc->ahead_lock
+ * the queue of blocks to read ahead from disk; both are leaves.
  */
 #include "config.h"
 
@@ -34,7 +35,8 @@
 /* A read of a block's first piece asks the kernel to read this many
  * blocks ahead from disk, so that a sequential reader finds them in
  * memory. */
-#define DATACACHE_AHEAD 8
+#define DATACACHE_AHEAD	      8
+#define DATACACHE_AHEAD_QUEUE 32
 /* A hit renews a block's modification time (its place in the LRU order)
  * when it is older than this. */
 #define DATACACHE_TOUCH_S 60
@@ -64,6 +66,20 @@ struct datacache {
 	uint64_t inflight; /* of which being written by this mount */
 	int off;	   /* a write failed: uncached from then on (atomic) */
 	unsigned long tmp_seq;
+
+	/* Blocks to read ahead from disk, read by a thread of their own
+	 * (started at the first, so after the mount has gone to the
+	 * background), so that a reader never waits for the kernel to
+	 * start their reads.  A full queue drops a request: a hint. */
+	pthread_mutex_t ahead_lock;
+	pthread_cond_t ahead_cond;
+	pthread_t ahead_thread;
+	int ahead_state; /* 0 not started, 1 running, -1 cannot start: inline */
+	int ahead_stop;
+	unsigned ahead_first, ahead_n;
+	struct datacache_ahead {
+		char path[4096];
+	} * ahead_queue; /* DATACACHE_AHEAD_QUEUE of them */
 };
 
 struct datacache_id {
@@ -223,19 +239,66 @@ static void datacache_block_path(const struct datacache *dc, const struct dataca
 	snprintf(out, size, "%s/%s/%" PRIx64, dc->root, id->hex, index);
 }
 
-/* Ask the kernel to read block index from disk, if it is there: a
- * hint, so that a reader finds it in memory. */
-static void datacache_prefetch(struct datacache *dc, const struct datacache_id *id, uint64_t index)
+/* Ask the kernel to read the file at path from disk, if it is there. */
+static void datacache_fadvise(const char *path)
 {
-	char path[4096];
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-	datacache_block_path(dc, id, index, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
 	close(fd);
+}
+
+static void *datacache_ahead_main(void *arg)
+{
+	struct datacache *dc = arg;
+	char path[4096];
+
+	pthread_mutex_lock(&dc->ahead_lock);
+	for (;;) {
+		while (!dc->ahead_n && !dc->ahead_stop)
+			pthread_cond_wait(&dc->ahead_cond, &dc->ahead_lock);
+		if (dc->ahead_stop)
+			break;
+		memcpy(path, dc->ahead_queue[dc->ahead_first].path, sizeof(path));
+		dc->ahead_first = (dc->ahead_first + 1) % DATACACHE_AHEAD_QUEUE;
+		dc->ahead_n--;
+		pthread_mutex_unlock(&dc->ahead_lock);
+		datacache_fadvise(path);
+		pthread_mutex_lock(&dc->ahead_lock);
+	}
+	pthread_mutex_unlock(&dc->ahead_lock);
+	return NULL;
+}
+
+/* Have block index read from disk, if it is there: a hint, so that a
+ * reader finds it in memory. */
+static void datacache_prefetch(struct datacache *dc, const struct datacache_id *id, uint64_t index)
+{
+	char path[4096];
+
+	datacache_block_path(dc, id, index, path, sizeof(path));
+	pthread_mutex_lock(&dc->ahead_lock);
+	if (dc->ahead_state == 0) {
+		dc->ahead_queue = calloc(DATACACHE_AHEAD_QUEUE, sizeof(*dc->ahead_queue));
+		dc->ahead_state = dc->ahead_queue && pthread_create(&dc->ahead_thread, NULL,
+								    datacache_ahead_main, dc) == 0
+				      ? 1
+				      : -1;
+	}
+	if (dc->ahead_state < 0) {
+		pthread_mutex_unlock(&dc->ahead_lock);
+		datacache_fadvise(path);
+		return;
+	}
+	if (dc->ahead_n < DATACACHE_AHEAD_QUEUE) {
+		unsigned at = (dc->ahead_first + dc->ahead_n++) % DATACACHE_AHEAD_QUEUE;
+
+		memcpy(dc->ahead_queue[at].path, path, sizeof(path));
+		pthread_cond_signal(&dc->ahead_cond);
+	}
+	pthread_mutex_unlock(&dc->ahead_lock);
 }
 
 /* Bytes [from, to) of block index (len bytes in all) into dst: 0, or
@@ -285,7 +348,7 @@ static int datacache_load(struct datacache *dc, const struct datacache_id *id, u
 	 * starts the window, each next one moves it on by a block. */
 	if (ok && from == 0) {
 		if (index == 0) {
-			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+			datacache_prefetch(dc, id, 0);
 			for (uint64_t b = 1; b < DATACACHE_AHEAD; b++)
 				datacache_prefetch(dc, id, b);
 		}
@@ -551,6 +614,8 @@ struct datacache *datacache_new(const char *dir, uint64_t max_bytes, char **err)
 	}
 	dc->max = max_bytes;
 	pthread_mutex_init(&dc->lock, NULL);
+	pthread_mutex_init(&dc->ahead_lock, NULL);
+	pthread_cond_init(&dc->ahead_cond, NULL);
 	/* What an earlier mount left: counted, and evicted if over. */
 	if (datacache_scan(dc, &files, &n, &total) == 0)
 		dc->used = total;
@@ -566,6 +631,15 @@ void datacache_free(struct datacache *dc)
 {
 	if (!dc)
 		return;
+	pthread_mutex_lock(&dc->ahead_lock);
+	dc->ahead_stop = 1;
+	pthread_cond_signal(&dc->ahead_cond);
+	pthread_mutex_unlock(&dc->ahead_lock);
+	if (dc->ahead_state > 0)
+		pthread_join(dc->ahead_thread, NULL);
+	free(dc->ahead_queue);
+	pthread_cond_destroy(&dc->ahead_cond);
+	pthread_mutex_destroy(&dc->ahead_lock);
 	pthread_mutex_destroy(&dc->lock);
 	free(dc->root);
 	free(dc);
