@@ -165,7 +165,7 @@ def main():
     mbps = lambda t: SIZE / t / 1e6  # noqa: E731
     fl = {k: med([f[k] for f in floors]) for k in floors[0]}
     log("")
-    log(f"medians, seconds (MB/s) and GETs per read of {SIZE // MiB} MiB:")
+    log(f"medians, seconds (MB/s) and GETs per read of {SIZE // MiB} MiB (listings are GETs too):")
     log(f"  {'':8}" + "".join(f"{ph:>24}" for ph in PHASES))
     for t in tools:
         cells = []
