@@ -33,8 +33,7 @@ static int nullfs_getattr(const char *path, struct stat *st, struct fuse_file_in
 	return 0;
 }
 
-static int nullfs_read(const char *path, char *buf, size_t n, off_t off,
-		       struct fuse_file_info *fi)
+static int nullfs_read(const char *path, char *buf, size_t n, off_t off, struct fuse_file_info *fi)
 {
 	(void)path;
 	(void)fi;
