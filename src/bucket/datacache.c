@@ -517,7 +517,7 @@ ssize_t datacache_read_cached(struct datacache *dc, const char *bucket, const ch
 	struct datacache_id id;
 	int r;
 
-	if (off >= size)
+	if (off >= size || len == 0)
 		return 0;
 	if ((r = datacache_begin(dc, bucket, key, etag, &id)) <= 0)
 		return r < 0 ? r : -ENOENT;
@@ -539,7 +539,7 @@ ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key
 	ssize_t total;
 	int r = 0;
 
-	if (off >= size)
+	if (off >= size || len == 0)
 		return 0;
 	if ((r = datacache_begin(dc, bucket, key, etag, &id)) <= 0)
 		return r < 0 ? r : fetch(arg, off, len, buf);

@@ -185,6 +185,8 @@ int main(void)
 					    300000, got) == 300000);
 		CHECK(!memcmp(got, object + 3 * DATACACHE_BLOCK - 5, 300000));
 		CHECK(datacache_read_cached(dc, "b", "k", "\"e9\"", SIZE, 0, 10, got) == -ENOENT);
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e1\"", SIZE, 0, 0, got) == 0);
+		CHECK(read_ok(dc, "\"e1\"", 0, 0));
 		/* A flipped byte in the middle of block 1: a read of that
 		 * block's part without it still checks out (its pieces are
 		 * checked on their own), a read of it does not, and the
