@@ -1,9 +1,10 @@
 /* datacache.c - see datacache.h
  *
  * DIR/odofs-data-1/ID/BLOCK: ID is the SHA-256 of bucket, key and ETag in
- * hex, BLOCK the block's index in hex.  A block file is a header, then the
+ * hex, BLOCK the block's index in hex.  A block file is a header (4 KiB), then the
  * block's bytes (DATACACHE_BLOCK, less for the object's last block).
- * dc->lock guards the count of bytes used and the eviction; it is a leaf.
+ * dc->lock guards the count of bytes used and the eviction, dc->ahead_lock
+ * the queue of blocks to read ahead from disk; both are leaves.
  */
 #include "config.h"
 
@@ -18,15 +19,27 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "crc32c.h"
 #include "datacache.h"
 #include "log.h"
 
-#define DATACACHE_SUBDIR "odofs-data-1"
-#define DATACACHE_MAGIC	 "odofsdc1"
+#define DATACACHE_SUBDIR    "odofs-data-1"
+#define DATACACHE_MAGIC	    "odofsdc2"
+#define DATACACHE_HDR_BYTES 4096
+/* Each piece of a block this size has its own checksum. */
+#define DATACACHE_PIECE (16u << 10)
+/* A read of a block's first piece asks the kernel to read this many
+ * blocks ahead from disk, so that a sequential reader finds them in
+ * memory. */
+#define DATACACHE_AHEAD	      8
+#define DATACACHE_AHEAD_QUEUE 32
+/* A hit renews a block's modification time (its place in the LRU order)
+ * when it is older than this. */
+#define DATACACHE_TOUCH_S 60
 /* Space left free on DIR's file system: this share of it. */
 #define DATACACHE_FLOOR_PCT 5
 /* Eviction goes down to this share of the bound, not just under it. */
@@ -34,12 +47,15 @@
 /* A temporary block file older than this is left over from a crash. */
 #define DATACACHE_TMP_STALE_S 3600
 
+/* The header a block file starts with, padded to DATACACHE_HDR_BYTES so
+ * that the bytes sit on page boundaries (and the file takes no more disk
+ * than with a smaller one: the block is whole file system blocks). */
 struct datacache_hdr {
 	char magic[8];
 	unsigned char id[32];
 	uint64_t index;
 	uint32_t len;
-	uint32_t crc;
+	uint32_t crc[DATACACHE_BLOCK / DATACACHE_PIECE]; /* CRC-32C of each piece */
 };
 
 struct datacache {
@@ -50,6 +66,20 @@ struct datacache {
 	uint64_t inflight; /* of which being written by this mount */
 	int off;	   /* a write failed: uncached from then on (atomic) */
 	unsigned long tmp_seq;
+
+	/* Blocks to read ahead from disk, read by a thread of their own
+	 * (started at the first, so after the mount has gone to the
+	 * background), so that a reader never waits for the kernel to
+	 * start their reads.  A full queue drops a request: a hint. */
+	pthread_mutex_t ahead_lock;
+	pthread_cond_t ahead_cond;
+	pthread_t ahead_thread;
+	int ahead_state; /* 0 not started, 1 running, -1 cannot start: inline */
+	int ahead_stop;
+	unsigned ahead_first, ahead_n;
+	struct datacache_ahead {
+		char path[4096];
+	} * ahead_queue; /* DATACACHE_AHEAD_QUEUE of them */
 };
 
 struct datacache_id {
@@ -209,14 +239,83 @@ static void datacache_block_path(const struct datacache *dc, const struct dataca
 	snprintf(out, size, "%s/%s/%" PRIx64, dc->root, id->hex, index);
 }
 
-/* Block index of the object into dst (len bytes expected): 0, or -ENOENT
- * when it is not there or does not check out (then it is deleted). */
+/* Ask the kernel to read the file at path from disk, if it is there. */
+static void datacache_fadvise(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	close(fd);
+}
+
+static void *datacache_ahead_main(void *arg)
+{
+	struct datacache *dc = arg;
+	char path[4096];
+
+	pthread_mutex_lock(&dc->ahead_lock);
+	for (;;) {
+		while (!dc->ahead_n && !dc->ahead_stop)
+			pthread_cond_wait(&dc->ahead_cond, &dc->ahead_lock);
+		if (dc->ahead_stop)
+			break;
+		memcpy(path, dc->ahead_queue[dc->ahead_first].path, sizeof(path));
+		dc->ahead_first = (dc->ahead_first + 1) % DATACACHE_AHEAD_QUEUE;
+		dc->ahead_n--;
+		pthread_mutex_unlock(&dc->ahead_lock);
+		datacache_fadvise(path);
+		pthread_mutex_lock(&dc->ahead_lock);
+	}
+	pthread_mutex_unlock(&dc->ahead_lock);
+	return NULL;
+}
+
+/* Have block index read from disk, if it is there: a hint, so that a
+ * reader finds it in memory. */
+static void datacache_prefetch(struct datacache *dc, const struct datacache_id *id, uint64_t index)
+{
+	char path[4096];
+
+	datacache_block_path(dc, id, index, path, sizeof(path));
+	pthread_mutex_lock(&dc->ahead_lock);
+	if (dc->ahead_state == 0) {
+		dc->ahead_queue = calloc(DATACACHE_AHEAD_QUEUE, sizeof(*dc->ahead_queue));
+		dc->ahead_state = dc->ahead_queue && pthread_create(&dc->ahead_thread, NULL,
+								    datacache_ahead_main, dc) == 0
+				      ? 1
+				      : -1;
+	}
+	if (dc->ahead_state < 0) {
+		pthread_mutex_unlock(&dc->ahead_lock);
+		datacache_fadvise(path);
+		return;
+	}
+	if (dc->ahead_n < DATACACHE_AHEAD_QUEUE) {
+		unsigned at = (dc->ahead_first + dc->ahead_n++) % DATACACHE_AHEAD_QUEUE;
+
+		memcpy(dc->ahead_queue[at].path, path, sizeof(path));
+		pthread_cond_signal(&dc->ahead_cond);
+	}
+	pthread_mutex_unlock(&dc->ahead_lock);
+}
+
+/* Bytes [from, to) of block index (len bytes in all) into dst: 0, or
+ * -ENOENT when the block is not there or the parts read do not check out
+ * (then it is deleted).  Only the pieces of DATACACHE_PIECE bytes the
+ * range touches are read and checked, so a reader of a few pages does not
+ * pay for the whole block. */
 static int datacache_load(struct datacache *dc, const struct datacache_id *id, uint64_t index,
-			  size_t len, char *dst)
+			  size_t len, size_t from, size_t to, char *dst)
 {
 	char path[4096];
 	struct datacache_hdr h;
 	struct stat st;
+	size_t p0 = from / DATACACHE_PIECE, p1 = (to - 1) / DATACACHE_PIECE;
+	size_t start = p0 * DATACACHE_PIECE;
+	size_t end = (p1 + 1) * DATACACHE_PIECE < len ? (p1 + 1) * DATACACHE_PIECE : len;
+	char *at = dst, *tmp = NULL;
 	int fd, ok;
 
 	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED))
@@ -225,15 +324,43 @@ static int datacache_load(struct datacache *dc, const struct datacache_id *id, u
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -ENOENT;
-	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)(sizeof(h) + len) &&
+	/* The whole pieces go straight to dst when the range is theirs. */
+	if ((start != from || end != to) && !(at = tmp = malloc(end - start))) {
+		close(fd);
+		return -ENOENT;
+	}
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	     st.st_size == (off_t)(DATACACHE_HDR_BYTES + len) &&
 	     pread(fd, &h, sizeof(h), 0) == sizeof(h) &&
 	     !memcmp(h.magic, DATACACHE_MAGIC, sizeof(h.magic)) &&
 	     !memcmp(h.id, id->bin, sizeof(h.id)) && h.index == index && h.len == len &&
-	     pread(fd, dst, len, sizeof(h)) == (ssize_t)len &&
-	     crc32(0L, (const Bytef *)dst, (uInt)len) == h.crc;
-	if (ok)
-		(void)futimens(fd, NULL); /* recently used */
+	     pread(fd, at, end - start, (off_t)(DATACACHE_HDR_BYTES + start)) ==
+		 (ssize_t)(end - start);
+	if (ok) {
+		uint32_t crc[DATACACHE_BLOCK / DATACACHE_PIECE];
+
+		crc32c_pieces(at, end - start, DATACACHE_PIECE, crc);
+		ok = !memcmp(crc, h.crc + p0, (p1 - p0 + 1) * sizeof(*crc));
+	}
+	/* A block read from its start: read ahead from disk as the kernel
+	 * does for a local file (each block file is opened afresh, so its
+	 * own read-ahead starts over at every read).  The first block
+	 * starts the window, each next one moves it on by a block. */
+	if (ok && from == 0) {
+		if (index == 0) {
+			datacache_prefetch(dc, id, 0);
+			for (uint64_t b = 1; b < DATACACHE_AHEAD; b++)
+				datacache_prefetch(dc, id, b);
+		}
+		datacache_prefetch(dc, id, index + DATACACHE_AHEAD);
+	}
+	/* Recently used; renewed once a while, not at every read. */
+	if (ok && time(NULL) - st.st_mtime > DATACACHE_TOUCH_S)
+		(void)futimens(fd, NULL);
 	close(fd);
+	if (ok && tmp)
+		memcpy(dst, tmp + (from - start), to - from);
+	free(tmp);
 	if (!ok) {
 		log_info("data cache: %s did not check out: deleted, fetched again", path);
 		unlink(path);
@@ -255,8 +382,11 @@ static void datacache_disable(struct datacache *dc, const char *what, int err)
 static void datacache_store(struct datacache *dc, const struct datacache_id *id, uint64_t index,
 			    const char *data, size_t len)
 {
+	static const char pad[DATACACHE_HDR_BYTES - sizeof(struct datacache_hdr)];
 	char dir[4096], tmp[4096 + 64], path[4096];
 	struct datacache_hdr h = {.index = index, .len = (uint32_t)len};
+	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)pad, sizeof(pad)}, {(void *)data, len}};
+	size_t bytes = DATACACHE_HDR_BYTES + len;
 	unsigned long seq;
 	int fd, err = 0;
 
@@ -264,29 +394,27 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 		return;
 	memcpy(h.magic, DATACACHE_MAGIC, sizeof(h.magic));
 	memcpy(h.id, id->bin, sizeof(h.id));
-	h.crc = (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len);
+	crc32c_pieces(data, len, DATACACHE_PIECE, h.crc);
 	snprintf(dir, sizeof(dir), "%s/%s", dc->root, id->hex);
 	datacache_block_path(dc, id, index, path, sizeof(path));
 	pthread_mutex_lock(&dc->lock);
 	seq = dc->tmp_seq++;
-	if (dc->used + sizeof(h) + len > dc->max || datacache_floor_need(dc) > 0)
+	if (dc->used + bytes > dc->max || datacache_floor_need(dc) > 0)
 		datacache_evict(dc);
 	/* Counted now, so that blocks written at once keep the bound. */
-	dc->used += sizeof(h) + len;
-	dc->inflight += sizeof(h) + len;
+	dc->used += bytes;
+	dc->inflight += bytes;
 	pthread_mutex_unlock(&dc->lock);
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%ld-%lu", dir, (long)getpid(), seq);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		err = errno;
-		goto fail;
-	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ENOENT && (mkdir(dir, 0700) == 0 || errno == EEXIST))
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err = errno;
 		goto fail;
 	}
 	errno = 0;
-	if (write(fd, &h, sizeof(h)) != sizeof(h) || write(fd, data, len) != (ssize_t)len)
+	if (writev(fd, iov, 3) != (ssize_t)bytes)
 		err = errno ? errno : ENOSPC;
 	if (close(fd) < 0 && !err)
 		err = errno;
@@ -297,13 +425,13 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 		goto fail;
 	}
 	pthread_mutex_lock(&dc->lock);
-	dc->inflight -= sizeof(h) + len;
+	dc->inflight -= bytes;
 	pthread_mutex_unlock(&dc->lock);
 	return;
 fail:
 	pthread_mutex_lock(&dc->lock);
-	dc->inflight -= sizeof(h) + len;
-	dc->used -= dc->used < sizeof(h) + len ? dc->used : sizeof(h) + len;
+	dc->inflight -= bytes;
+	dc->used -= dc->used < bytes ? dc->used : bytes;
 	pthread_mutex_unlock(&dc->lock);
 	/* Another mount evicting the folder between mkdir and open: a
 	 * block lost, not a broken cache. */
@@ -320,8 +448,9 @@ static size_t datacache_block_len(off_t size, uint64_t index)
 }
 
 /* Fetch blocks [b0, b1] in one request, keep them, copy the requested
- * part into buf.  Returns 0, or -ENODATA if the object ended early, or
- * a negative errno. */
+ * part into buf (fetched straight into it when the request is those
+ * whole blocks, as the read-ahead's are).  Returns 0, or -ENODATA if the
+ * object ended early, or a negative errno. */
 static int datacache_fill(struct datacache *dc, const struct datacache_id *id, off_t size,
 			  uint64_t b0, uint64_t b1, off_t off, size_t len, char *buf,
 			  datacache_fetch_fn fetch, void *arg)
@@ -329,15 +458,16 @@ static int datacache_fill(struct datacache *dc, const struct datacache_id *id, o
 	off_t start = (off_t)(b0 * DATACACHE_BLOCK);
 	off_t end = (off_t)((b1 + 1) * DATACACHE_BLOCK);
 	off_t from, to;
-	char *tmp;
+	char *tmp = NULL, *at;
 	ssize_t n;
 
 	if (end > size)
 		end = size;
-	tmp = malloc((size_t)(end - start));
-	if (!tmp)
+	if (start >= off && end <= off + (off_t)len)
+		at = buf + (start - off);
+	else if (!(at = tmp = malloc((size_t)(end - start))))
 		return -ENOMEM;
-	n = fetch(arg, start, (size_t)(end - start), tmp);
+	n = fetch(arg, start, (size_t)(end - start), at);
 	if (n < 0) {
 		free(tmp);
 		return (int)n;
@@ -348,14 +478,56 @@ static int datacache_fill(struct datacache *dc, const struct datacache_id *id, o
 
 		if (bs - start + (off_t)bl > n)
 			break;
-		datacache_store(dc, id, b, tmp + (bs - start), bl);
+		datacache_store(dc, id, b, at + (bs - start), bl);
 	}
 	from = off > start ? off : start;
 	to = off + (off_t)len < start + n ? off + (off_t)len : start + n;
-	if (to > from)
+	if (tmp && to > from)
 		memcpy(buf + (from - off), tmp + (from - start), (size_t)(to - from));
 	free(tmp);
 	return start + n < end ? -ENODATA : 0;
+}
+
+/* Block b's part of [off, off+len) from the cache into buf. */
+static int datacache_load_part(struct datacache *dc, const struct datacache_id *id, off_t size,
+			       uint64_t b, off_t off, size_t len, char *buf)
+{
+	off_t bs = (off_t)(b * DATACACHE_BLOCK);
+	size_t bl = datacache_block_len(size, b);
+	off_t from = off > bs ? off : bs;
+	off_t to = off + (off_t)len < bs + (off_t)bl ? off + (off_t)len : bs + (off_t)bl;
+
+	return datacache_load(dc, id, b, bl, (size_t)(from - bs), (size_t)(to - bs),
+			      buf + (from - off));
+}
+
+/* 1 when the cache can serve a read of this version (id set), 0 when not
+ * (turned off, or no ETag), or a negative errno. */
+static int datacache_begin(struct datacache *dc, const char *bucket, const char *key,
+			   const char *etag, struct datacache_id *id)
+{
+	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED) || !etag || !*etag)
+		return 0;
+	return datacache_id(bucket, key, etag, id) < 0 ? -ENOMEM : 1;
+}
+
+ssize_t datacache_read_cached(struct datacache *dc, const char *bucket, const char *key,
+			      const char *etag, off_t size, off_t off, size_t len, char *buf)
+{
+	struct datacache_id id;
+	int r;
+
+	if (off >= size || len == 0)
+		return 0;
+	if ((r = datacache_begin(dc, bucket, key, etag, &id)) <= 0)
+		return r < 0 ? r : -ENOENT;
+	if (off + (off_t)len > size)
+		len = (size_t)(size - off);
+	for (uint64_t b = (uint64_t)off / DATACACHE_BLOCK;
+	     b <= ((uint64_t)off + len - 1) / DATACACHE_BLOCK; b++)
+		if ((r = datacache_load_part(dc, &id, size, b, off, len, buf)) < 0)
+			return r;
+	return (ssize_t)len;
 }
 
 ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key, const char *etag,
@@ -363,47 +535,24 @@ ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key
 		       void *arg)
 {
 	struct datacache_id id;
-	char *block = NULL;
 	uint64_t first, last, run = UINT64_MAX;
 	ssize_t total;
 	int r = 0;
 
-	if (off >= size)
+	if (off >= size || len == 0)
 		return 0;
-	if (__atomic_load_n(&dc->off, __ATOMIC_RELAXED) || !etag || !*etag ||
-	    datacache_id(bucket, key, etag, &id) < 0)
-		return fetch(arg, off, len, buf);
+	if ((r = datacache_begin(dc, bucket, key, etag, &id)) <= 0)
+		return r < 0 ? r : fetch(arg, off, len, buf);
+	r = 0;
 	if (off + (off_t)len > size)
 		len = (size_t)(size - off);
 	total = (ssize_t)len;
 	first = (uint64_t)off / DATACACHE_BLOCK;
 	last = ((uint64_t)off + len - 1) / DATACACHE_BLOCK;
 	for (uint64_t b = first; b <= last + 1 && r == 0; b++) {
-		off_t bs = (off_t)(b * DATACACHE_BLOCK);
-		size_t bl;
-		int hit;
+		/* Past the last block: ends the last run of misses. */
+		int hit = b > last || datacache_load_part(dc, &id, size, b, off, len, buf) == 0;
 
-		if (b > last) {
-			hit = 1; /* ends the last run of misses */
-		} else {
-			bl = datacache_block_len(size, b);
-			if (bs >= off && bs + (off_t)bl <= off + (off_t)len) {
-				hit = datacache_load(dc, &id, b, bl, buf + (bs - off)) == 0;
-			} else {
-				if (!block && !(block = malloc(DATACACHE_BLOCK)))
-					return -ENOMEM;
-				hit = datacache_load(dc, &id, b, bl, block) == 0;
-				if (hit) {
-					off_t from = off > bs ? off : bs;
-					off_t to = off + (off_t)len < bs + (off_t)bl
-						       ? off + (off_t)len
-						       : bs + (off_t)bl;
-
-					memcpy(buf + (from - off), block + (from - bs),
-					       (size_t)(to - from));
-				}
-			}
-		}
 		if (!hit && run == UINT64_MAX)
 			run = b;
 		if (hit && run != UINT64_MAX) {
@@ -418,7 +567,6 @@ ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key
 			run = UINT64_MAX;
 		}
 	}
-	free(block);
 	return r < 0 ? r : total;
 }
 
@@ -466,6 +614,8 @@ struct datacache *datacache_new(const char *dir, uint64_t max_bytes, char **err)
 	}
 	dc->max = max_bytes;
 	pthread_mutex_init(&dc->lock, NULL);
+	pthread_mutex_init(&dc->ahead_lock, NULL);
+	pthread_cond_init(&dc->ahead_cond, NULL);
 	/* What an earlier mount left: counted, and evicted if over. */
 	if (datacache_scan(dc, &files, &n, &total) == 0)
 		dc->used = total;
@@ -481,6 +631,15 @@ void datacache_free(struct datacache *dc)
 {
 	if (!dc)
 		return;
+	pthread_mutex_lock(&dc->ahead_lock);
+	dc->ahead_stop = 1;
+	pthread_cond_signal(&dc->ahead_cond);
+	pthread_mutex_unlock(&dc->ahead_lock);
+	if (dc->ahead_state > 0)
+		pthread_join(dc->ahead_thread, NULL);
+	free(dc->ahead_queue);
+	pthread_cond_destroy(&dc->ahead_cond);
+	pthread_mutex_destroy(&dc->ahead_lock);
 	pthread_mutex_destroy(&dc->lock);
 	free(dc->root);
 	free(dc);

@@ -3,9 +3,9 @@
  * Blocks of DATACACHE_BLOCK bytes of one version of one object, keyed by
  * bucket, key and ETag (so a changed object is never served from old
  * blocks), each a file under DIR/odofs-data-1/ with a header that names
- * its object and block and a CRC-32 of its bytes: a block that does not
- * check out (damaged, truncated, someone else's) is deleted and fetched
- * again, never returned.  Blocks are written to a temporary name and
+ * its object and block and a CRC-32C of each 16 KiB of its bytes: a block
+ * whose part being read does not check out (damaged, truncated, someone
+ * else's) is deleted and fetched again, never returned.  Blocks are written to a temporary name and
  * renamed, so several mounts may share DIR.  The cache stays under its
  * size bound and keeps a free-space floor on DIR's file system, evicting
  * the blocks least recently used (by their modification time, which a hit
@@ -37,6 +37,13 @@ void datacache_free(struct datacache *dc);
 ssize_t datacache_read(struct datacache *dc, const char *bucket, const char *key, const char *etag,
 		       off_t size, off_t off, size_t len, char *buf, datacache_fetch_fn fetch,
 		       void *arg);
+
+/* The same bytes from the cache alone, as a read of a file the cache
+ * holds takes them: straight from its block files into buf, no fetch, no
+ * read-ahead.  Returns the byte count, or -ENOENT when a block is missing
+ * or does not check out (buf then holds anything), or a negative errno. */
+ssize_t datacache_read_cached(struct datacache *dc, const char *bucket, const char *key,
+			      const char *etag, off_t size, off_t off, size_t len, char *buf);
 
 /* Deletes the blocks of bucket/key at etag (a version this mount has
  * replaced). */

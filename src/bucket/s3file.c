@@ -48,6 +48,10 @@ struct s3file {
 	time_t obj_mtime;
 	struct prefetch_file *pf; /* reads it; NULL until needed */
 	char *pf_bucket, *pf_key; /* what pf reads, kept across renames */
+	/* Reads go straight to the disk cache's blocks, not through pf,
+	 * until one misses (atomic): a file the cache holds whole is read
+	 * as a local one, with the kernel's read-ahead only. */
+	int from_disk;
 
 	enum s3file_state state;
 	struct upload *up;
@@ -108,6 +112,7 @@ static int s3file_reader(struct s3file *f)
 	if (!f->pf_bucket || !f->pf_key)
 		return -ENOMEM;
 	f->pf = prefetch_open(f->env.prefetch, f->obj_size, s3file_fetch, f);
+	f->from_disk = f->env.datacache && f->etag[0];
 	return f->pf ? 0 : -ENOMEM;
 }
 
@@ -124,6 +129,15 @@ static ssize_t s3file_read_object(struct s3file *f, char *buf, size_t size, off_
 
 	if (off >= f->obj_size)
 		return 0;
+	if (__atomic_load_n(&f->from_disk, __ATOMIC_RELAXED)) {
+		n = datacache_read_cached(f->env.datacache, f->pf_bucket, f->pf_key, f->etag,
+					  f->obj_size, off, size, buf);
+		if (n >= 0)
+			return n;
+		/* From here on, whatever is not cached streams from S3
+		 * with read-ahead (which still takes what is cached). */
+		__atomic_store_n(&f->from_disk, 0, __ATOMIC_RELAXED);
+	}
 	n = prefetch_read(f->pf, buf, size, off);
 	if (n == -ESTALE || n == -ENOENT) {
 		s3file_label(f, uri, sizeof(uri));

@@ -1,8 +1,7 @@
 """The page cache across opens: `cat` of an unchanged 256 MiB file twice on
 one odofs mount, on loopback and through linkem's `wan` profile; prints
-both times, their ratio and the GETs each cat sent.  Then the disk cache
-(-o data_cache): a first cat, a cat after a remount (from the disk cache),
-and a cat of a local file of the same bytes.  See README.md here.
+both times, their ratio and the GETs each cat sent.  The disk cache
+(-o data_cache) is diskcache_bench.py's.  See README.md here.
 
 A benchmark: it prints figures and never fails on time."""
 
@@ -34,8 +33,8 @@ def start_linkem(port, profile, stats):
     return p, int(m.group(1))
 
 
-def linkem_gets(p, stats):
-    """GETs linkem has seen so far (SIGUSR1 makes it write its stats)."""
+def linkem_counts(p, stats):
+    """linkem's counters so far, by name (SIGUSR1 makes it write them)."""
     before = os.path.getmtime(stats) if os.path.exists(stats) else 0
     p.send_signal(10)
     deadline = time.monotonic() + 10
@@ -43,12 +42,18 @@ def linkem_gets(p, stats):
         if os.path.exists(stats) and os.path.getmtime(stats) != before:
             break
         time.sleep(0.02)
+    counts = {}
     with open(stats) as f:
         for line in f:
             k, _, v = line.partition(" ")
-            if k == "requests_get":
-                return int(v)
-    return None
+            if v.strip().isdigit():
+                counts[k] = int(v)
+    return counts
+
+
+def linkem_gets(p, stats):
+    """GETs linkem has seen so far."""
+    return linkem_counts(p, stats).get("requests_get")
 
 
 def cat_twice(mounter, counter):
@@ -110,35 +115,6 @@ def main():
         log(f"  {profile:8}  first cat {f1:6.2f} s ({mbps(f1):7.1f} MB/s)"
             f"   second cat {f2:6.3f} s ({mbps(f2):8.1f} MB/s)   ratio {f1 / f2:6.1f}x"
             + (f"   GETs first/second per run {gets}" if counter else ""))
-    # The disk cache: first read from S3 (through wan), then after a
-    # remount from disk, beside a local file (both warm in the OS cache).
-    dcdir = os.path.join(benchlib.tmpdir(), "datacache")
-    firsts, remounts, locals_ = [], [], []
-    for _ in range(benchlib.RUNS):
-        subprocess.run(["rm", "-rf", dcdir], check=True)
-        opts = benchlib.ODOFS_OPTS
-        benchlib.ODOFS_OPTS = f"data_cache={dcdir},data_cache_max=1G" + (f",{opts}" if opts else "")
-        try:
-            mounter = benchlib.Mounter(lport, key_id, secret, "bench")
-            for runs in (firsts, remounts):
-                mnt, _p, _log = mounter.mount("odofs")
-                try:
-                    dt, rc1, err = benchlib.timed(["cat", os.path.join(mnt, KEY)])
-                    if rc1 != 0:
-                        raise BenchError(f"cat failed: {err}")
-                    runs.append(dt)
-                finally:
-                    benchlib.unmount(mnt)
-        finally:
-            benchlib.ODOFS_OPTS = opts
-        benchlib.timed(["cat", blob])
-        dt, _rc, _err = benchlib.timed(["cat", blob])
-        locals_.append(dt)
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    f1, f2, fl = med(firsts), med(remounts), med(locals_)
-    log(f"  data_cache (wan)  first cat {f1:6.2f} s   after remount {f2:6.3f} s"
-        f" ({SIZE / f2 / 1e6:7.1f} MB/s)   local file {fl:6.3f} s ({SIZE / fl / 1e6:7.1f} MB/s)"
-        f"   remount/local {f2 / fl:5.2f}x   first/remount {f1 / f2:5.1f}x")
     os.unlink(blob)
     return rc
 

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "bucket/datacache.h"
+#include "crc32c.h"
 #include "unit.h"
 
 #define SIZE ((off_t)(5 * DATACACHE_BLOCK + 1000))
@@ -170,6 +172,50 @@ int main(void)
 	CHECK(dc != NULL);
 	CHECK(read_ok(dc, "\"e1\"", 0, (size_t)SIZE));
 	CHECK(fetches == 0);
+
+	/* From the cache alone: the bytes when every block is there and
+	 * checks out; -ENOENT, and nothing fetched, otherwise. */
+	{
+		char *got = malloc((size_t)SIZE);
+
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e1\"", SIZE, 0, (size_t)SIZE, got) ==
+		      SIZE);
+		CHECK(!memcmp(got, object, (size_t)SIZE));
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e1\"", SIZE, 3 * DATACACHE_BLOCK - 5,
+					    300000, got) == 300000);
+		CHECK(!memcmp(got, object + 3 * DATACACHE_BLOCK - 5, 300000));
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e9\"", SIZE, 0, 10, got) == -ENOENT);
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e1\"", SIZE, 0, 0, got) == 0);
+		CHECK(read_ok(dc, "\"e1\"", 0, 0));
+		/* A flipped byte in the middle of block 1: a read of that
+		 * block's part without it still checks out (its pieces are
+		 * checked on their own), a read of it does not, and the
+		 * block is then gone. */
+		CHECK(block_path(root, "1", path, sizeof(path)) == 0);
+		fd = open(path, O_RDWR);
+		CHECK(fd >= 0);
+		CHECK(pwrite(fd, "\x5a", 1, lseek(fd, 0, SEEK_END) - 600000) == 1);
+		close(fd);
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e1\"", SIZE, DATACACHE_BLOCK, 4096,
+					    got) == 4096);
+		CHECK(datacache_read_cached(dc, "b", "k", "\"e1\"", SIZE, DATACACHE_BLOCK,
+					    DATACACHE_BLOCK, got) == -ENOENT);
+		CHECK(access(path, F_OK) < 0);
+		CHECK(fetches == 0);
+		CHECK(read_ok(dc, "\"e1\"", 0, (size_t)SIZE));
+		CHECK(fetches == 1);
+		free(got);
+	}
+
+	/* CRC-32C: the check value, and pieces alike however computed. */
+	{
+		uint32_t one[8];
+
+		CHECK(crc32c(0, "123456789", 9) == 0xe3069283u);
+		crc32c_pieces(object + 1, 5 * 1000 + 7, 1000, one);
+		for (int i = 0; i < 6; i++)
+			CHECK(one[i] == crc32c(0, object + 1 + i * 1000, i < 5 ? 1000 : 7));
+	}
 
 	/* Drop deletes the version's blocks. */
 	datacache_drop(dc, "b", "k", "\"e1\"");

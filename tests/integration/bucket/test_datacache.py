@@ -102,6 +102,53 @@ def test_damaged_blocks_are_fetched_again(mount, s3, bucket, tmp_path):
     assert read(m / key) == data
 
 
+def ranges(s3, bucket, key, mark):
+    """The byte ranges of the GETs of key since mark, as (first, last)."""
+    out = []
+    for method, _p, _q, status, rng in s3.requests_since(mark):
+        if method == "GET" and _p == f"/{bucket}/{key}" and 200 <= status < 300:
+            first, _, last = rng.removeprefix("bytes=").partition("-")
+            out.append((int(first), int(last)))
+    return out
+
+
+@pytest.mark.mock_only("counts the GETs in the s3rver access log")
+def test_after_remount_every_byte_read_from_disk_is_checked(mount, s3, bucket, tmp_path):
+    # A remounted file the cache holds whole is read straight from its
+    # block files; damage in the middle of a block is still never
+    # returned, only that block is fetched again, and a block missing
+    # from the middle is fetched alone.
+    cache = tmp_path / "dc"
+    key = "whole.bin"
+    data = os.urandom(4 * BLOCK + 4321)
+    s3.put(bucket, key, data)
+    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    assert read(m / key) == data
+    stop(m)
+    by_index = {int(p.name, 16): p for p in blocks(cache)}
+    with open(by_index[1], "r+b") as f:
+        f.seek(-600000, os.SEEK_END)  # mid-block: no read of its start sees it
+        b = f.read(1)
+        f.seek(-600000, os.SEEK_END)
+        f.write(bytes([b[0] ^ 0x5A]))
+    by_index[3].unlink()
+    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    mark = s3.log_mark()
+    with open(m / key, "rb") as f:
+        assert os.pread(f.fileno(), 4096, 0) == data[:4096]
+        assert os.pread(f.fileno(), 4096, 2 * BLOCK + 8192) == data[2 * BLOCK + 8192:2 * BLOCK + 12288]
+    assert gets(s3, bucket, key, mark) == []
+    assert read(m / key) == data
+    fetched = ranges(s3, bucket, key, mark)
+    assert fetched, "the damaged and the missing block are fetched again"
+    for first, last in fetched:
+        # Never blocks 0, 2 or 4, which are on disk and sound.
+        assert 1 * BLOCK <= first and last < 2 * BLOCK or 3 * BLOCK <= first and last < 4 * BLOCK, fetched
+    mark = s3.log_mark()
+    assert read(m / key) == data
+    assert gets(s3, bucket, key, mark) == []
+
+
 def test_eviction_keeps_the_bound(mount, s3, bucket, tmp_path):
     cache = tmp_path / "dc"
     objs = {f"e{i}.bin": os.urandom(8 * BLOCK) for i in range(4)}
