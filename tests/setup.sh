@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libpq-dev libcsv-dev
-	zlib1g-dev libexpat1-dev libjson-c-dev
+	zlib1g-dev libexpat1-dev libjson-c-dev libxxhash-dev
 	awscli s3fs rclone
 	python3-pytest python3-pytest-xdist python3-boto3 python3-psycopg2
 	postgresql postgresql-client

@@ -23,12 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crc32c.h"
+#include <xxhash.h>
+
 #include "datacache.h"
 #include "log.h"
 
 #define DATACACHE_SUBDIR    "odofs-data-1"
-#define DATACACHE_MAGIC	    "odofsdc2"
+#define DATACACHE_MAGIC	    "odofsdc3"
 #define DATACACHE_HDR_BYTES 4096
 /* Each piece of a block this size has its own checksum. */
 #define DATACACHE_PIECE (16u << 10)
@@ -55,8 +56,18 @@ struct datacache_hdr {
 	unsigned char id[32];
 	uint64_t index;
 	uint32_t len;
-	uint32_t crc[DATACACHE_BLOCK / DATACACHE_PIECE]; /* CRC-32C of each piece */
+	uint64_t sum[DATACACHE_BLOCK / DATACACHE_PIECE]; /* XXH3-64 of each piece */
 };
+
+/* The checksum of each piece of DATACACHE_PIECE bytes (the last one
+ * shorter) of the len bytes at data, into sum[0], sum[1]...: xxHash's
+ * XXH3, which runs near memory speed. */
+static void datacache_sums(const char *data, size_t len, uint64_t *sum)
+{
+	for (size_t off = 0; off < len; off += DATACACHE_PIECE)
+		*sum++ = XXH3_64bits(data + off,
+				     len - off < DATACACHE_PIECE ? len - off : DATACACHE_PIECE);
+}
 
 struct datacache {
 	char *root; /* DIR/odofs-data-1 */
@@ -337,10 +348,10 @@ static int datacache_load(struct datacache *dc, const struct datacache_id *id, u
 	     pread(fd, at, end - start, (off_t)(DATACACHE_HDR_BYTES + start)) ==
 		 (ssize_t)(end - start);
 	if (ok) {
-		uint32_t crc[DATACACHE_BLOCK / DATACACHE_PIECE];
+		uint64_t sum[DATACACHE_BLOCK / DATACACHE_PIECE];
 
-		crc32c_pieces(at, end - start, DATACACHE_PIECE, crc);
-		ok = !memcmp(crc, h.crc + p0, (p1 - p0 + 1) * sizeof(*crc));
+		datacache_sums(at, end - start, sum);
+		ok = !memcmp(sum, h.sum + p0, (p1 - p0 + 1) * sizeof(*sum));
 	}
 	/* A block read from its start: read ahead from disk as the kernel
 	 * does for a local file (each block file is opened afresh, so its
@@ -394,7 +405,7 @@ static void datacache_store(struct datacache *dc, const struct datacache_id *id,
 		return;
 	memcpy(h.magic, DATACACHE_MAGIC, sizeof(h.magic));
 	memcpy(h.id, id->bin, sizeof(h.id));
-	crc32c_pieces(data, len, DATACACHE_PIECE, h.crc);
+	datacache_sums(data, len, h.sum);
 	snprintf(dir, sizeof(dir), "%s/%s", dc->root, id->hex);
 	datacache_block_path(dc, id, index, path, sizeof(path));
 	pthread_mutex_lock(&dc->lock);

@@ -3,7 +3,7 @@
  * Blocks of DATACACHE_BLOCK bytes of one version of one object, keyed by
  * bucket, key and ETag (so a changed object is never served from old
  * blocks), each a file under DIR/odofs-data-1/ with a header that names
- * its object and block and a CRC-32C of each 16 KiB of its bytes: a block
+ * its object and block and an XXH3 sum of each 16 KiB of its bytes: a block
  * whose part being read does not check out (damaged, truncated, someone
  * else's) is deleted and fetched again, never returned.  Blocks are written to a temporary name and
  * renamed, so several mounts may share DIR.  The cache stays under its

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "bucket/datacache.h"
-#include "crc32c.h"
 #include "unit.h"
 
 #define SIZE ((off_t)(5 * DATACACHE_BLOCK + 1000))
@@ -205,16 +204,6 @@ int main(void)
 		CHECK(read_ok(dc, "\"e1\"", 0, (size_t)SIZE));
 		CHECK(fetches == 1);
 		free(got);
-	}
-
-	/* CRC-32C: the check value, and pieces alike however computed. */
-	{
-		uint32_t one[8];
-
-		CHECK(crc32c(0, "123456789", 9) == 0xe3069283u);
-		crc32c_pieces(object + 1, 5 * 1000 + 7, 1000, one);
-		for (int i = 0; i < 6; i++)
-			CHECK(one[i] == crc32c(0, object + 1 + i * 1000, i < 5 ? 1000 : 7));
 	}
 
 	/* Drop deletes the version's blocks. */
