@@ -16,8 +16,6 @@
 /* CopyObject's limit; larger objects are copied part by part. */
 #define RENAME_COPY_MAX	 (5LL << 30)
 #define RENAME_COPY_PART (1LL << 30)
-/* The names libfuse gives files unlinked while open (hard_remove off). */
-#define RENAME_HIDDEN ".fuse_hidden"
 
 /* Copy one object, part by part past CopyObject's 5 GiB.  src: the
  * source as a HEAD saw it (NULL: copy its metadata as it is); up to 5 GiB
@@ -240,13 +238,6 @@ static int rename_hide(struct s3tree *t, const char *bucket, const char *key,
 	return r < 0 ? r : s3_delete(t->cfg.s3, bucket, key);
 }
 
-static int rename_is_hidden_name(const char *path)
-{
-	const char *name = strrchr(path, '/');
-
-	return name && !strncmp(name + 1, RENAME_HIDDEN, strlen(RENAME_HIDDEN));
-}
-
 /* The kernel has looked both names up and checked what rename(2) asks
  * (types, RENAME_NOREPLACE, a folder into itself) against what it saw. */
 int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
@@ -268,7 +259,7 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 	if (r < 0)
 		goto out;
 
-	if (rename_is_hidden_name(to)) {
+	if (backend_is_hidden_name(to)) {
 		r = rename_hide(t, bucket, key, to_key);
 		goto out;
 	}

@@ -289,6 +289,29 @@ def test_unlinked_open_file_through_several_descriptors(mount, s3, bucket):
     assert s3.get(bucket, "w.txt") == b"new\n"
 
 
+def test_unlinked_open_file_after_a_listing(mount, s3, bucket):
+    """fstat of a file unlinked while open, once its folder has been listed
+    (the model, seed 3): the listing does not hold the file, which must
+    not make it missing. Its size follows what is written to it."""
+    m = mount(f"s3://{bucket}")
+    (m / "d").mkdir()
+    fd = os.open(m / "d" / "e", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.unlink(m / "d" / "e")
+        os.mkdir(m / "d" / "e")  # a new entry of the same name
+        assert sorted(os.listdir(m / "d")) == ["e"]
+        assert os.fstat(fd).st_size == 0
+        os.write(fd, b"written after the listing")
+        os.listdir(m / "d")
+        st = os.fstat(fd)
+        assert stat.S_ISREG(st.st_mode) and st.st_size == 25
+        assert os.pread(fd, 100, 0) == b"written after the listing"
+    finally:
+        os.close(fd)
+    assert os.listdir(m / "d") == ["e"] and (m / "d" / "e").is_dir()
+    assert s3.list_objects(bucket).keys() == {"d/", "d/e/"}
+
+
 # --------------------------------------------------------------------------
 # 5. set-id bits cleared on another user's write and a chown not by root
 

@@ -2,6 +2,7 @@
 operation sequences on a local folder and on a mount must give the same
 results and the same trees after every step."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "posix"))
 import model  # noqa: E402
 
-SEEDS = [1, 2]
-STEPS = 400
+SEEDS = [int(x) for x in os.environ.get("ODOFS_MODEL_SEEDS", "1,2").split(",")]
+STEPS = int(os.environ.get("ODOFS_MODEL_STEPS", "400"))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
