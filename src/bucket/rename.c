@@ -208,15 +208,13 @@ static int rename_dir(struct s3tree *t, const char *bucket, const char *from_pre
 	if (r == 0)
 		r = rename_batch_run(&b, 1);
 	for (size_t i = 0; r == 0 && i < ks.n; i++) {
-		/* The links below move too (links.c). */
+		/* What listings show of the keys below (their modes, owners,
+		 * links) moves with them (known.c). */
 		char *to;
 
-		if (!known_is_link(t, bucket, ks.keys[i].key))
-			continue;
 		if (asprintf(&to, "%s%s", to_prefix, ks.keys[i].key + strlen(from_prefix)) < 0)
 			break;
-		known_note_link(t, to_bucket, to);
-		known_note(t, bucket, ks.keys[i].key, NULL);
+		known_move(t, bucket, ks.keys[i].key, to_bucket, to);
 		free(to);
 	}
 	pthread_mutex_destroy(&b.lock);

@@ -6,6 +6,7 @@ import shutil
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -152,6 +153,27 @@ def test_symlink_removed_by_rm(mount, s3, bucket):
     os.symlink("target.txt", m / "link")
     run(["rm", m / "link"])
     assert set(s3.list_objects(bucket)) == {"target.txt"}
+
+
+def test_folder_rename_keeps_what_listings_show(mount, s3, bucket):
+    """ls -l of a folder just renamed shows its files' modes, owners and
+    links as they were (the model, seed 8), without a HEAD per file."""
+    m = mount(f"s3://{bucket}")
+    (m / "x").mkdir()
+    (m / "x" / "f.txt").write_bytes(b"f\n")
+    os.chmod(m / "x" / "f.txt", 0o751)
+    os.chown(m / "x" / "f.txt", 1234, 5678)
+    os.symlink("f.txt", m / "x" / "link")
+    os.rename(m / "x", m / "y")
+    assert set(s3.list_objects(bucket)) == {"y/", "y/f.txt", "y/link"}
+    # The kernel forgets the entries it moved with their attributes, as it
+    # does under memory pressure (else it answers for a second or so).
+    Path("/proc/sys/vm/drop_caches").write_text("2\n")
+    names = os.listdir(m / "y")  # then each lstat is answered from this listing
+    listed = {n: (st.st_mode, st.st_uid, st.st_gid) for n in names for st in [os.lstat(m / "y" / n)]}
+    assert listed == {"f.txt": (stat.S_IFREG | 0o751, 1234, 5678),
+                      "link": (stat.S_IFLNK | 0o777, os.getuid(), os.getgid())}
+    assert os.readlink(m / "y" / "link") == "f.txt"
 
 
 # --------------------------------------------------------------------------
