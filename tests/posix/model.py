@@ -270,7 +270,10 @@ class Model:
 
     def tree(self, side, contents):
         out = {}
-        for dirpath, dirnames, filenames in os.walk(side.root):
+        def failed(e):  # os.walk would skip a folder it cannot list
+            raise Divergence(f"seed {self.seed} step {self.step}: listing {e.filename!r} failed: {e}")
+
+        for dirpath, dirnames, filenames in os.walk(side.root, onerror=failed):
             for name in dirnames + filenames:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, side.root)
