@@ -298,6 +298,8 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 		r = -ENOTEMPTY;
 	if (r == 0)
 		r = rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
+	if (r == 0)
+		r = openfiles_hidden_moved(t, bucket, from_prefix, to_bucket, to_prefix);
 out:
 	free(bucket);
 	free(key);

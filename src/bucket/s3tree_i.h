@@ -146,6 +146,10 @@ int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *ke
  * (before the object is deleted). */
 int openfiles_writers_hidden(struct s3tree *t, const char *bucket, const char *key,
 			     const char *hidden_key);
+/* The folder from_prefix was renamed to to_prefix: the hidden names below
+ * it move with it, as libfuse's do. */
+int openfiles_hidden_moved(struct s3tree *t, const char *bucket, const char *from_prefix,
+			   const char *to_bucket, const char *to_prefix);
 
 /* ---- openfiles.c: open files ---- */
 
