@@ -9,9 +9,9 @@
 #ifndef ODOFS_BACKEND_H
 #define ODOFS_BACKEND_H
 
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 

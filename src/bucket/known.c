@@ -162,6 +162,8 @@ void known_move(struct s3tree *t, const char *bucket, const char *key, const cha
 			k->meta = was.meta;
 			k->is_link = was.is_link;
 		}
+	} else if ((k = known_find(t, to_name))) {
+		known_drop(t, k); /* what the copy replaced */
 	}
 	pthread_mutex_unlock(&t->known_lock);
 	free(name);
