@@ -563,7 +563,11 @@ def model_worker(run):
     import model
 
     top = os.path.join(run.mnt, "model")
-    os.mkdir(top)
+    try:
+        os.mkdir(top)
+    except OSError as e:
+        run.error(who, f"mkdir {top}: {e}")
+        return
     rng = random.SystemRandom()
     while not run.stop.is_set():
         seed = rng.randrange(1 << 32)
