@@ -9,6 +9,7 @@
 #ifndef ODOFS_BACKEND_H
 #define ODOFS_BACKEND_H
 
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -112,5 +113,18 @@ struct backend {
  * adapter knows them); a backend records them as the owner of what that
  * call makes.  Outside a call: the daemon's own. */
 void backend_caller(uid_t *uid, gid_t *gid);
+
+/* The names libfuse gives files unlinked while open (fuseops.h,
+ * keep_unlinked).  Such a path is in no listing of its folder, and its
+ * attributes are the open file's, which change as it is written: the
+ * backend answers for it, never a cache. */
+#define BACKEND_HIDDEN_PREFIX ".fuse_hidden"
+
+static inline int backend_is_hidden_name(const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	return name && !strncmp(name + 1, BACKEND_HIDDEN_PREFIX, strlen(BACKEND_HIDDEN_PREFIX));
+}
 
 #endif

@@ -310,6 +310,8 @@ static int mdcache_getattr(void *ctx, const char *path, struct stat *st)
 	uint64_t gen;
 	int r;
 
+	if (backend_is_hidden_name(path))
+		return c->inner.ops->getattr(c->inner.ctx, path, st);
 	if (mdcache_lookup(c, path, st, &r, &gen))
 		return r;
 	r = c->inner.ops->getattr(c->inner.ctx, path, st);

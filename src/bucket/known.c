@@ -137,20 +137,37 @@ void known_note_link(struct s3tree *t, const char *bucket, const char *key)
 	pthread_mutex_unlock(&t->known_lock);
 }
 
-int known_is_link(struct s3tree *t, const char *bucket, const char *key)
+void known_move(struct s3tree *t, const char *bucket, const char *key, const char *to_bucket,
+		const char *to_key)
 {
-	char *name = known_name(bucket, key);
-	struct known *k;
-	int r;
+	char *name = known_name(bucket, key), *to_name = known_name(to_bucket, to_key);
+	struct known *k, was;
 
-	if (!name)
-		return 0;
+	if (!name || !to_name) {
+		free(name);
+		free(to_name);
+		return;
+	}
 	pthread_mutex_lock(&t->known_lock);
 	k = known_find(t, name);
-	r = k && k->is_link;
+	if (k) {
+		/* Copied out first: making the new entry may forget all. */
+		was = *k;
+		known_drop(t, k);
+		k = known_get(t, to_name);
+		to_name = NULL;
+		if (k) {
+			memcpy(k->etag, was.etag, sizeof(k->etag));
+			k->mtime = 0;
+			k->meta = was.meta;
+			k->is_link = was.is_link;
+		}
+	} else if ((k = known_find(t, to_name))) {
+		known_drop(t, k); /* what the copy replaced */
+	}
 	pthread_mutex_unlock(&t->known_lock);
 	free(name);
-	return r;
+	free(to_name);
 }
 
 int known_apply(struct s3tree *t, const char *bucket, const char *key, const char *etag,

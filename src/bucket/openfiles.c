@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -205,6 +206,33 @@ int openfiles_writers_hidden(struct s3tree *t, const char *bucket, const char *k
 		free(h->key);
 		h->key = k;
 		h->hidden = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+int openfiles_hidden_moved(struct s3tree *t, const char *bucket, const char *from_prefix,
+			   const char *to_bucket, const char *to_prefix)
+{
+	size_t plen = strlen(from_prefix);
+	int r = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct openfiles_handle *h = t->writers; h && r == 0; h = h->next) {
+		char *b, *k;
+
+		if (!h->hidden || strcmp(h->bucket, bucket) || strncmp(h->key, from_prefix, plen))
+			continue;
+		b = strdup(to_bucket);
+		if (!b || asprintf(&k, "%s%s", to_prefix, h->key + plen) < 0) {
+			free(b);
+			r = -ENOMEM;
+			break;
+		}
+		free(h->bucket);
+		free(h->key);
+		h->bucket = b;
+		h->key = k;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;

@@ -16,8 +16,6 @@
 /* CopyObject's limit; larger objects are copied part by part. */
 #define RENAME_COPY_MAX	 (5LL << 30)
 #define RENAME_COPY_PART (1LL << 30)
-/* The names libfuse gives files unlinked while open (hard_remove off). */
-#define RENAME_HIDDEN ".fuse_hidden"
 
 /* Copy one object, part by part past CopyObject's 5 GiB.  src: the
  * source as a HEAD saw it (NULL: copy its metadata as it is); up to 5 GiB
@@ -210,15 +208,13 @@ static int rename_dir(struct s3tree *t, const char *bucket, const char *from_pre
 	if (r == 0)
 		r = rename_batch_run(&b, 1);
 	for (size_t i = 0; r == 0 && i < ks.n; i++) {
-		/* The links below move too (links.c). */
+		/* What listings show of the keys below (their modes, owners,
+		 * links) moves with them (known.c). */
 		char *to;
 
-		if (!known_is_link(t, bucket, ks.keys[i].key))
-			continue;
 		if (asprintf(&to, "%s%s", to_prefix, ks.keys[i].key + strlen(from_prefix)) < 0)
 			break;
-		known_note_link(t, to_bucket, to);
-		known_note(t, bucket, ks.keys[i].key, NULL);
+		known_move(t, bucket, ks.keys[i].key, to_bucket, to);
 		free(to);
 	}
 	pthread_mutex_destroy(&b.lock);
@@ -238,13 +234,6 @@ static int rename_hide(struct s3tree *t, const char *bucket, const char *key,
 	int r = openfiles_writers_hidden(t, bucket, key, hidden_key);
 
 	return r < 0 ? r : s3_delete(t->cfg.s3, bucket, key);
-}
-
-static int rename_is_hidden_name(const char *path)
-{
-	const char *name = strrchr(path, '/');
-
-	return name && !strncmp(name + 1, RENAME_HIDDEN, strlen(RENAME_HIDDEN));
 }
 
 /* The kernel has looked both names up and checked what rename(2) asks
@@ -268,7 +257,7 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 	if (r < 0)
 		goto out;
 
-	if (rename_is_hidden_name(to)) {
+	if (backend_is_hidden_name(to)) {
 		r = rename_hide(t, bucket, key, to_key);
 		goto out;
 	}
@@ -309,6 +298,8 @@ int s3tree_rename(void *ctx, const char *from, const char *to, unsigned flags)
 		r = -ENOTEMPTY;
 	if (r == 0)
 		r = rename_dir(t, bucket, from_prefix, to_bucket, to_prefix);
+	if (r == 0)
+		r = openfiles_hidden_moved(t, bucket, from_prefix, to_bucket, to_prefix);
 out:
 	free(bucket);
 	free(key);

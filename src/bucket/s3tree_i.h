@@ -108,7 +108,11 @@ int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_di
 void known_note(struct s3tree *t, const char *bucket, const char *key, const struct s3_object *obj);
 /* bucket/key was made a link here (its ETag not yet seen). */
 void known_note_link(struct s3tree *t, const char *bucket, const char *key);
-int known_is_link(struct s3tree *t, const char *bucket, const char *key);
+/* bucket/key was copied to to_bucket/to_key with its metadata, and is
+ * gone: what was known of it now belongs to the copy (known by its ETag
+ * alone, its time being the copy's). */
+void known_move(struct s3tree *t, const char *bucket, const char *key, const char *to_bucket,
+		const char *to_key);
 /* The metadata of a listed object whose ETag and time match what a HEAD
  * saw (or a link's type): 1 and *out set, or 0. */
 int known_apply(struct s3tree *t, const char *bucket, const char *key, const char *etag,
@@ -142,6 +146,10 @@ int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *ke
  * (before the object is deleted). */
 int openfiles_writers_hidden(struct s3tree *t, const char *bucket, const char *key,
 			     const char *hidden_key);
+/* The folder from_prefix was renamed to to_prefix: the hidden names below
+ * it move with it, as libfuse's do. */
+int openfiles_hidden_moved(struct s3tree *t, const char *bucket, const char *from_prefix,
+			   const char *to_bucket, const char *to_prefix);
 
 /* ---- openfiles.c: open files ---- */
 

@@ -27,6 +27,12 @@ bucket `soak-bench` (read-write), and for SOAK_SECONDS at the same time:
                  counted: SOAK_KEYS keys in folders of SOAK_FANOUT, plus the
                  folders; a find still running when the load ends is killed
                  and not counted;
+  model          the reference model (tests/posix/model.py) in a loop:
+                 runs of SOAK_MODEL_OPS random file operations, each with a
+                 new random seed (printed), on a folder of its own under
+                 MNT/model/ and on a local folder, every result and both
+                 trees compared after every step; a divergence is an error
+                 with the line that replays it;
   probe          the server's own latency under the same load, without
                  odofs: HEAD of a random key and a 4 KiB range GET of a big
                  object with boto3, 5 of each per second, for comparison.
@@ -77,6 +83,7 @@ Environment (all optional):
   SOAK_SAMPLE          seconds between samples (5)
   SOAK_WARMUP          seconds left out of the RSS slope (120, at most half the run)
   SOAK_RSS_SLOPE       MiB per minute under which RSS counts as flat (1.0)
+  SOAK_MODEL_OPS       steps of each reference-model run (3000; 0: no model)
   SOAK_HANG            seconds one operation may take before it counts as a
                        hang (120; a find counts as hung when no entry came for
                        that long; a cp is also killed at BENCH_OP_TIMEOUT)
@@ -99,6 +106,8 @@ import os
 import random
 import shutil
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -128,6 +137,7 @@ SAMPLE = _env_num("SOAK_SAMPLE", 5.0, float)
 WARMUP = _env_num("SOAK_WARMUP", min(120.0, 0.5 * SECONDS), float)
 RSS_SLOPE = _env_num("SOAK_RSS_SLOPE", 1.0, float)
 HANG = _env_num("SOAK_HANG", 120.0, float)
+MODEL_OPS = _env_num("SOAK_MODEL_OPS", 3000)
 
 BUCKET = "soak-bench"
 SDATA = os.path.join(DATA, "soak")
@@ -544,6 +554,49 @@ def stat_worker(run):
             nxt = time.monotonic()
 
 
+def model_worker(run):
+    """The reference model, run after run with random seeds (printed, so a
+    divergence replays with tests/posix/model.py --seed), until the load
+    ends; the run in flight then finishes."""
+    who = "model"
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "posix"))
+    import model
+
+    top = os.path.join(run.mnt, "model")
+    try:
+        os.mkdir(top)
+    except OSError as e:
+        run.error(who, f"mkdir {top}: {e}")
+        return
+    rng = random.SystemRandom()
+    while not run.stop.is_set():
+        seed = rng.randrange(1 << 32)
+        log(f"  model   seed {seed}, {MODEL_OPS} steps")
+        root = os.path.join(top, f"s{seed}")
+        run.begin(who, f"model seed {seed}")
+        last = collections.deque(maxlen=12)
+
+        def step(line, seed=seed, last=last):
+            last.append(line)
+            run.begin(who, f"model seed {seed}: {line}")  # renews the hang clock
+
+        try:
+            os.mkdir(root)
+            with tempfile.TemporaryDirectory(prefix="odofs-model-") as local:
+                ops = model.Model(local, root, seed, log=step).run(MODEL_OPS)
+            model.clear(root)
+            os.rmdir(root)
+            run.add(model_runs=1, model_ops=ops)
+        except model.Divergence as e:
+            run.error(who, f"{e}; replay: tests/posix/model.py --mount MNT --seed {seed} --ops {MODEL_OPS}")
+            log("  model   the steps before it:\n" + "\n".join(f"            {x[:120]}" for x in last))
+            run.add(model_errors=1)
+        except OSError as e:
+            run.error(who, f"model seed {seed}: {e}")
+            run.add(model_errors=1)
+        run.end(who)
+
+
 def probe_worker(run, s3):
     """The server's own latency under the same load, without odofs: a
     HEAD of a random key and a 4 KiB range GET of a big object at a random
@@ -825,6 +878,9 @@ def report(run, wall):
     log(f"  find keys/ ({KEYS + ndirs + 1} entries)  {len(run.finds)} runs, {len(fd)} right; seconds: "
         + (f"first {run.finds[0][0]:.1f}, min {min(fd):.1f}, median {pct(fd, .5):.1f}, max {max(fd):.1f}"
            if fd else "n/a"))
+    if MODEL_OPS > 0:
+        log(f"  reference model   {c['model_runs']} runs of {MODEL_OPS} steps, {c['model_ops']} operations "
+            f"with no divergence, {c['model_errors']} run(s) failed")
     total_verified = c["bytes_in_verified"] + c["bytes_out_verified"] + c["random_bytes_verified"]
     log(f"  bytes verified in all: {total_verified / MB:.1f} MB")
 
@@ -969,7 +1025,8 @@ def main():
     log("odofs soak test")
     log(f"  odofs   {bl.ODOFS}: {bl.version([bl.ODOFS, '--version'])}")
     log(f"  load    {SECONDS:.0f} s: {WRITERS} writers (cp in), {READERS} readers (cp out), "
-        f"{RANDOM_READERS} random 4 KiB readers, 1 stat loop ({STAT_RATE:g}/s), 1 find loop, 1 boto3 probe")
+        f"{RANDOM_READERS} random 4 KiB readers, 1 stat loop ({STAT_RATE:g}/s), 1 find loop, 1 boto3 probe"
+        + (f", reference model runs of {MODEL_OPS} steps" if MODEL_OPS > 0 else ""))
     log(f"  data    {SDATA}: {KEYS} keys ({FANOUT} per folder), {FILES} objects + {FILES} sources of "
         f"{MIN_SIZE // 1024} KiB .. {MAX_SIZE / MiB:g} MiB, {BIG_FILES} x {BIG_SIZE // MiB} MiB")
 
@@ -1017,7 +1074,9 @@ def main():
                   for n in range(RANDOM_READERS)]
                + [threading.Thread(target=stat_worker, args=(run,), name="stat", daemon=True),
                   threading.Thread(target=find_worker, args=(run,), name="find", daemon=True),
-                  threading.Thread(target=probe_worker, args=(run, probe_s3), name="probe", daemon=True)])
+                  threading.Thread(target=probe_worker, args=(run, probe_s3), name="probe", daemon=True)]
+               + ([threading.Thread(target=model_worker, args=(run,), name="model", daemon=True)]
+                  if MODEL_OPS > 0 else []))
     for w in workers:
         w.start()
     run.stop.wait(SECONDS)

@@ -16,6 +16,8 @@ tests/posix/README.md and odofs(8)):
     the model makes comes from mkdir, which leaves a marker;
   - renaming a folder leaves its open files under their old names: the
     model renames no folder holding an open file;
+  - fstat of a folder removed (rmdir) while open answers ESTALE
+    (libfuse has no path for it any more): the model does not fstat one;
   - hard links (ENOTSUP), atime, ctime and mtime (odofs keeps seconds, set
     at close for a file written): not compared.
 
@@ -80,6 +82,7 @@ class Model:
         self.sides = [Side(local), Side(mount)]
         self.open = {}  # model id -> (rel path, flags); at most one per path
         self.unlinked = set()  # ids whose path was unlinked while open
+        self.removed_dirs = set()  # ids of folders removed while open
         self.next_id = 0
         self.step = 0
         self.ops = 0
@@ -147,6 +150,7 @@ class Model:
             return
         rel, _flags = self.open.pop(i)
         self.unlinked.discard(i)
+        self.removed_dirs.discard(i)
         self.both(f"close({rel!r})", lambda s: os.close(s.fds.pop(i)))
 
     def op_write(self):
@@ -189,6 +193,8 @@ class Model:
         i = self.pick_fd()
         if i is None:
             return
+        if i in self.removed_dirs:
+            return  # ESTALE on odofs, on purpose (see above)
         rel, _flags = self.open[i]
         self.both(f"fstat({rel!r})", lambda s: self.attrs(os.fstat(s.fds[i])))
 
@@ -214,7 +220,13 @@ class Model:
 
     def op_rmdir(self):
         rel = self.pick()
-        self.both(f"rmdir({rel!r})", lambda s: os.rmdir(s.p(rel)))
+        real = self.real(rel)
+        kind, _v = self.both(f"rmdir({rel!r})", lambda s: os.rmdir(s.p(rel)))
+        if kind == "ok":
+            for i, (path, _f) in self.open.items():
+                if path == real:
+                    self.unlinked.add(i)
+                    self.removed_dirs.add(i)
 
     def op_rename(self):
         a, b = self.pick(), self.pick()
@@ -258,7 +270,10 @@ class Model:
 
     def tree(self, side, contents):
         out = {}
-        for dirpath, dirnames, filenames in os.walk(side.root):
+        def failed(e):  # os.walk would skip a folder it cannot list
+            raise Divergence(f"seed {self.seed} step {self.step}: listing {e.filename!r} failed: {e}")
+
+        for dirpath, dirnames, filenames in os.walk(side.root, onerror=failed):
             for name in dirnames + filenames:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, side.root)

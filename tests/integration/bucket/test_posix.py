@@ -289,6 +289,51 @@ def test_unlinked_open_file_through_several_descriptors(mount, s3, bucket):
     assert s3.get(bucket, "w.txt") == b"new\n"
 
 
+def test_unlinked_open_file_after_a_listing(mount, s3, bucket):
+    """fstat of a file unlinked while open, once its folder has been listed
+    (the model, seed 3): the listing does not hold the file, which must
+    not make it missing. Its size follows what is written to it."""
+    m = mount(f"s3://{bucket}")
+    (m / "d").mkdir()
+    fd = os.open(m / "d" / "e", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.unlink(m / "d" / "e")
+        os.mkdir(m / "d" / "e")  # a new entry of the same name
+        assert sorted(os.listdir(m / "d")) == ["e"]
+        assert os.fstat(fd).st_size == 0
+        os.write(fd, b"written after the listing")
+        os.listdir(m / "d")
+        st = os.fstat(fd)
+        assert stat.S_ISREG(st.st_mode) and st.st_size == 25
+        assert os.pread(fd, 100, 0) == b"written after the listing"
+    finally:
+        os.close(fd)
+    assert os.listdir(m / "d") == ["e"] and (m / "d" / "e").is_dir()
+    assert s3.list_objects(bucket).keys() == {"d/", "d/e/"}
+
+
+def test_unlinked_open_file_in_a_renamed_folder(mount, s3, bucket):
+    """A file unlinked while open stays usable when its folder is renamed
+    (the model, seed 27): its hidden name moves with the folder."""
+    m = mount(f"s3://{bucket}")
+    (m / "e").mkdir()
+    fd = os.open(m / "e" / "a", os.O_CREAT | os.O_RDWR, 0o755)
+    try:
+        os.write(fd, b"before")
+        os.unlink(m / "e" / "a")
+        os.mkdir(m / "e" / "a")
+        os.rename(m / "e", m / "b")
+        st = os.fstat(fd)
+        assert (st.st_mode, st.st_size) == (stat.S_IFREG | 0o755, 6)
+        os.pwrite(fd, b" and after", 6)
+        assert os.fstat(fd).st_size == 16
+        assert os.pread(fd, 100, 0) == b"before and after"
+    finally:
+        os.close(fd)
+    assert set(s3.list_objects(bucket)) == {"b/", "b/a/"}
+    assert os.listdir(m) == ["b"] and os.listdir(m / "b") == ["a"]
+
+
 # --------------------------------------------------------------------------
 # 5. set-id bits cleared on another user's write and a chown not by root
 

@@ -6,6 +6,7 @@ import shutil
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,27 @@ def test_symlink_removed_by_rm(mount, s3, bucket):
     assert set(s3.list_objects(bucket)) == {"target.txt"}
 
 
+def test_folder_rename_keeps_what_listings_show(mount, s3, bucket):
+    """ls -l of a folder just renamed shows its files' modes, owners and
+    links as they were (the model, seed 8), without a HEAD per file."""
+    m = mount(f"s3://{bucket}")
+    (m / "x").mkdir()
+    (m / "x" / "f.txt").write_bytes(b"f\n")
+    os.chmod(m / "x" / "f.txt", 0o751)
+    os.chown(m / "x" / "f.txt", 1234, 5678)
+    os.symlink("f.txt", m / "x" / "link")
+    os.rename(m / "x", m / "y")
+    assert set(s3.list_objects(bucket)) == {"y/", "y/f.txt", "y/link"}
+    # The kernel forgets the entries it moved with their attributes, as it
+    # does under memory pressure (else it answers for a second or so).
+    Path("/proc/sys/vm/drop_caches").write_text("2\n")
+    names = os.listdir(m / "y")  # then each lstat is answered from this listing
+    listed = {n: (st.st_mode, st.st_uid, st.st_gid) for n in names for st in [os.lstat(m / "y" / n)]}
+    assert listed == {"f.txt": (stat.S_IFREG | 0o751, 1234, 5678),
+                      "link": (stat.S_IFLNK | 0o777, os.getuid(), os.getgid())}
+    assert os.readlink(m / "y" / "link") == "f.txt"
+
+
 # --------------------------------------------------------------------------
 # sharing a bucket with s3fs
 
@@ -250,3 +272,55 @@ def test_odofs_changes_read_through_s3fs(lax_s3, s3fs_mount, mount):
     assert (fs / "link").read_bytes() == b"from odofs\n"
     assert os.path.isdir(fs / "dir")
     assert sorted(os.listdir(fs)) == ["dangling", "dir", "f.txt", "link"]
+
+
+def write_special(root):
+    """A folder with its own mode, owner and mtime, a FIFO, and a file whose
+    ctime (now) differs from its mtime (2001), made through a mount."""
+    os.mkdir(root / "folder")
+    os.chmod(root / "folder", 0o1777)
+    os.chown(root / "folder", 1234, 5678)
+    touch_d(root / "folder")
+    os.mkfifo(root / "fifo", 0o640)
+    os.chown(root / "fifo", 1234, 5678)
+    (root / "c.txt").write_bytes(b"ctime\n")
+    touch_d(root / "c.txt")
+    os.chmod(root / "c.txt", 0o604)  # after the mtime: ctime moves, mtime stays
+    os.symlink("c.txt", root / "link")
+
+
+def check_special(server, bucket, writer, reader, t0):
+    """What write_special made, as the reader mount shows it, is what the
+    writer mount shows and what s3fs's headers say."""
+    st = os.stat(reader / "folder")
+    assert owner_mode_mtime(st) == (stat.S_IFDIR | 0o1777, MTIME, 1234, 5678)
+    st = os.lstat(reader / "fifo")
+    assert (st.st_mode, st.st_uid, st.st_gid) == (stat.S_IFIFO | 0o640, 1234, 5678)
+    assert st.st_size == 0
+    st = os.stat(reader / "c.txt")
+    assert (st.st_mode, int(st.st_mtime)) == (stat.S_IFREG | 0o604, MTIME)
+    ctime = int(server.head(bucket, "c.txt")["Metadata"]["ctime"])
+    assert t0 - 2 <= ctime <= time.time() + 2  # the chmod's, not the touch's
+    assert int(st.st_ctime) == ctime == int(os.stat(writer / "c.txt").st_ctime)
+    assert os.readlink(reader / "link") == "c.txt"
+    assert (reader / "link").read_bytes() == b"ctime\n"
+    assert sorted(os.listdir(reader)) == ["c.txt", "fifo", "folder", "link"]
+    assert os.listdir(reader / "folder") == []
+
+
+def test_s3fs_folders_fifos_ctime_read_through_odofs(lax_s3, s3fs_mount, mount):
+    b = lax_s3.make_bucket()
+    t0 = time.time()
+    fs = s3fs_mount(b)
+    write_special(fs)
+    m = mount(f"s3://{b}", server=lax_s3)
+    check_special(lax_s3, b, fs, m, t0)
+
+
+def test_odofs_folders_fifos_ctime_read_through_s3fs(lax_s3, s3fs_mount, mount):
+    b = lax_s3.make_bucket()
+    t0 = time.time()
+    m = mount(f"s3://{b}", server=lax_s3)
+    write_special(m)
+    fs = s3fs_mount(b)
+    check_special(lax_s3, b, m, fs, t0)
