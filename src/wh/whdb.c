@@ -283,7 +283,10 @@ static int whdb_conn_error(PGconn *c, char **err)
 }
 
 /* Wait for events on c's socket, up to the deadline. */
-static int whdb_poll(PGconn *c, short events, const struct whdb_clock *k, char **err)
+/* Waits for events on c's socket: 0 when they came, or a negative errno
+ * (at the clock's deadline: whdb_timed_out).  With slice_ms >= 0, also 1
+ * when that long went by without them, the deadline still ahead. */
+static int whdb_wait(PGconn *c, short events, const struct whdb_clock *k, int slice_ms, char **err)
 {
 	struct pollfd p = {.fd = PQsocket(c), .events = events};
 	long long left = k->deadline_ms - whdb_now_ms();
@@ -292,8 +295,14 @@ static int whdb_poll(PGconn *c, short events, const struct whdb_clock *k, char *
 	if (p.fd < 0)
 		return whdb_conn_error(c, err);
 	do {
-		r = poll(&p, 1, left > 0 ? (int)(left > 60000 ? 60000 : left) : 0);
+		long long ms = left > 60000 ? 60000 : left;
+
+		if (slice_ms >= 0 && ms > slice_ms)
+			ms = slice_ms;
+		r = poll(&p, 1, ms > 0 ? (int)ms : 0);
 		left = k->deadline_ms - whdb_now_ms();
+		if (r == 0 && slice_ms >= 0 && left > 0)
+			return 1;
 	} while ((r == 0 && left > 0) || (r < 0 && errno == EINTR));
 	if (r == 0)
 		return whdb_timed_out(c, err);
@@ -302,8 +311,15 @@ static int whdb_poll(PGconn *c, short events, const struct whdb_clock *k, char *
 	return 0;
 }
 
-/* Send what is queued and read until a result is ready. */
-static int whdb_pump(PGconn *c, const struct whdb_clock *k, char **err)
+static int whdb_poll(PGconn *c, short events, const struct whdb_clock *k, char **err)
+{
+	return whdb_wait(c, events, k, -1, err);
+}
+
+/* Send what is queued and read until a result is ready: 0, or a negative
+ * errno; with slice_ms >= 0, also 1 when that long went by with nothing
+ * new. */
+static int whdb_pump_for(PGconn *c, const struct whdb_clock *k, int slice_ms, char **err)
 {
 	for (;;) {
 		int f = PQflush(c);
@@ -312,13 +328,18 @@ static int whdb_pump(PGconn *c, const struct whdb_clock *k, char **err)
 			return whdb_conn_error(c, err);
 		if (f == 0 && !PQisBusy(c))
 			return 0;
-		int r = whdb_poll(c, POLLIN | (f ? POLLOUT : 0), k, err);
+		int r = whdb_wait(c, POLLIN | (f ? POLLOUT : 0), k, slice_ms, err);
 
-		if (r < 0)
+		if (r != 0)
 			return r;
 		if (!PQconsumeInput(c))
 			return whdb_conn_error(c, err);
 	}
+}
+
+static int whdb_pump(PGconn *c, const struct whdb_clock *k, char **err)
+{
+	return whdb_pump_for(c, k, -1, err);
 }
 
 /* SQLSTATEs, or their class (two characters), that say the user may not
@@ -598,11 +619,16 @@ int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, 
 			break;
 		if (n == -2)
 			return whdb_conn_error(c, err);
-		if ((r = fn(arg, NULL, 0)) < 0) {
-			whdb_abort(c);
-			return r;
-		}
-		if ((n = whdb_poll(c, POLLIN, &k, err)) < 0)
+		/* Nothing more for now: fn may hand on what it holds (and
+		 * is asked again while the database stays silent, since a
+		 * reader may come to wait for it meanwhile). */
+		do {
+			if ((r = fn(arg, NULL, 0)) < 0) {
+				whdb_abort(c);
+				return r;
+			}
+		} while ((n = whdb_wait(c, POLLIN, &k, WHDB_NUDGE_MS, err)) == 1);
+		if (n < 0)
 			return n;
 		if (!PQconsumeInput(c))
 			return whdb_conn_error(c, err);
@@ -629,11 +655,23 @@ int whdb_select_rows(struct whdb *db, PGconn *c, const char *sql, whdb_row_fn fn
 	PQsetSingleRowMode(c);
 	for (;;) {
 		/* Nothing more has come for now: the caller may pass on what
-		 * it holds. */
-		if (r == 0 && !failed && PQisBusy(c))
-			r = fn(arg, NULL, 0);
-		if ((r == 0 || r == -ECANCELED) && whdb_pump(c, &k, err) < 0)
-			return -EIO;
+		 * it holds, and is asked again while the database stays
+		 * silent (a reader may come to wait for it meanwhile). */
+		int nudge = r == 0 && !failed && PQisBusy(c), p = 0;
+
+		if (r == 0 || r == -ECANCELED) {
+			while (nudge && (r = fn(arg, NULL, 0)) == 0 &&
+			       (p = whdb_pump_for(c, &k, WHDB_NUDGE_MS, err)) == 1)
+				;
+			if (r < 0 && r != -ECANCELED) {
+				whdb_abort(c);
+				return r;
+			}
+			if ((!nudge || r == -ECANCELED) && (p = whdb_pump(c, &k, err)) < 0)
+				return -EIO;
+			if (p < 0)
+				return -EIO;
+		}
 		res = PQgetResult(c);
 		if (!res)
 			break;

@@ -54,7 +54,9 @@ int whdb_copy_in_end(struct whdb *db, PGconn *c, const char *errmsg, char **err)
  * mode.  The callbacks return 0 to go on or a negative errno to stop: the
  * statement is then cancelled and the connection cut (whdb_abort).  They
  * are also called with no data (data or res NULL) when nothing more has
- * come for now, before waiting for it. */
+ * come for now, before waiting for it, and again every WHDB_NUDGE_MS for
+ * as long as nothing comes (what they hold may be wanted meanwhile). */
+#define WHDB_NUDGE_MS 100
 typedef int (*whdb_copy_fn)(void *arg, const char *data, size_t len);
 int whdb_copy_out(struct whdb *db, PGconn *c, const char *sql, whdb_copy_fn fn, void *arg,
 		  char **err);

@@ -108,10 +108,13 @@ def test_first_bytes_arrive_while_the_export_is_held(wh, tmp_path):
         hc.execute("SELECT pg_advisory_lock(%s)", (key,))
         fd = os.open(path, os.O_RDONLY)
         try:
-            first = read_in_thread(fd, 100)
-            assert first.startswith(b"id,h\n1,"), first
+            # The reader comes only once the database has gone silent
+            # (the rows before the gate were sent): what the export holds
+            # must still reach it.
             with contextlib.closing(wh.pg.connect()) as conn, conn.cursor() as cur:
                 assert export_waiting(wh, cur), "the export was not held at the lock"
+            first = read_in_thread(fd, 100)
+            assert first.startswith(b"id,h\n1,"), first
             # stat says 0 while the export runs; reads go on past it
             assert os.fstat(fd).st_size == 0
             hc.execute("SELECT pg_advisory_unlock(%s)", (key,))
