@@ -6,16 +6,20 @@
 #   2. the S3 suite again against a real S3 server, one Ceph RADOS Gateway
 #      for the run (tests/rgw/rgw.sh), a bucket per test;
 #   3. an ASan+UBSan build in build-san/: unit tests and the integration
-#      tests that exercise odofs's C code (not the tests of the test servers);
-#   4. a ThreadSanitizer build in build-tsan/: the threaded tests;
+#      tests that exercise odofs's C code (not the tests of the test servers,
+#      nor those marked heavy: much data, many keys or long bounds through
+#      code lighter tests run too);
+#   4. a ThreadSanitizer build in build-tsan/: the threaded tests, less the
+#      heavy ones;
 #   5. a short libFuzzer run of every harness in tests/fuzz/ (FUZZ_SECONDS
 #      each, default 10; FUZZ_JOBS at once, default 2).
 # Integration tests run on TEST_JOBS pytest-xdist workers (default 3): they
 # mostly wait on I/O (bounds under test, servers), and each worker has its
 # own servers. To keep the run short on two cores, the slow set-up overlaps
 # that waiting: the gateway starts in the background at the beginning, and
-# the sanitizer and fuzz builds run in the background, one after another,
-# while the first integration tests run (their logs: build-logs/).
+# the sanitizer and fuzz builds and make distcheck run in the background,
+# one after another, while the first integration tests run (their logs:
+# build-logs/).
 #
 # Exits non-zero if anything failed. The last line of output is always the
 # summary "N passed, N failed, N skipped" over all of them; a step that
@@ -203,22 +207,20 @@ plain_built=""
 if bash tests/build.sh build --enable-werror; then
 	plain_built=1
 	run_unit build
-	say "make distcheck"
-	if ! make -C build distcheck >build/distcheck.log 2>&1; then
-		tail -n 60 build/distcheck.log
-		step_failed "make distcheck (build/distcheck.log)"
-	fi
-	rm -f build/odofs-*.tar.gz
 fi
 
 # The sanitizer builds (and their unit tests' programs: TESTS= builds them,
-# runs none) and the fuzz harnesses, while the tests below wait on I/O.
+# runs none), the fuzz harnesses and make distcheck, while the tests below
+# wait on I/O.
 (
 	bg_build build-san sh -c 'bash tests/build.sh build-san --enable-werror --enable-sanitizers &&
 		make -C build-san check TESTS='
 	bg_build build-tsan sh -c 'bash tests/build.sh build-tsan --enable-werror --enable-sanitizers=thread &&
 		make -C build-tsan check TESTS='
 	bg_build build-fuzzers bash tests/fuzz/build.sh build-fuzzers
+	if [ -n "$plain_built" ]; then
+		bg_build distcheck sh -c 'make -C build distcheck && rm -f build/odofs-*.tar.gz'
+	fi
 ) &
 bg_pid=$!
 
@@ -257,7 +259,7 @@ if bg_result build-san; then
 	run_pytest build-san asan tests/integration \
 		--ignore=tests/integration/test_server.py \
 		--ignore=tests/integration/wh/test_emulator.py \
-		--ignore=tests/integration/test_valgrind.py
+		--ignore=tests/integration/test_valgrind.py -m "not heavy"
 	it_env=()
 else
 	step_failed "build in build-san/"
@@ -280,7 +282,7 @@ if bg_result build-tsan; then
 	run_pytest build-tsan tsan tests/integration/bucket/test_read.py \
 		tests/integration/bucket/test_write.py tests/integration/test_concurrency.py \
 		tests/integration/wh/test_warehouse.py tests/integration/bucket/test_faults.py \
-		-k "not test_odd_file_names"
+		-k "not test_odd_file_names" -m "not heavy"
 	it_env=()
 else
 	step_failed "build in build-tsan/"
@@ -298,6 +300,11 @@ if bg_result build-fuzzers; then
 	fi
 else
 	step_failed "fuzz build in build-fuzzers/"
+fi
+
+if [ -n "$plain_built" ]; then
+	say "make distcheck (ran in the background)"
+	bg_result distcheck || step_failed "make distcheck (build-logs/distcheck.log)"
 fi
 
 say "done"

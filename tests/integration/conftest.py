@@ -81,6 +81,11 @@ def pytest_configure(config):
         "markers",
         "mock_only(reason): needs the s3rver mock (its access log, pausing or killing it, its "
         "quirks); skipped when ODOFS_TEST_S3=rgw")
+    config.addinivalue_line(
+        "markers",
+        "heavy(reason): spends its time moving much data, making many keys or waiting out a "
+        "long bound, through code that lighter tests also run; the sanitizer passes of "
+        "tests/check.sh leave it out (-m 'not heavy'), the release build runs it")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -438,6 +438,7 @@ def test_delay_and_loss(srv, proxy, data, mount):
     assert_alive(m)
 
 
+@pytest.mark.heavy("waits out a 30 s bound")
 def test_delay_beyond_timeout_is_eio_in_bound(srv, proxy, data, mount):
     b = data["bucket"]
     m = mount_via(mount, srv, proxy, b, errors=(r".",))
@@ -521,6 +522,7 @@ def test_short_stop_of_the_server_is_invisible(srv, proxy, data, mount, tmp_path
     no_uploads_left(srv, b, "w-stop-short.bin")
 
 
+@pytest.mark.heavy("waits out a 30 s bound")
 @pytest.mark.mock_only("stops the server (kill -STOP) and watches its access log")
 def test_long_stop_of_the_server_fails_in_bound(srv, proxy, data, mount, tmp_path):
     b = data["bucket"]
@@ -562,6 +564,7 @@ def test_long_stop_of_the_server_fails_in_bound(srv, proxy, data, mount, tmp_pat
     Ops(srv, m2, data, tmp_path).read()
 
 
+@pytest.mark.heavy("waits out a 30 s bound")
 @pytest.mark.mock_only("stops the server (kill -STOP) and watches its access log")
 def test_stop_and_continue_recovers_without_remount(srv, proxy, data, mount, tmp_path):
     b = data["bucket"]

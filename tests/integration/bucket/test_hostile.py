@@ -160,6 +160,7 @@ NEVER_ENDING = [
 ]
 
 
+@pytest.mark.heavy("waits out a bound per broken listing")
 def test_broken_listings_fail_within_bound(hmount, hostile):
     m = hmount(expect_errors=[f"s3://hostile/{d}/: .*{e}" for d, e in NEVER_ENDING])
     assert "names" in os.listdir(m)
@@ -193,6 +194,7 @@ def test_ls_l_of_cached_folder_costs_no_heads(hmount, hostile):
         "many-20000", 0) == lists
 
 
+@pytest.mark.heavy("lists 200,000 keys")
 def test_two_hundred_thousand_keys_in_bounded_memory(hmount):
     m = hmount()
     n = 200_000

@@ -185,6 +185,7 @@ def test_folder_wins_over_file(mount, s3, bucket):
     assert re.search(r"/a\b.*\bhid(den|es)\b", m.log(), re.I), "the log should say the file 'a' is hidden"
 
 
+@pytest.mark.heavy("makes 10,000 keys (paged listings also run in test_hostile)")
 def test_ten_thousand_objects(mount, many):
     bucket, prefix = many
     m = mount(f"s3://{bucket}/{prefix}")
@@ -194,6 +195,7 @@ def test_ten_thousand_objects(mount, many):
         assert listed[f"f{i:05d}.bin"] == ("-", many_size(i))
 
 
+@pytest.mark.heavy("makes 10,000 keys (paged listings also run in test_hostile)")
 @pytest.mark.mock_only("counts requests in the server's access log")
 def test_ten_thousand_objects_requests(mount, s3, many):
     # Attributes come from the listing itself: about one ListObjectsV2 per
@@ -231,6 +233,7 @@ def test_reads_are_range_gets(mount, s3, tree):
     assert len(empty) <= 1 and all(r[3] == 416 for r in empty), empty
 
 
+@pytest.mark.heavy("makes 10,000 keys (paged listings also run in test_hostile)")
 def test_ten_thousand_objects_in_bucket_mount(mount, many):
     bucket, prefix = many
     m = mount(f"s3://{bucket}")

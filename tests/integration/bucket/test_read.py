@@ -51,6 +51,7 @@ def test_cat_of_odd_names(mount, tree):
         assert cp.stdout == (tree.local_dir / "top" / "odd" / name).read_bytes(), name
 
 
+@pytest.mark.heavy("moves the big object (range reads also in the smaller tests)")
 def test_big_file_whole(mount, big_object):
     bucket, key, local = big_object
     m = mount(f"s3://{bucket}")

@@ -120,6 +120,7 @@ def test_sequential_writers_stream_multipart(mount, s3, bucket, tmp_path, writer
     assert_upload_shape(s3, mark, bucket, "pre/out.bin", size, dup_close=writer in DUP_CLOSE)
 
 
+@pytest.mark.heavy("moves 320 MiB (multipart paths also in the smaller tests)")
 def test_cp_320_mib_file(mount, s3, bucket, tmp_path):
     size = 320 * MiB + 12345
     local = write_random_file(tmp_path / "big.bin", size)

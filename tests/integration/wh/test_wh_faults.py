@@ -130,6 +130,7 @@ def alive(m):
     assert m.proc.poll() is None, f"odofs died:\n{m.log()[-3000:]}"
 
 
+@pytest.mark.heavy("waits out a bound per operation")
 def test_stopped_server_bounds_every_operation(target, tmp_path):
     t = target
     t.sql(f"CREATE TABLE {t.qt('t')} (id int, v text)")
