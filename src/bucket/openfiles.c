@@ -147,6 +147,23 @@ int openfiles_writers_setattr(struct s3tree *t, const char *path, const struct b
 	return r;
 }
 
+/* h now answers for to_bucket and key (which it takes): 0 or -ENOMEM
+ * (then h is unchanged and key freed). */
+static int openfiles_handle_move(struct openfiles_handle *h, const char *to_bucket, char *key)
+{
+	char *b = key ? strdup(to_bucket) : NULL;
+
+	if (!b) {
+		free(key);
+		return -ENOMEM;
+	}
+	free(h->bucket);
+	free(h->key);
+	h->bucket = b;
+	h->key = key;
+	return 0;
+}
+
 /* Tell open files of bucket/key that it is gone, or now elsewhere. */
 int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *key,
 			    const char *to_bucket, const char *to_key)
@@ -163,20 +180,8 @@ int openfiles_writers_moved(struct s3tree *t, const char *bucket, const char *ke
 			continue;
 		}
 		r = s3file_retarget(h->f, to_bucket, to_key);
-		if (r < 0)
+		if (r < 0 || (r = openfiles_handle_move(h, to_bucket, strdup(to_key))) < 0)
 			break;
-		char *b = strdup(to_bucket), *k = strdup(to_key);
-
-		if (!b || !k) {
-			free(b);
-			free(k);
-			r = -ENOMEM;
-			break;
-		}
-		free(h->bucket);
-		free(h->key);
-		h->bucket = b;
-		h->key = k;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;
@@ -219,20 +224,13 @@ int openfiles_hidden_moved(struct s3tree *t, const char *bucket, const char *fro
 
 	pthread_mutex_lock(&t->lock);
 	for (struct openfiles_handle *h = t->writers; h && r == 0; h = h->next) {
-		char *b, *k;
+		char *k;
 
 		if (!h->hidden || strcmp(h->bucket, bucket) || strncmp(h->key, from_prefix, plen))
 			continue;
-		b = strdup(to_bucket);
-		if (!b || asprintf(&k, "%s%s", to_prefix, h->key + plen) < 0) {
-			free(b);
-			r = -ENOMEM;
-			break;
-		}
-		free(h->bucket);
-		free(h->key);
-		h->bucket = b;
-		h->key = k;
+		if (asprintf(&k, "%s%s", to_prefix, h->key + plen) < 0)
+			k = NULL;
+		r = openfiles_handle_move(h, to_bucket, k);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return r;

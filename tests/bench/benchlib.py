@@ -258,6 +258,30 @@ def clean_env(home, **extra):
     return env
 
 
+def bench_bucket():
+    """A fresh server (its data in tmpdir()) with an empty bucket "bench":
+    (port, key_id, secret, an S3Curl for the bucket)."""
+    key_id, secret = new_key_pair()
+    data = os.path.join(tmpdir(), "s3data")
+    os.makedirs(data)
+    _srv, port = start_server(data, key_id, secret)
+    curl = S3Curl(f"http://127.0.0.1:{port}", "bench", key_id, secret)
+    curl.create_bucket()
+    return port, key_id, secret, curl
+
+
+def put_random_object(curl, path, size, key):
+    """Writes size bytes (whole MiB) of random data to the local file path
+    and PUTs them as key with curl (an S3Curl)."""
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(os.urandom(MiB))
+    cp = subprocess.run(curl.cmd("-T", path, "-o", "/dev/null", curl.url(key)), capture_output=True,
+                        text=True, timeout=OP_TIMEOUT)
+    if cp.returncode != 0:
+        raise BenchError(f"upload failed: {cp.stderr}")
+
+
 def start_server(data_dir, key_id, secret):
     """s3rver on 127.0.0.1, a random port, accepting mismatched signatures
     (for Debian's s3fs, see DESIGN.md). Returns (Popen, port)."""

@@ -132,20 +132,9 @@ def main():
     log(f"disk caches: {SIZE // MiB} MiB, {' '.join(tools)}, link {PROFILE};"
         f" {benchlib.RUNS} runs (median)")
     benchlib.log_versions("versions")
-    key_id, secret = benchlib.new_key_pair()
-    data = os.path.join(benchlib.tmpdir(), "s3data")
-    os.makedirs(data)
-    _srv, port = benchlib.start_server(data, key_id, secret)
-    curl = benchlib.S3Curl(f"http://127.0.0.1:{port}", "bench", key_id, secret)
-    curl.create_bucket()
+    port, key_id, secret, curl = benchlib.bench_bucket()
     local = os.path.join(benchlib.tmpdir(), "local.bin")
-    with open(local, "wb") as f:
-        for _ in range(SIZE // MiB):
-            f.write(os.urandom(MiB))
-    cp = subprocess.run(curl.cmd("-T", local, "-o", "/dev/null", curl.url(KEY)), capture_output=True,
-                        text=True, timeout=benchlib.OP_TIMEOUT)
-    if cp.returncode != 0:
-        raise BenchError(f"upload failed: {cp.stderr}")
+    benchlib.put_random_object(curl, local, SIZE, KEY)
     stats = os.path.join(benchlib.tmpdir(), "linkem.stats")
     lp, lport = start_linkem(port, PROFILE, stats)
     mounter = benchlib.Mounter(lport, key_id, secret, "bench")

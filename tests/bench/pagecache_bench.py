@@ -80,20 +80,9 @@ def main():
         return 2
     log(f"page cache: cat of an unchanged {SIZE // MiB} MiB file, twice per mount;"
         f" {benchlib.RUNS} runs (median)")
-    key_id, secret = benchlib.new_key_pair()
-    data = os.path.join(benchlib.tmpdir(), "s3data")
-    os.makedirs(data)
-    _srv, port = benchlib.start_server(data, key_id, secret)
-    curl = benchlib.S3Curl(f"http://127.0.0.1:{port}", "bench", key_id, secret)
-    curl.create_bucket()
+    port, key_id, secret, curl = benchlib.bench_bucket()
     blob = os.path.join(benchlib.tmpdir(), "blob")
-    with open(blob, "wb") as f:
-        for _ in range(SIZE // MiB):
-            f.write(os.urandom(MiB))
-    cp = subprocess.run(curl.cmd("-T", blob, "-o", "/dev/null", curl.url(KEY)), capture_output=True,
-                        text=True, timeout=benchlib.OP_TIMEOUT)
-    if cp.returncode != 0:
-        raise BenchError(f"upload failed: {cp.stderr}")
+    benchlib.put_random_object(curl, blob, SIZE, KEY)
     rc = 0
     for profile in ("loopback", "wan"):
         if profile == "loopback":
