@@ -34,6 +34,11 @@ def gets(s3, bucket, key, mark):
     return [m for m, _q in s3.key_requests(bucket, key, mark) if m == "GET"]
 
 
+def dc_mount(mount, bucket, cache, *opts):
+    """A mount of bucket with its disk cache in cache (and cache_ttl=0)."""
+    return mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}", *opts)
+
+
 def stop(m):
     unmount(m.path)
     m.proc.wait(timeout=30)
@@ -45,14 +50,14 @@ def test_blocks_are_reused_on_the_mount_and_after_remount(mount, s3, bucket, tmp
     key = "kept.bin"
     data = os.urandom(3 * BLOCK + 1234)
     s3.put(bucket, key, data)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     assert read(m / key) == data
     assert len(blocks(cache)) == 4
     mark = s3.log_mark()
     assert read(m / key) == data
     assert gets(s3, bucket, key, mark) == []
     stop(m)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     mark = s3.log_mark()
     assert read(m / key) == data
     assert gets(s3, bucket, key, mark) == []
@@ -63,7 +68,7 @@ def test_overwrite_by_another_client_is_never_served_old(mount, s3, bucket, tmp_
     key = "changed.bin"
     v1 = os.urandom(2 * BLOCK + 99)
     s3.put(bucket, key, v1)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     assert read(m / key) == v1
     v2 = os.urandom(len(v1))  # same size: only the ETag tells
     s3.put(bucket, key, v2)
@@ -78,7 +83,7 @@ def test_damaged_blocks_are_fetched_again(mount, s3, bucket, tmp_path):
     key = "damaged.bin"
     data = os.urandom(5 * BLOCK + 7)
     s3.put(bucket, key, data)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     assert read(m / key) == data
     files = blocks(cache)
     assert len(files) == 6
@@ -122,7 +127,7 @@ def test_after_remount_every_byte_read_from_disk_is_checked(mount, s3, bucket, t
     key = "whole.bin"
     data = os.urandom(4 * BLOCK + 4321)
     s3.put(bucket, key, data)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     assert read(m / key) == data
     stop(m)
     by_index = {int(p.name, 16): p for p in blocks(cache)}
@@ -132,7 +137,7 @@ def test_after_remount_every_byte_read_from_disk_is_checked(mount, s3, bucket, t
         f.seek(-600000, os.SEEK_END)
         f.write(bytes([b[0] ^ 0x5A]))
     by_index[3].unlink()
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     mark = s3.log_mark()
     with open(m / key, "rb") as f:
         assert os.pread(f.fileno(), 4096, 0) == data[:4096]
@@ -154,7 +159,7 @@ def test_eviction_keeps_the_bound(mount, s3, bucket, tmp_path):
     objs = {f"e{i}.bin": os.urandom(8 * BLOCK) for i in range(4)}
     for k, v in objs.items():
         s3.put(bucket, k, v)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}", "data_cache_max=16M")
+    m = dc_mount(mount, bucket, cache, "data_cache_max=16M")
     for k, v in objs.items():
         assert read(m / k) == v
         assert cache_bytes(cache) <= 16 * MiB
@@ -169,8 +174,8 @@ def test_two_mounts_share_one_folder(mount, s3, bucket, tmp_path):
     key = "shared.bin"
     data = os.urandom(6 * BLOCK + 5)
     s3.put(bucket, key, data)
-    a = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
-    b = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    a = dc_mount(mount, bucket, cache)
+    b = dc_mount(mount, bucket, cache)
     with concurrent.futures.ThreadPoolExecutor(4) as ex:
         got = list(ex.map(read, [a / key, b / key, a / key, b / key]))
     assert all(g == data for g in got)
@@ -185,8 +190,7 @@ def test_full_cache_disk_degrades_with_one_warning(mount, s3, bucket, tmp_path):
         key = "big.bin"
         data = os.urandom(6 * BLOCK)
         s3.put(bucket, key, data)
-        m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}",
-                  "data_cache_max=64M")
+        m = dc_mount(mount, bucket, cache, "data_cache_max=64M")
         assert read(m / key) == data
         assert read(m / key) == data
         stop(m)
@@ -202,7 +206,7 @@ def test_write_through_the_mount_drops_the_old_blocks(mount, s3, bucket, tmp_pat
     key = "mine.bin"
     v1 = os.urandom(2 * BLOCK)
     s3.put(bucket, key, v1)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     assert read(m / key) == v1
     assert len(blocks(cache)) == 2
     with open(m / key, "r+b") as f:
@@ -226,7 +230,7 @@ def test_random_reads_with_the_cache(mount, s3, bucket, tmp_path):
     key = "random.bin"
     data = os.urandom(7 * BLOCK + 333)
     s3.put(bucket, key, data)
-    m = mount(f"s3://{bucket}", "cache_ttl=0", f"data_cache={cache}")
+    m = dc_mount(mount, bucket, cache)
     rnd = random.Random(18)
     fd = os.open(m / key, os.O_RDONLY)
     try:
