@@ -21,10 +21,17 @@ typedef int (*backend_fill_fn)(void *arg, const char *name, const struct stat *s
 /* The same for a folder read as a stream: next is the position to resume
  * from after this entry (positions are > 0 and grow along the stream). */
 typedef int (*backend_fill_at_fn)(void *arg, const char *name, const struct stat *st, off_t next);
-/* The same for one page of a listing (list_page): partial is 1 when st
- * holds only what the page says (type, size, times), not every attribute. */
+/* The same for one page of a listing (list_page); partial says what st
+ * lacks (BACKEND_PAGE_*). */
 typedef int (*backend_fill_page_fn)(void *arg, const char *name, const struct stat *st,
-				    int partial);
+				    unsigned partial);
+enum {
+	/* st holds what a listing shows, not every attribute a lookup by
+	 * name shows: a lookup asks getattr_listed for the rest. */
+	BACKEND_PAGE_LOOKUP = 1 << 0,
+	/* Not even what readdir would show (readdir asks more of it). */
+	BACKEND_PAGE_READDIR = 1 << 1,
+};
 
 /* What setattr changes: only the fields whose flag is set. */
 enum {
@@ -67,9 +74,9 @@ struct backend_ops {
 	/* Optional (both or none): lookups answered from one page of a
 	 * folder's listing.  list_page fills what one listing request shows
 	 * of the folder at path, each entry with the type, size and times the
-	 * page gives, and partial set where a lookup must ask getattr_listed
-	 * for the rest (metadata the page does not hold); the name "." is the
-	 * folder itself, when the page tells its attributes.  It returns 1 if
+	 * page gives, and partial saying what more a lookup (getattr_listed)
+	 * or readdir would show; the name "." is the folder itself, when the
+	 * page tells its attributes.  It returns 1 if
 	 * the page holds the whole folder, 0 if the folder goes on (the
 	 * entries then are only a part of it), -EOPNOTSUPP where the folder
 	 * cannot be read that way, or a negative errno.  getattr_listed is

@@ -38,9 +38,10 @@
 struct mdcache_dirent {
 	char *name;
 	struct stat st;
-	/* From one page of a listing (list_page): st holds what the page
-	 * says; a lookup asks the inner getattr_listed for the rest. */
-	int partial;
+	/* From one page of a listing (list_page): what st lacks
+	 * (BACKEND_PAGE_*).  A lookup asks inner getattr_listed for the rest,
+	 * until readdir shows the listing (then as readdir shows it). */
+	unsigned partial;
 };
 
 struct mdcache_node {
@@ -63,8 +64,8 @@ struct mdcache_node {
 	/* A child changed since the listing was taken: it still answers
 	 * lookups of the other names, but readdir lists afresh. */
 	int list_stale;
-	/* The listing is one page kept for lookups, with partial entries:
-	 * readdir lists afresh. */
+	/* The listing is one page kept for lookups, with entries readdir
+	 * would show otherwise: readdir lists afresh. */
 	int list_partial;
 	/* Until then, the folder is known not to fit in one page, so lookups
 	 * in it go to the inner getattr by name. */
@@ -275,6 +276,14 @@ static int mdcache_split(const char *path, char *parent, size_t size, const char
 	return 0;
 }
 
+/* A listing readdir shows: from then on its entries answer lookups as
+ * listed, as a listing readdir made does.  Called with c->lock held. */
+static void mdcache_shown(struct mdcache_node *n)
+{
+	for (size_t i = 0; i < n->n_entries; i++)
+		n->entries[i].partial = 0;
+}
+
 /* 1 if answered from the cache (r set), 2 if a listing page holds the
  * name as a partial entry (st set to it: inner getattr_listed tells the
  * rest), 0 if the inner backend must go (then *gen is what to hand
@@ -310,7 +319,7 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 		*r = e ? 0 : -ENOENT;
 		if (e)
 			*st = e->st;
-		hit = e && e->partial ? 2 : 1;
+		hit = e && (e->partial & BACKEND_PAGE_LOOKUP) ? 2 : 1;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
@@ -361,6 +370,8 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	gen = c->gen;
 	n = mdcache_find(c, path);
 	cached = n && n->list_expires_ms > now && !n->list_stale && !n->list_partial;
+	if (cached)
+		mdcache_shown(n);
 	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
 		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st);
 	pthread_mutex_unlock(&c->lock);
@@ -439,10 +450,11 @@ static void mdcache_collect_free(struct mdcache_collect *col)
 struct mdcache_page {
 	struct mdcache_collect col;
 	struct stat dot; /* the folder's own attributes, if the page told */
-	int dot_seen, dot_partial;
+	int dot_seen;
+	unsigned dot_partial;
 };
 
-static int mdcache_page_fill(void *arg, const char *name, const struct stat *st, int partial)
+static int mdcache_page_fill(void *arg, const char *name, const struct stat *st, unsigned partial)
 {
 	struct mdcache_page *pg = arg;
 
@@ -466,7 +478,8 @@ static int mdcache_fetch_page(struct mdcache *c, const char *dir)
 	struct mdcache_page pg;
 	struct mdcache_node *n;
 	uint64_t now = mdcache_now_ms(), gen;
-	int r, partial = 0;
+	unsigned partial = 0;
+	int r;
 
 	memset(&pg, 0, sizeof(pg));
 	pthread_mutex_lock(&c->lock);
@@ -497,7 +510,7 @@ static int mdcache_fetch_page(struct mdcache *c, const char *dir)
 		n->n_entries = pg.col.n;
 		n->list_expires_ms = now + c->ttl_ms;
 		n->listed_gen = gen;
-		n->list_partial = partial;
+		n->list_partial = (partial & BACKEND_PAGE_READDIR) != 0;
 		c->n_dirents += pg.col.n;
 		pg.col.entries = NULL;
 		pg.col.n = 0;
@@ -572,6 +585,7 @@ static int mdcache_opendir(void *ctx, const char *path, void **dh)
 	d->gen = c->gen;
 	n = mdcache_find(c, path);
 	if (n && n->list_expires_ms > now && !n->list_stale && !n->list_partial) {
+		mdcache_shown(n);
 		for (size_t i = 0; i < n->n_entries && !d->col.err; i++)
 			mdcache_collect(&d->col, n->entries[i].name, &n->entries[i].st);
 		r = d->col.err;

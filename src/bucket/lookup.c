@@ -88,14 +88,20 @@ int s3tree_list_page(void *ctx, const char *path, backend_fill_page_fn fill, voi
 		struct s3tree_entry *e = &p.l.entries[i];
 
 		s3tree_entry_stat(t, e, &st);
-		if (fill(arg, e->name, &st, e->is_dir || e->pending || !e->known))
+		/* readdir HEADs folders' markers and empty objects (special
+		 * files), and shows other files as listed. */
+		if (fill(arg, e->name, &st,
+			 (e->is_dir || e->pending || !e->known ? BACKEND_PAGE_LOOKUP : 0) |
+			     (e->is_dir || (!e->pending && e->size == 0 && !e->known)
+				  ? BACKEND_PAGE_READDIR
+				  : 0)))
 			break;
 	}
 	/* The folder itself: its marker's metadata needs a HEAD; without a
 	 * marker, keys under it make it a folder with the defaults. */
 	if (*prefix && (p.marker_seen || p.n_keys > 0)) {
 		s3tree_dir_stat(t, &st, p.marker_seen ? p.marker_mtime : 0, &(struct s3_meta){0});
-		fill(arg, ".", &st, p.marker_seen);
+		fill(arg, ".", &st, p.marker_seen ? BACKEND_PAGE_LOOKUP : 0);
 	}
 	r = !more;
 out:

@@ -179,6 +179,21 @@ def test_stat_of_names_in_an_unlisted_folder_lists_it_once(mount, s3, bucket):
 
 
 @pytest.mark.mock_only("counts requests in the server's access log")
+def test_ls_l_of_a_folder_never_listed_is_two_lists(mount, s3, bucket):
+    """ls -l looks the folder up, then reads it: the page the lookup
+    fetched is the folder's listing, shown as readdir shows one (no HEAD
+    of a non-empty file), and the lstat of each entry is answered from it."""
+    s3.put_many(bucket, [(f"l/k-{i:03d}", b"x" * (i + 1)) for i in range(100)])
+    m = mount(f"s3://{bucket}")
+    mark = s3.log_mark()
+    out = subprocess.run(["ls", "-l", str(m / "l")], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    assert len(out.splitlines()) == 101
+    reqs = s3.requests_since(mark)
+    assert len(reqs) == len(_lists(reqs)) <= 2, reqs
+
+
+@pytest.mark.mock_only("counts requests in the server's access log")
 @pytest.mark.heavy("makes 1,100 keys")
 def test_lookups_in_a_folder_over_one_page(mount, s3, bucket):
     """A folder that one page does not hold: names past the page are still
