@@ -21,6 +21,17 @@ typedef int (*backend_fill_fn)(void *arg, const char *name, const struct stat *s
 /* The same for a folder read as a stream: next is the position to resume
  * from after this entry (positions are > 0 and grow along the stream). */
 typedef int (*backend_fill_at_fn)(void *arg, const char *name, const struct stat *st, off_t next);
+/* The same for one page of a listing (list_page); partial says what st
+ * lacks (BACKEND_PAGE_*). */
+typedef int (*backend_fill_page_fn)(void *arg, const char *name, const struct stat *st,
+				    unsigned partial);
+enum {
+	/* st holds what a listing shows, not every attribute a lookup by
+	 * name shows: a lookup asks getattr_listed for the rest. */
+	BACKEND_PAGE_LOOKUP = 1 << 0,
+	/* Not even what readdir would show (readdir asks more of it). */
+	BACKEND_PAGE_READDIR = 1 << 1,
+};
 
 /* What setattr changes: only the fields whose flag is set. */
 enum {
@@ -39,6 +50,13 @@ struct backend_setattr {
 	uid_t uid;
 	gid_t gid;
 	time_t mtime;
+	/* From a cache layer, else 0 / NULL: the path is known to be a
+	 * folder; and where the backend may put the attributes the path has
+	 * after the change when it knows them without asking (setting
+	 * *after_known to 1). */
+	int is_dir;
+	struct stat *after;
+	int *after_known;
 };
 
 struct backend_ops {
@@ -53,6 +71,19 @@ struct backend_ops {
 	int (*opendir)(void *ctx, const char *path, void **dh);
 	int (*readdir_at)(void *ctx, void *dh, off_t off, backend_fill_at_fn fill, void *arg);
 	void (*releasedir)(void *ctx, void *dh);
+	/* Optional (both or none): lookups answered from one page of a
+	 * folder's listing.  list_page fills what one listing request shows
+	 * of the folder at path, each entry with the type, size and times the
+	 * page gives, and partial saying what more a lookup (getattr_listed)
+	 * or readdir would show; the name "." is the folder itself, when the
+	 * page tells its attributes.  It returns 1 if
+	 * the page holds the whole folder, 0 if the folder goes on (the
+	 * entries then are only a part of it), -EOPNOTSUPP where the folder
+	 * cannot be read that way, or a negative errno.  getattr_listed is
+	 * getattr of a path that such a page listed as listed. */
+	int (*list_page)(void *ctx, const char *path, backend_fill_page_fn fill, void *arg);
+	int (*getattr_listed)(void *ctx, const char *path, const struct stat *listed,
+			      struct stat *st);
 	/* On success *fh is the open file and *st its attributes as of now
 	 * (a cache layer uses them to replace what it held). */
 	int (*open)(void *ctx, const char *path, int flags, void **fh, struct stat *st);

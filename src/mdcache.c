@@ -38,6 +38,10 @@
 struct mdcache_dirent {
 	char *name;
 	struct stat st;
+	/* From one page of a listing (list_page): what st lacks
+	 * (BACKEND_PAGE_*).  A lookup asks inner getattr_listed for the rest,
+	 * until readdir shows the listing (then as readdir shows it). */
+	unsigned partial;
 };
 
 struct mdcache_node {
@@ -60,6 +64,12 @@ struct mdcache_node {
 	/* A child changed since the listing was taken: it still answers
 	 * lookups of the other names, but readdir lists afresh. */
 	int list_stale;
+	/* The listing is one page kept for lookups, with entries readdir
+	 * would show otherwise: readdir lists afresh. */
+	int list_partial;
+	/* Until then, the folder is known not to fit in one page, so lookups
+	 * in it go to the inner getattr by name. */
+	uint64_t page_big_until_ms;
 };
 
 struct mdcache {
@@ -123,6 +133,7 @@ static void mdcache_drop_listing(struct mdcache *c, struct mdcache_node *n)
 	n->n_entries = 0;
 	n->list_expires_ms = 0;
 	n->list_stale = 0;
+	n->list_partial = 0;
 }
 
 static void mdcache_node_free(void *p)
@@ -265,8 +276,18 @@ static int mdcache_split(const char *path, char *parent, size_t size, const char
 	return 0;
 }
 
-/* 1 if answered from the cache (r set), 0 if the inner backend must go
- * (then *gen is what to hand mdcache_put_attr). */
+/* A listing readdir shows: from then on its entries answer lookups as
+ * listed, as a listing readdir made does.  Called with c->lock held. */
+static void mdcache_shown(struct mdcache_node *n)
+{
+	for (size_t i = 0; i < n->n_entries; i++)
+		n->entries[i].partial = 0;
+}
+
+/* 1 if answered from the cache (r set), 2 if a listing page holds the
+ * name as a partial entry (st set to it: inner getattr_listed tells the
+ * rest), 0 if the inner backend must go (then *gen is what to hand
+ * mdcache_put_attr). */
 static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, int *r,
 			  uint64_t *gen)
 {
@@ -298,26 +319,10 @@ static int mdcache_lookup(struct mdcache *c, const char *path, struct stat *st, 
 		*r = e ? 0 : -ENOENT;
 		if (e)
 			*st = e->st;
-		hit = 1;
+		hit = e && (e->partial & BACKEND_PAGE_LOOKUP) ? 2 : 1;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
-}
-
-static int mdcache_getattr(void *ctx, const char *path, struct stat *st)
-{
-	struct mdcache *c = ctx;
-	uint64_t gen;
-	int r;
-
-	if (backend_is_hidden_name(path))
-		return c->inner.ops->getattr(c->inner.ctx, path, st);
-	if (mdcache_lookup(c, path, st, &r, &gen))
-		return r;
-	r = c->inner.ops->getattr(c->inner.ctx, path, st);
-	if (r == 0 || r == -ENOENT)
-		mdcache_put_attr(c, path, gen, r, r == 0 ? st : NULL);
-	return r;
 }
 
 struct mdcache_collect {
@@ -347,6 +352,7 @@ static int mdcache_collect(void *arg, const char *name, const struct stat *st)
 		return 1;
 	}
 	col->entries[col->n].st = *st;
+	col->entries[col->n].partial = 0;
 	col->n++;
 	return 0;
 }
@@ -363,7 +369,9 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	pthread_mutex_lock(&c->lock);
 	gen = c->gen;
 	n = mdcache_find(c, path);
-	cached = n && n->list_expires_ms > now && !n->list_stale;
+	cached = n && n->list_expires_ms > now && !n->list_stale && !n->list_partial;
+	if (cached)
+		mdcache_shown(n);
 	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
 		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st);
 	pthread_mutex_unlock(&c->lock);
@@ -430,6 +438,134 @@ static void mdcache_collect_free(struct mdcache_collect *col)
 	memset(col, 0, sizeof(*col));
 }
 
+/* ---- lookups from one page of a listing ----
+ *
+ * A lookup in a folder whose listing is not held asks the inner backend
+ * for one page of it (list_page): a page that holds the whole folder is
+ * kept as its listing, so every other name in it is answered without a
+ * request for the TTL, those missing included; its partial entries get
+ * the rest of their attributes from getattr_listed, once each.  A folder
+ * that does not fit is remembered as such for the TTL, and its names go
+ * to the inner getattr one by one, as before. */
+struct mdcache_page {
+	struct mdcache_collect col;
+	struct stat dot; /* the folder's own attributes, if the page told */
+	int dot_seen;
+	unsigned dot_partial;
+};
+
+static int mdcache_page_fill(void *arg, const char *name, const struct stat *st, unsigned partial)
+{
+	struct mdcache_page *pg = arg;
+
+	if (!strcmp(name, ".")) {
+		pg->dot = *st;
+		pg->dot_seen = 1;
+		pg->dot_partial = partial;
+		return 0;
+	}
+	if (mdcache_collect(&pg->col, name, st))
+		return 1;
+	pg->col.entries[pg->col.n - 1].partial = partial;
+	return 0;
+}
+
+/* Fetch a page of dir's listing unless one is held or dir is known not
+ * to fit: 1 if a listing of dir is now held, 0 if not, or a negative
+ * errno (the listing failed). */
+static int mdcache_fetch_page(struct mdcache *c, const char *dir)
+{
+	struct mdcache_page pg;
+	struct mdcache_node *n;
+	uint64_t now = mdcache_now_ms(), gen;
+	unsigned partial = 0;
+	int r;
+
+	memset(&pg, 0, sizeof(pg));
+	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
+	n = mdcache_find(c, dir);
+	r = !(n && (n->list_expires_ms > now || n->page_big_until_ms > now));
+	pthread_mutex_unlock(&c->lock);
+	if (!r)
+		return 0;
+	r = c->inner.ops->list_page(c->inner.ctx, dir, mdcache_page_fill, &pg);
+	if (r >= 0 && pg.col.err)
+		r = pg.col.err;
+	/* Not listable that way (or a policy without ListBucket): the
+	 * lookups by name, without asking again for the TTL. */
+	if (r == -EOPNOTSUPP || r == -EACCES || r == -EPERM)
+		r = 0;
+	if (r < 0)
+		goto out;
+	if (pg.col.n)
+		qsort(pg.col.entries, pg.col.n, sizeof(*pg.col.entries), mdcache_dirent_cmp);
+	for (size_t i = 0; i < pg.col.n; i++)
+		partial |= pg.col.entries[i].partial;
+	pthread_mutex_lock(&c->lock);
+	n = c->gen == gen ? mdcache_get(c, dir) : NULL;
+	if (n && r == 1) {
+		mdcache_drop_listing(c, n);
+		n->entries = pg.col.entries;
+		n->n_entries = pg.col.n;
+		n->list_expires_ms = now + c->ttl_ms;
+		n->listed_gen = gen;
+		n->list_partial = (partial & BACKEND_PAGE_READDIR) != 0;
+		c->n_dirents += pg.col.n;
+		pg.col.entries = NULL;
+		pg.col.n = 0;
+	} else if (n) {
+		n->page_big_until_ms = now + c->ttl_ms;
+	}
+	if (n && pg.dot_seen && !pg.dot_partial && n->attr_expires_ms <= now) {
+		n->attr_err = 0;
+		n->st = pg.dot;
+		n->attr_expires_ms = now + c->ttl_ms;
+	}
+	pthread_mutex_unlock(&c->lock);
+	r = n && r == 1;
+out:
+	mdcache_collect_free(&pg.col);
+	return r;
+}
+
+static int mdcache_getattr(void *ctx, const char *path, struct stat *st)
+{
+	struct mdcache *c = ctx;
+	int paged = c->inner.ops->list_page != NULL;
+	char parent[4096];
+	const char *name;
+	uint64_t gen;
+	int hit, r;
+
+	if (backend_is_hidden_name(path))
+		return c->inner.ops->getattr(c->inner.ctx, path, st);
+	hit = mdcache_lookup(c, path, st, &r, &gen);
+	if (hit == 0 && paged && mdcache_split(path, parent, sizeof(parent), &name) == 0) {
+		r = mdcache_fetch_page(c, parent);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			hit = mdcache_lookup(c, path, st, &r, &gen);
+	}
+	/* A folder's own page tells its attributes when it has no marker,
+	 * and answers the lookups in it that are likely to follow. */
+	if (hit == 2 && S_ISDIR(st->st_mode) && mdcache_fetch_page(c, path) >= 0)
+		hit = mdcache_lookup(c, path, st, &r, &gen);
+	if (hit == 1)
+		return r;
+	if (hit == 2) {
+		struct stat listed = *st;
+
+		r = c->inner.ops->getattr_listed(c->inner.ctx, path, &listed, st);
+	} else {
+		r = c->inner.ops->getattr(c->inner.ctx, path, st);
+	}
+	if (r == 0 || r == -ENOENT)
+		mdcache_put_attr(c, path, gen, r, r == 0 ? st : NULL);
+	return r;
+}
+
 static int mdcache_opendir(void *ctx, const char *path, void **dh)
 {
 	struct mdcache *c = ctx;
@@ -448,7 +584,8 @@ static int mdcache_opendir(void *ctx, const char *path, void **dh)
 	pthread_mutex_lock(&c->lock);
 	d->gen = c->gen;
 	n = mdcache_find(c, path);
-	if (n && n->list_expires_ms > now && !n->list_stale) {
+	if (n && n->list_expires_ms > now && !n->list_stale && !n->list_partial) {
+		mdcache_shown(n);
 		for (size_t i = 0; i < n->n_entries && !d->col.err; i++)
 			mdcache_collect(&d->col, n->entries[i].name, &n->entries[i].st);
 		r = d->col.err;
@@ -750,9 +887,23 @@ static int mdcache_truncate(void *ctx, const char *path, void *fh, off_t size)
 static int mdcache_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
 {
 	struct mdcache *c = ctx;
-	int r = c->inner.ops->setattr(c->inner.ctx, path, fh, a);
+	struct backend_setattr b = *a;
+	struct stat st;
+	uint64_t gen;
+	int known = 0, r;
 
+	/* A folder, as far as the cache knows (tar sets each folder's
+	 * times, owner and mode): the backend need not ask which. */
+	if (!fh && mdcache_lookup(c, path, &st, &r, &gen) && r == 0 && S_ISDIR(st.st_mode))
+		b.is_dir = 1;
+	b.after = &st;
+	b.after_known = &known;
+	r = c->inner.ops->setattr(c->inner.ctx, path, fh, &b);
 	mdcache_forget(c, path, MDCACHE_FORGET_ENTRY);
+	/* Attributes the change itself told: the next lookup needs no
+	 * request. */
+	if (r == 0 && known)
+		mdcache_put_attr(c, path, mdcache_gen(c), 0, &st);
 	return r;
 }
 
@@ -783,6 +934,15 @@ static int mdcache_mkdir(void *ctx, const char *path, mode_t mode)
 			n->listed_gen = c->gen;
 		}
 		pthread_mutex_unlock(&c->lock);
+	}
+	if (r == 0 && c->inner.ops->getattr_listed) {
+		/* The lookup that follows every mkdir: the folder is known to
+		 * exist, so its marker's HEAD tells the rest. */
+		struct stat listed = {.st_mode = S_IFDIR}, st;
+		uint64_t gen = mdcache_gen(c);
+
+		if (c->inner.ops->getattr_listed(c->inner.ctx, path, &listed, &st) == 0)
+			mdcache_put_attr(c, path, gen, 0, &st);
 	}
 	return r;
 }

@@ -149,8 +149,7 @@ void s3tree_stat_meta(struct s3tree *t, struct stat *st, off_t size, time_t mtim
 /* A folder's attributes: what its marker's metadata says (as s3fs writes
  * it), else the defaults (mode 0777 less the umask, the mount's owner, the
  * marker's time or the mount time). */
-static void s3tree_dir_stat(struct s3tree *t, struct stat *st, time_t mtime,
-			    const struct s3_meta *m)
+void s3tree_dir_stat(struct s3tree *t, struct stat *st, time_t mtime, const struct s3_meta *m)
 {
 	s3tree_stat(t, st, 1, 0, mtime);
 	s3tree_apply_meta(t, st, S_IFDIR, m);
@@ -176,7 +175,7 @@ void s3tree_owner_meta(struct s3tree *t, struct s3_meta *m)
 
 /* Whether what a HEAD of a key without a slash saw is a folder object
  * (old s3fs and other tools: Content-Type application/x-directory). */
-static int s3tree_is_dir_object(const struct s3_object *obj)
+int s3tree_is_dir_object(const struct s3_object *obj)
 {
 	return obj->dir_type || ((obj->meta.flags & S3_META_MODE) && S_ISDIR(obj->meta.mode));
 }
@@ -263,6 +262,7 @@ int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_di
 		return -ENOMEM;
 	e->is_dir = is_dir;
 	e->pending = 0;
+	e->known = 0;
 	e->size = size;
 	e->mtime = mtime;
 	memset(&e->meta, 0, sizeof(e->meta));
@@ -279,7 +279,7 @@ static int s3tree_glob_match(const struct s3tree *t, const char *key)
 	       !strcmp(key + klen - tlen, tail);
 }
 
-static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
+int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 {
 	struct s3tree_listing *l = arg;
 	size_t plen = strlen(l->prefix);
@@ -318,8 +318,9 @@ static int s3tree_list_entry(void *arg, const struct s3xml_entry *e)
 		return s3tree_add(l, rel, len - S3TREE_FOLDER_SUFFIX_LEN, 1, 0, e->mtime);
 	r = s3tree_add(l, rel, len, 0, e->size, e->mtime);
 	if (r == 0 && !l->glob)
-		known_apply(l->t, l->bucket, e->name, e->etag, e->mtime, e->size,
-			    &l->entries[l->n - 1].meta);
+		l->entries[l->n - 1].known =
+		    known_apply(l->t, l->bucket, e->name, e->etag, e->mtime, e->size,
+				&l->entries[l->n - 1].meta);
 	return r;
 }
 
@@ -337,7 +338,7 @@ static int s3tree_entry_cmp(const void *a, const void *b)
 
 /* Sort, and keep one entry per name: a folder beats a file, and a folder
  * seen several times (prefix, marker, glob keys) appears once. */
-static void s3tree_dedupe(struct s3tree_listing *l)
+void s3tree_dedupe(struct s3tree_listing *l)
 {
 	size_t out = 0;
 
@@ -364,14 +365,14 @@ static void s3tree_dedupe(struct s3tree_listing *l)
 	l->n = out;
 }
 
-static void s3tree_listing_free(struct s3tree_listing *l)
+void s3tree_listing_free(struct s3tree_listing *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->entries[i].name);
 	free(l->entries);
 }
 
-static void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct stat *st)
+void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct stat *st)
 {
 	if (e->is_dir)
 		s3tree_dir_stat(t, st, e->mtime, &e->meta);
@@ -850,7 +851,7 @@ static int s3tree_folder_stat(struct s3tree *t, const char *bucket, const char *
 	return 0;
 }
 
-static int s3tree_getattr(void *ctx, const char *path, struct stat *st)
+int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 {
 	struct s3tree *t = ctx;
 	struct s3tree_head_job job = {0};
@@ -1074,7 +1075,13 @@ static int s3tree_folder_setattr(struct s3tree *t, const char *bucket, const cha
 		m.flags |= S3_META_MTIME;
 	}
 	s3tree_meta_set(&m, a);
-	return s3tree_put_marker(t, bucket, key, &m);
+	r = s3tree_put_marker(t, bucket, key, &m);
+	if (r == 0 && a->after) {
+		/* What a HEAD of the marker would now show. */
+		s3tree_dir_stat(t, a->after, 0, &m);
+		*a->after_known = 1;
+	}
+	return r;
 }
 
 static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct backend_setattr *a)
@@ -1106,7 +1113,8 @@ static int s3tree_setattr(void *ctx, const char *path, void *fh, const struct ba
 	r = s3tree_locate_key(t, path, &bucket, &key);
 	if (r < 0)
 		return r;
-	r = s3_head(t->cfg.s3, bucket, key, &obj);
+	/* A folder the cache knows needs no HEAD of "key" to tell. */
+	r = a->is_dir ? -ENOENT : s3_head(t->cfg.s3, bucket, key, &obj);
 	if (r == 0 && !s3tree_is_dir_object(&obj)) {
 		/* A file: set, and publish, which copies the object onto
 		 * itself with the new metadata. */
@@ -1375,6 +1383,8 @@ static void s3tree_destroy(void *ctx)
 static const struct backend_ops s3tree_ops = {
     .getattr = s3tree_getattr,
     .readdir = s3tree_readdir,
+    .list_page = s3tree_list_page,
+    .getattr_listed = s3tree_getattr_listed,
     .opendir = s3tree_opendir,
     .readdir_at = s3tree_readdir_at,
     .releasedir = s3tree_releasedir,

@@ -58,6 +58,7 @@ struct s3tree_entry {
 	char *name;
 	int is_dir;
 	int pending; /* a file open for writing, not yet (or not so) in S3 */
+	int known;   /* its metadata is what known.c remembers for its ETag */
 	off_t size;
 	time_t mtime;
 	struct s3_meta meta;
@@ -101,6 +102,25 @@ void s3tree_owner_meta(struct s3tree *t, struct s3_meta *m);
 /* Append an entry to a listing (name is copied).  0, -ENOMEM or -EFBIG. */
 int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_dir, off_t size,
 	       time_t mtime);
+/* A folder's attributes from its marker's metadata (zeroes: none). */
+void s3tree_dir_stat(struct s3tree *t, struct stat *st, time_t mtime, const struct s3_meta *m);
+/* Whether a HEAD of a key without a slash saw another tool's folder object. */
+int s3tree_is_dir_object(const struct s3_object *obj);
+/* The lister's callback that adds a page's entries to a listing (arg). */
+int s3tree_list_entry(void *arg, const struct s3xml_entry *e);
+/* Sort a listing, one entry per name. */
+void s3tree_dedupe(struct s3tree_listing *l);
+void s3tree_listing_free(struct s3tree_listing *l);
+/* What a listing entry shows. */
+void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct stat *st);
+/* Entry of the ops table: a lookup by name that goes to S3. */
+int s3tree_getattr(void *ctx, const char *path, struct stat *st);
+
+/* ---- lookup.c: lookups from one page of a folder's listing ---- */
+
+/* Entries of the ops table (backend.h). */
+int s3tree_list_page(void *ctx, const char *path, backend_fill_page_fn fill, void *arg);
+int s3tree_getattr_listed(void *ctx, const char *path, const struct stat *listed, struct stat *st);
 
 /* ---- known.c: what HEADs saw, for listings ---- */
 

@@ -24,7 +24,9 @@ struct fake_entry {
 struct fake {
 	struct fake_entry e[FAKE_MAX];
 	int n_getattr, n_readdir;
-	int n_opendir; /* streams opened, and still open */
+	int n_page, n_listed; /* list_page and getattr_listed calls */
+	int page_big;	      /* list_page says the folder goes on */
+	int n_opendir;	      /* streams opened, and still open */
 	int n_open_dirs;
 	/* Run once inside the next getattr or readdir, after it has read
 	 * the tree: a change racing with that call. */
@@ -784,6 +786,128 @@ static void test_stream_racing_change_not_kept(void)
 	teardown();
 }
 
+/* ---- lookups from one page of a listing (list_page) ---- */
+
+/* Every child of path: files lack what a lookup shows, folders also what
+ * readdir shows; "." never told. */
+static int fake_list_page(void *ctx, const char *path, backend_fill_page_fn fill, void *arg)
+{
+	(void)ctx;
+	fake.n_page++;
+	for (int i = 0; i < FAKE_MAX; i++) {
+		struct fake_entry *e = &fake.e[i];
+
+		if (e->used && fake_is_child(e->path, path))
+			fill(arg, strrchr(e->path, '/') + 1, &e->st,
+			     S_ISDIR(e->st.st_mode) ? BACKEND_PAGE_LOOKUP | BACKEND_PAGE_READDIR
+						    : BACKEND_PAGE_LOOKUP);
+	}
+	fake_run_hook();
+	return !fake.page_big;
+}
+
+static int fake_getattr_listed(void *ctx, const char *path, const struct stat *listed,
+			       struct stat *st)
+{
+	struct fake_entry *e = fake_find(path);
+
+	(void)ctx;
+	(void)listed;
+	fake.n_listed++;
+	if (e)
+		*st = e->st;
+	return e ? 0 : -ENOENT;
+}
+
+static struct backend_ops paged_ops;
+
+static void setup_paged(void)
+{
+	setup();
+	teardown();
+	paged_ops = fake_ops;
+	paged_ops.list_page = fake_list_page;
+	paged_ops.getattr_listed = fake_getattr_listed;
+	cache.ops = &paged_ops;
+	cache.ctx = NULL;
+	CHECK(mdcache_wrap(&cache, 60000) == 0);
+}
+
+static void test_page_answers_lookups(void)
+{
+	struct stat st;
+
+	setup_paged();
+	/* One page of "/": names missing from it cost nothing more. */
+	CHECK(getattr("/missing", &st) == -ENOENT);
+	CHECK(getattr("/other", &st) == -ENOENT);
+	CHECK(fake.n_page == 1 && fake.n_getattr == 0);
+	/* A name it shows: the rest of its attributes, once. */
+	CHECK(getattr("/a", &st) == 0 && st.st_size == 5);
+	CHECK(getattr("/a", &st) == 0);
+	CHECK(fake.n_listed == 1);
+	/* A folder: a page of its own first, then the rest. */
+	CHECK(getattr("/sub", &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(fake.n_page == 2 && fake.n_listed == 2);
+	CHECK(getattr("/sub/x", &st) == -ENOENT);
+	CHECK(fake.n_page == 2 && fake.n_getattr == 0);
+	/* readdir does not show a page holding a folder (readdir shows
+	 * more of it): it lists afresh. */
+	CHECK_STR(list("/"), "a,sub");
+	CHECK(fake.n_readdir == 1);
+	/* Something made here is seen at once. */
+	CHECK(cache.ops->release(cache.ctx, "/sub/x", create("/sub/x")) == 0);
+	CHECK(size_of("/sub/x") == 0);
+	teardown();
+}
+
+static void test_page_shown_by_readdir(void)
+{
+	struct fake_entry *sub;
+	struct stat st;
+
+	setup_paged();
+	sub = fake_find("/sub");
+	CHECK(sub != NULL);
+	if (sub)
+		sub->used = 0;
+	fake_add("/b", S_IFREG | 0644, 7);
+	CHECK(getattr("/missing", &st) == -ENOENT);
+	/* Only files: readdir shows the page, and lookups then answer from
+	 * it as from any listing. */
+	CHECK_STR(list("/"), "a,b");
+	CHECK(fake.n_readdir == 0 && fake.n_page == 1);
+	CHECK(size_of("/b") == 7);
+	CHECK(fake.n_listed == 0 && fake.n_getattr == 0);
+	teardown();
+}
+
+static void test_page_of_a_big_folder(void)
+{
+	struct stat st;
+
+	setup_paged();
+	fake.page_big = 1;
+	CHECK(getattr("/missing", &st) == -ENOENT);
+	CHECK(getattr("/a", &st) == 0 && st.st_size == 5);
+	CHECK(getattr("/other", &st) == -ENOENT);
+	/* Not asked for again: each name asks by itself. */
+	CHECK(fake.n_page == 1 && fake.n_getattr == 3 && fake.n_listed == 0);
+	teardown();
+}
+
+static void test_page_racing_change_not_kept(void)
+{
+	struct stat st;
+
+	setup_paged();
+	fake.hook = unlink_a;
+	CHECK(getattr("/missing", &st) == -ENOENT);
+	CHECK(getattr("/a", &st) == -ENOENT);
+	CHECK(fake.n_page == 2);
+	teardown();
+}
+
 int main(void)
 {
 	test_listing_answers_lookups();
@@ -797,5 +921,9 @@ int main(void)
 	test_absent_stays_absent();
 	test_stream_kept_unless_huge();
 	test_stream_racing_change_not_kept();
+	test_page_answers_lookups();
+	test_page_shown_by_readdir();
+	test_page_of_a_big_folder();
+	test_page_racing_change_not_kept();
 	return unit_done("test_mdcache");
 }

@@ -114,12 +114,14 @@ def test_bad_keys_left_out_good_ones_read(hmount):
             assert f.read() == hostile_s3.body_for(key), key
         assert os.stat(path).st_size == len(hostile_s3.body_for(key))
 
-    # One log line per bad key, none of them raw: control bytes and
-    # invalid UTF-8 are shown escaped.
+    # One log line per bad key each time its folder is listed (the
+    # lookups' page of it, then readdir), none of them raw: control bytes
+    # and invalid UTF-8 are shown escaped.
     log = m.log()
-    warnings = [ln for ln in log.splitlines() if "left out" in ln]
-    assert len(warnings) == len(hostile_s3.NAMES_BAD) - 1, "\n".join(warnings)
-    assert "names/sub/nul" not in log  # in a folder not listed yet
+    warnings = sorted({ln for ln in log.splitlines() if "left out" in ln})
+    # names/sub's too: the reads in it fetched a page of it.
+    assert len(warnings) == len(hostile_s3.NAMES_BAD), "\n".join(warnings)
+    assert "names/sub/nul" in log
     assert "bad-\\xff\\xfe.txt: key has invalid UTF-8" in log
     assert "names/nul%00.txt: the server sent a key with a NUL byte" in log
     assert "\ufffd" not in log.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -127,7 +129,7 @@ def test_bad_keys_left_out_good_ones_read(hmount):
 
     # The folder below holds a NUL key too: left out, its neighbour kept.
     assert listdir_b(folder + b"/sub") == [b"inner.txt"]
-    assert len([ln for ln in m.log().splitlines() if "left out" in ln]) == len(warnings) + 1
+    assert len({ln for ln in m.log().splitlines() if "left out" in ln}) == len(warnings)
 
 
 def test_folder_wins_over_file(hmount):
