@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
+#include "buf.h"
 #include "log.h"
 #include "pool.h"
 #include "prefetch.h"
@@ -41,7 +41,6 @@ struct prefetch_chunk {
  * fault and a zeroed page for every 4 KiB, which was a quarter of the CPU
  * time of a sequential read. */
 #define PREFETCH_CLASSES 7
-#define PREFETCH_HUGE_PAGE ((size_t)2 << 20)
 _Static_assert((PREFETCH_CHUNK_MIN << (PREFETCH_CLASSES - 1)) == PREFETCH_CHUNK_MAX,
 	       "one free list per power of two from PREFETCH_CHUNK_MIN to PREFETCH_CHUNK_MAX");
 
@@ -242,25 +241,6 @@ size_t prefetch_bytes_held(struct prefetch *pf)
 	return n;
 }
 
-/* A new buffer.  Those of a huge page or more are aligned to one and asked
- * to be backed by huge pages: each 4 KiB page would otherwise cost a page
- * fault when the fetch first writes it, a tenth of the CPU time of a
- * sequential read while a window ramps up.  The kernel falls back to small
- * pages when it has no huge ones. */
-static char *prefetch_buf_alloc(size_t cap)
-{
-	void *p;
-
-	if (cap < PREFETCH_HUGE_PAGE)
-		return malloc(cap);
-	if (posix_memalign(&p, PREFETCH_HUGE_PAGE, cap) != 0)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	(void)madvise(p, cap, MADV_HUGEPAGE);
-#endif
-	return p;
-}
-
 /* Take a buffer for len bytes, charged to the budget.  A forced charge
  * (bytes a reader waits for) always succeeds, so a full budget slows reads
  * down but never stalls them.  Sets *cap to what was charged. */
@@ -297,7 +277,7 @@ static char *prefetch_buf_get(struct prefetch *pf, size_t len, int force, size_t
 	pf->held_bytes += *cap;
 	pthread_mutex_unlock(&pf->lock);
 	if (!buf) {
-		buf = prefetch_buf_alloc(*cap);
+		buf = buf_alloc_huge(*cap);
 		if (!buf) {
 			pthread_mutex_lock(&pf->lock);
 			pf->held_bytes -= *cap;
