@@ -84,12 +84,24 @@ static uint64_t prefetch_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+off_t prefetch_window_slack(const struct prefetch_window *w)
+{
+	off_t slack = (off_t)w->read_max * PREFETCH_SLACK_READS;
+
+	return slack > PREFETCH_SLACK ? slack : PREFETCH_SLACK;
+}
+
 int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes,
 			   int in_window)
 {
-	int sequential =
-	    in_window || (off == 0 && w->next_off == 0) ||
-	    (off + PREFETCH_SLACK >= w->next_off && off <= w->next_off + PREFETCH_SLACK);
+	off_t slack;
+	int sequential;
+
+	if (len > w->read_max)
+		w->read_max = len;
+	slack = prefetch_window_slack(w);
+	sequential = in_window || (off == 0 && w->next_off == 0) ||
+		     (off + slack >= w->next_off && off <= w->next_off + slack);
 
 	if (sequential) {
 		size_t grown = w->window_bytes ? w->window_bytes * 2 : PREFETCH_WINDOW_START;
@@ -377,6 +389,17 @@ static struct prefetch_chunk *prefetch_find(struct prefetch_file *f, off_t off)
 	return NULL;
 }
 
+/* Where the first chunk after off starts, or the end of the object. */
+static off_t prefetch_next_start(struct prefetch_file *f, off_t off)
+{
+	off_t next = f->size;
+
+	for (struct prefetch_chunk *c = f->chunks; c; c = c->next)
+		if (c->state != CHUNK_FAILED && c->off > off && c->off < next)
+			next = c->off;
+	return next;
+}
+
 static void prefetch_unlink(struct prefetch_file *f, struct prefetch_chunk *victim)
 {
 	for (struct prefetch_chunk **pp = &f->chunks; *pp; pp = &(*pp)->next) {
@@ -443,11 +466,21 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 		f->fetch_end = off;
 	while (f->fetch_end < want_end) {
 		size_t len = chunk;
-		struct prefetch_chunk *c;
+		struct prefetch_chunk *c = prefetch_find(f, f->fetch_end);
+		off_t next;
 
+		/* Reads that came out of order started chunks of their own:
+		 * step over them, and stop short of the next. */
+		if (c) {
+			f->fetch_end = c->off + (off_t)c->len;
+			continue;
+		}
 		/* Cut chunks on chunk boundaries so later windows line up. */
 		if (f->fetch_end % (off_t)chunk)
 			len = chunk - (size_t)(f->fetch_end % (off_t)chunk);
+		next = prefetch_next_start(f, f->fetch_end);
+		if ((off_t)len > next - f->fetch_end)
+			len = (size_t)(next - f->fetch_end);
 		c = prefetch_start(f, f->fetch_end, len, f->fetch_end <= off);
 		if (!c)
 			break;
@@ -532,8 +565,9 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 	sequential = prefetch_window_update(&f->window, off, size, f->adapt.limit,
 					    prefetch_find(f, off) != NULL);
 	if (sequential) {
-		prefetch_trim(f, off - PREFETCH_SLACK,
-			      f->window.next_off + (off_t)f->window.window_bytes + PREFETCH_SLACK);
+		off_t slack = prefetch_window_slack(&f->window);
+
+		prefetch_trim(f, off - slack, f->window.next_off + (off_t)f->window.window_bytes + slack);
 		prefetch_fill(f, off);
 	} else {
 		size_t len =

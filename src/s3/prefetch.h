@@ -43,8 +43,12 @@ struct prefetch_config {
 #define PREFETCH_GAIN_PERCENT 115u
 /* How far a read may land from where the last one ended and still count as
  * in order: the kernel sends read-ahead requests on several threads, so
- * they arrive slightly shuffled. */
-#define PREFETCH_SLACK (1 << 20)
+ * they arrive shuffled, by up to its background requests (12 by default)
+ * times their size.  At least PREFETCH_SLACK, else PREFETCH_SLACK_READS
+ * times the largest read seen: 1 MiB reads, from a raised read_ahead_kb,
+ * arrive up to 12 MiB apart. */
+#define PREFETCH_SLACK	     (1 << 20)
+#define PREFETCH_SLACK_READS 32
 /* How long a failed fetch answers reads of its bytes with its error, in
  * ms: long enough to cover the kernel re-reading a page whose read
  * failed, short enough that a reader's own retry reaches the server. */
@@ -54,7 +58,11 @@ struct prefetch_config {
 struct prefetch_window {
 	off_t next_off;	     /* where an in-order reader reads next */
 	size_t window_bytes; /* how much to have fetched or in flight ahead */
+	size_t read_max;     /* the largest read seen */
 };
+
+/* How far from next_off a read still counts as in order (see above). */
+off_t prefetch_window_slack(const struct prefetch_window *w);
 
 /* The window's limit and chunking, adapted to the throughput measured. */
 struct prefetch_adapt {
