@@ -3,7 +3,7 @@
  *
  * A sequential reader gets a window that doubles with every read up to its
  * limit, cut into chunks that workers fetch in parallel.  The limit starts
- * at window_max_bytes in 4 chunks and adapts to the link: while the reader
+ * at window_max_bytes in 8 chunks and adapts to the link: while the reader
  * waits on the network and each step up raised the measured throughput,
  * the limit doubles and the chunks per window double (more, smaller
  * requests in flight: a bandwidth-delay product), up to total_max_bytes
@@ -36,7 +36,7 @@ struct prefetch_config {
 /* The window's adaptation: chunks per window at first and at most, the
  * largest window, the bytes a throughput sample spans at least (else half
  * the limit), and the gain a step up must bring to be kept. */
-#define PREFETCH_PARTS_START  4u
+#define PREFETCH_PARTS_START  8u
 #define PREFETCH_PARTS_MAX    16u
 #define PREFETCH_ADAPT_MAX    ((size_t)192 << 20)
 #define PREFETCH_SAMPLE_MIN   ((size_t)16 << 20)
