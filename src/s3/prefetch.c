@@ -31,6 +31,7 @@ struct prefetch_chunk {
 	size_t reserved; /* capacity of buf, charged to the budget */
 	enum prefetch_state state;
 	int err;
+	size_t used;	  /* bytes copied out to readers */
 	unsigned readers; /* readers waiting on it or copying from it */
 	int orphan;	  /* dropped from the list: the last user frees it */
 	char *buf;
@@ -462,7 +463,11 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 
 	if (want_end > f->size)
 		want_end = f->size;
-	if (!prefetch_find(f, off))
+	/* A read past the fill point moves it there.  One behind it, whose
+	 * bytes no chunk holds, came late or goes back: the read fetches its
+	 * own bytes, and the fill does not go back over chunks read and
+	 * dropped. */
+	if (!prefetch_find(f, off) && off > f->fetch_end)
 		f->fetch_end = off;
 	while (f->fetch_end < want_end) {
 		size_t len = chunk;
@@ -609,6 +614,7 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 			}
 			break;
 		}
+		n = 0;
 		if (pos >= c->off + (off_t)c->len) {
 			/* The object ended early: it changed under us. */
 			r = -EIO;
@@ -619,8 +625,15 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 			memcpy(buf + (pos - off), c->buf + (pos - c->off), n);
 			pos += (off_t)n;
 		}
-		if (c->orphan && c->readers == 0)
-			prefetch_chunk_free(c);
+		/* A chunk read to the end is dropped at once (the kernel keeps
+		 * the pages), not when the reader has left it behind by the
+		 * slack: that could hold tens of MiB of the budget. */
+		if (c->orphan) {
+			if (c->readers == 0)
+				prefetch_chunk_free(c);
+		} else if ((c->used += n) >= c->len) {
+			prefetch_unlink(f, c);
+		}
 		if (r < 0)
 			break;
 	}

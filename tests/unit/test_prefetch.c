@@ -175,14 +175,20 @@ static void test_sequential(struct prefetch *pf)
 /* 1 MiB reads in the order the kernel's threads deliver a raised
  * read-ahead: each group of 12 backwards.  The object is fetched once, not
  * again for every read that came early. */
-static void test_shuffled(struct prefetch *pf)
+static void test_shuffled(struct pool *workers)
 {
+	/* A small window and a large budget: what the file holds is its own
+	 * doing, not the budget's. */
+	struct prefetch_config cfg = {8 << 20, 256 << 20, 128 << 10};
+	struct prefetch *pf = prefetch_new(&cfg, workers);
 	struct prefetch_file *f = prefetch_open(pf, OBJ_SIZE, fake_fetch, NULL);
 	const int group = 12, blocks = (int)((OBJ_SIZE + (1 << 20) - 1) >> 20);
 	char *buf = malloc(1 << 20);
 	int ok = 1;
 
+	the_pf = pf;
 	fetched_bytes = 0;
+	peak_held = 0;
 	for (int g = 0; g < blocks && ok; g += group) {
 		for (int i = g + group - 1; i >= g; i--) {
 			off_t off = (off_t)i << 20;
@@ -197,7 +203,11 @@ static void test_shuffled(struct prefetch *pf)
 	}
 	CHECK(ok);
 	CHECK(fetched_bytes <= (size_t)OBJ_SIZE + (1 << 20));
+	/* Held: the window, the reads that came early, a chunk of slop; not
+	 * the chunks already read, kept until the reader is a slack past. */
+	CHECK(peak_held <= ((size_t)8 << 20) + (size_t)group * (1 << 20) + (4 << 20));
 	prefetch_close(f);
+	prefetch_free(pf);
 	free(buf);
 }
 
@@ -313,7 +323,8 @@ int main(void)
 	test_window_policy();
 	test_adapt_policy();
 	test_sequential(pf);
-	test_shuffled(pf);
+	test_shuffled(workers);
+	the_pf = pf;
 	test_random(pf);
 	test_failure(pf);
 	prefetch_free(pf);
