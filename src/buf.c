@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "buf.h"
 
@@ -107,4 +108,19 @@ void buf_free_secret(struct buf *b)
 	if (b->data)
 		explicit_bzero(b->data, b->cap);
 	buf_free(b);
+}
+
+void *buf_alloc_huge(size_t size)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p;
+
+	if (size < huge)
+		return malloc(size);
+	if (posix_memalign(&p, huge, size) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, size, MADV_HUGEPAGE); /* a hint: small pages still work */
+#endif
+	return p;
 }

@@ -27,4 +27,9 @@ void buf_free(struct buf *b);
 /* Wipe before freeing: for buffers that held secrets. */
 void buf_free_secret(struct buf *b);
 
+/* A large block (an upload part, a read-ahead chunk), aligned and advised
+ * for transparent huge pages when it spans one, freed with free(): its
+ * first write then faults once per 2 MiB rather than once per 4 KiB. */
+void *buf_alloc_huge(size_t size);
+
 #endif

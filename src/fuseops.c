@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h> /* RENAME_NOREPLACE */
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 
 #include "fuseops.h"
 #include "log.h"
+#include "mountra.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -43,6 +45,28 @@ static struct fuseops_ctx *fuseops_ctx(void)
 static void *fuseops_fh(const struct fuse_file_info *fi)
 {
 	return fi ? (void *)(uintptr_t)fi->fh : NULL;
+}
+
+static void fuseops_set_readahead(void)
+{
+	struct fuseops_ctx *ctx = fuseops_ctx();
+	int r = mountra_set(ctx->mountpoint, ctx->kernel_readahead);
+
+	if (r < 0)
+		log_info("cannot raise the kernel's read-ahead to %zu KiB (%s): reads come in "
+			 "128 KiB requests",
+			 ctx->kernel_readahead >> 10, strerror(-r));
+}
+
+/* The first request after INIT: the kernel took INIT's reply, which would
+ * have undone an earlier change to its read-ahead, and no file this mount
+ * serves is open yet. */
+static void fuseops_mount_ready(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (fuseops_ctx()->kernel_readahead)
+		pthread_once(&once, fuseops_set_readahead);
 }
 
 static void *fuseops_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
@@ -104,6 +128,7 @@ static int fuseops_getattr(const char *path, struct stat *st, struct fuse_file_i
 {
 	struct backend *b = fuseops_backend();
 
+	fuseops_mount_ready();
 	/* fstat(), and the kernel refreshing the size of a file being read,
 	 * come with the open file: answer from it, not from the path, whose
 	 * object may have changed or gone since. */
@@ -188,7 +213,10 @@ static int fuseops_open(const char *path, struct fuse_file_info *fi)
 	struct backend *b = fuseops_backend();
 	struct stat st;
 	void *fh = NULL;
-	int r = b->ops->open(b->ctx, path, fi->flags, &fh, &st);
+	int r;
+
+	fuseops_mount_ready();
+	r = b->ops->open(b->ctx, path, fi->flags, &fh, &st);
 
 	if (r < 0)
 		return r;

@@ -19,6 +19,10 @@ struct fuseops_ctx {
 	 * that the backend takes as an unlink, instead of hard_remove (which
 	 * makes fstat of such a file fail with ESTALE). */
 	int keep_unlinked;
+	/* The kernel's read-ahead for the mount (0: leave it), set once the
+	 * mount is up: see mountra.h. */
+	const char *mountpoint;
+	size_t kernel_readahead;
 };
 
 /* The operations table; fuse_new()'s private data is a struct fuseops_ctx. */

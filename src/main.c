@@ -179,6 +179,7 @@ int main(int argc, char *argv[])
 	struct whdb *db = NULL;
 	const char **db_keys = NULL, **db_vals = NULL;
 	struct fuseops_ctx ctx = {0};
+	char *mount_path = NULL;
 	struct fuse *fuse = NULL;
 	char *err = NULL, *fsname_esc = NULL;
 	int implied_default_permissions = 0;
@@ -404,6 +405,11 @@ int main(int argc, char *argv[])
 		ctx.keep_unlinked = 1;
 	}
 	ctx.ttl_ms = o.cache_ttl_ms;
+	/* mountinfo shows the mount under its canonical path. */
+	if (o.kernel_readahead_bytes && (mount_path = realpath(o.mountpoint, NULL))) {
+		ctx.mountpoint = mount_path;
+		ctx.kernel_readahead = o.kernel_readahead_bytes;
+	}
 
 	/* What libfuse and the kernel see: the source as the device name,
 	 * "fuse.odofs" as the type, and "ro" when nothing may change. */
@@ -495,6 +501,7 @@ out:
 	creds_free(creds);
 	curl_global_cleanup();
 	free(cmd.mountpoint);
+	free(mount_path);
 	free(err);
 	free(fsname_esc);
 	opts_free(&o);

@@ -40,6 +40,7 @@ static const struct fuse_opt opts_table[] = {
     OPT("log_level=%s", log_level_name, 0),
     OPT("cache_dir=%s", cache_dir, 0),
     OPT("spool_max=%s", spool_max_arg, 0),
+    OPT("kernel_readahead=%s", kernel_readahead_arg, 0),
     OPT("allow_other", allow_other, 1),
     OPT("default_permissions", default_permissions, 1),
     FUSE_OPT_KEY("allow_other", KEY_PASS),
@@ -130,6 +131,8 @@ void opts_usage(const char *progname, const struct opts_layer *layers, size_t n_
 	       "    timeout=SECONDS            bound on one operation, retries included (30)\n"
 	       "    cache_dir=DIR              spool folder for in-place changes (/var/tmp/odofs)\n"
 	       "    spool_max=SIZE             disk the spool may use (8G)\n"
+	       "    kernel_readahead=SIZE      the kernel's read-ahead on the mount, as root (4M;\n"
+	       "                               0 leaves the kernel's 128K)\n"
 	       "    log_level=LEVEL            error, warning, notice, info, debug (notice)\n",
 	       progname);
 	for (size_t i = 0; i < n_layers; i++)
@@ -354,7 +357,9 @@ int opts_resolve(struct opts *o, char **err)
 			      err)) ||
 	    (r = opts_seconds("timeout", o->timeout_arg, 30000, 1, 3600, &o->timeout_ms, err)) ||
 	    (r = opts_size("spool_max", o->spool_max_arg, (size_t)8 << 30, 0, &o->spool_max_bytes,
-			   err)))
+			   err)) ||
+	    (r = opts_size("kernel_readahead", o->kernel_readahead_arg, (size_t)4 << 20, 0,
+			   &o->kernel_readahead_bytes, err)))
 		return r;
 	if (o->cache_dir && o->cache_dir[0] != '/')
 		return log_einval(err, "cache_dir=%s: expected an absolute path", o->cache_dir);
@@ -389,5 +394,6 @@ void opts_free(struct opts *o)
 	free(o->timeout_arg);
 	free(o->cache_dir);
 	free(o->spool_max_arg);
+	free(o->kernel_readahead_arg);
 	source_free(&o->source);
 }

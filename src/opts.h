@@ -27,6 +27,7 @@ struct opts {
 	char *timeout_arg;
 	char *cache_dir; /* resolved: /var/tmp/odofs by default */
 	char *spool_max_arg;
+	char *kernel_readahead_arg;
 	int read_only;
 	int foreground;
 	int debug;
@@ -43,6 +44,7 @@ struct opts {
 	unsigned cache_ttl_ms;
 	unsigned timeout_ms; /* S3 calls and catalog statements alike */
 	size_t spool_max_bytes;
+	size_t kernel_readahead_bytes;
 
 	/* the layers given to opts_parse(), resolved and freed with o */
 	const struct opts_layer *layers;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "log.h"
 #include "pool.h"
 #include "prefetch.h"
@@ -30,6 +31,7 @@ struct prefetch_chunk {
 	size_t reserved; /* capacity of buf, charged to the budget */
 	enum prefetch_state state;
 	int err;
+	size_t used;	  /* bytes copied out to readers */
 	unsigned readers; /* readers waiting on it or copying from it */
 	int orphan;	  /* dropped from the list: the last user frees it */
 	char *buf;
@@ -83,12 +85,24 @@ static uint64_t prefetch_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+off_t prefetch_window_slack(const struct prefetch_window *w)
+{
+	off_t slack = (off_t)w->read_max * PREFETCH_SLACK_READS;
+
+	return slack > PREFETCH_SLACK ? slack : PREFETCH_SLACK;
+}
+
 int prefetch_window_update(struct prefetch_window *w, off_t off, size_t len, size_t max_bytes,
 			   int in_window)
 {
-	int sequential =
-	    in_window || (off == 0 && w->next_off == 0) ||
-	    (off + PREFETCH_SLACK >= w->next_off && off <= w->next_off + PREFETCH_SLACK);
+	off_t slack;
+	int sequential;
+
+	if (len > w->read_max)
+		w->read_max = len;
+	slack = prefetch_window_slack(w);
+	sequential = in_window || (off == 0 && w->next_off == 0) ||
+		     (off + slack >= w->next_off && off <= w->next_off + slack);
 
 	if (sequential) {
 		size_t grown = w->window_bytes ? w->window_bytes * 2 : PREFETCH_WINDOW_START;
@@ -245,20 +259,27 @@ size_t prefetch_bytes_held(struct prefetch *pf)
  * down but never stalls them.  Sets *cap to what was charged. */
 static char *prefetch_buf_get(struct prefetch *pf, size_t len, int force, size_t *cap)
 {
-	int cls = prefetch_class(len, cap);
+	int cls = prefetch_class(len, cap), use = -1;
 	char *buf = NULL;
 
 	if (cls < 0)
 		*cap = len;
 	pthread_mutex_lock(&pf->lock);
+	/* An idle buffer up to 4 times larger serves too: chunk sizes follow
+	 * the window, and a new buffer costs its pages' first faults. */
+	for (int i = cls; cls >= 0 && i <= cls + 2 && i < PREFETCH_CLASSES && use < 0; i++)
+		if (pf->free_bufs[i])
+			use = i;
+	if (use >= 0)
+		*cap = (size_t)PREFETCH_CHUNK_MIN << use;
 	if (!force && pf->held_bytes + *cap > pf->cfg.total_max_bytes) {
 		pthread_mutex_unlock(&pf->lock);
 		return NULL;
 	}
-	if (cls >= 0 && pf->free_bufs[cls]) {
-		struct prefetch_free_buf *b = pf->free_bufs[cls];
+	if (use >= 0) {
+		struct prefetch_free_buf *b = pf->free_bufs[use];
 
-		pf->free_bufs[cls] = b->next;
+		pf->free_bufs[use] = b->next;
 		pf->cached_bytes -= *cap;
 		buf = (char *)b;
 	} else if (pf->held_bytes + pf->cached_bytes + *cap > pf->cfg.total_max_bytes) {
@@ -269,7 +290,7 @@ static char *prefetch_buf_get(struct prefetch *pf, size_t len, int force, size_t
 	pf->held_bytes += *cap;
 	pthread_mutex_unlock(&pf->lock);
 	if (!buf) {
-		buf = malloc(*cap);
+		buf = buf_alloc_huge(*cap);
 		if (!buf) {
 			pthread_mutex_lock(&pf->lock);
 			pf->held_bytes -= *cap;
@@ -369,6 +390,17 @@ static struct prefetch_chunk *prefetch_find(struct prefetch_file *f, off_t off)
 	return NULL;
 }
 
+/* Where the first chunk after off starts, or the end of the object. */
+static off_t prefetch_next_start(struct prefetch_file *f, off_t off)
+{
+	off_t next = f->size;
+
+	for (struct prefetch_chunk *c = f->chunks; c; c = c->next)
+		if (c->state != CHUNK_FAILED && c->off > off && c->off < next)
+			next = c->off;
+	return next;
+}
+
 static void prefetch_unlink(struct prefetch_file *f, struct prefetch_chunk *victim)
 {
 	for (struct prefetch_chunk **pp = &f->chunks; *pp; pp = &(*pp)->next) {
@@ -431,15 +463,29 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 
 	if (want_end > f->size)
 		want_end = f->size;
-	if (!prefetch_find(f, off))
+	/* A read past the fill point moves it there.  One behind it, whose
+	 * bytes no chunk holds, came late or goes back: the read fetches its
+	 * own bytes, and the fill does not go back over chunks read and
+	 * dropped. */
+	if (!prefetch_find(f, off) && off > f->fetch_end)
 		f->fetch_end = off;
 	while (f->fetch_end < want_end) {
 		size_t len = chunk;
-		struct prefetch_chunk *c;
+		struct prefetch_chunk *c = prefetch_find(f, f->fetch_end);
+		off_t next;
 
+		/* Reads that came out of order started chunks of their own:
+		 * step over them, and stop short of the next. */
+		if (c) {
+			f->fetch_end = c->off + (off_t)c->len;
+			continue;
+		}
 		/* Cut chunks on chunk boundaries so later windows line up. */
 		if (f->fetch_end % (off_t)chunk)
 			len = chunk - (size_t)(f->fetch_end % (off_t)chunk);
+		next = prefetch_next_start(f, f->fetch_end);
+		if ((off_t)len > next - f->fetch_end)
+			len = (size_t)(next - f->fetch_end);
 		c = prefetch_start(f, f->fetch_end, len, f->fetch_end <= off);
 		if (!c)
 			break;
@@ -524,8 +570,9 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 	sequential = prefetch_window_update(&f->window, off, size, f->adapt.limit,
 					    prefetch_find(f, off) != NULL);
 	if (sequential) {
-		prefetch_trim(f, off - PREFETCH_SLACK,
-			      f->window.next_off + (off_t)f->window.window_bytes + PREFETCH_SLACK);
+		off_t slack = prefetch_window_slack(&f->window);
+
+		prefetch_trim(f, off - slack, f->window.next_off + (off_t)f->window.window_bytes + slack);
 		prefetch_fill(f, off);
 	} else {
 		size_t len =
@@ -567,6 +614,7 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 			}
 			break;
 		}
+		n = 0;
 		if (pos >= c->off + (off_t)c->len) {
 			/* The object ended early: it changed under us. */
 			r = -EIO;
@@ -577,8 +625,15 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 			memcpy(buf + (pos - off), c->buf + (pos - c->off), n);
 			pos += (off_t)n;
 		}
-		if (c->orphan && c->readers == 0)
-			prefetch_chunk_free(c);
+		/* A chunk read to the end is dropped at once (the kernel keeps
+		 * the pages), not when the reader has left it behind by the
+		 * slack: that could hold tens of MiB of the budget. */
+		if (c->orphan) {
+			if (c->readers == 0)
+				prefetch_chunk_free(c);
+		} else if ((c->used += n) >= c->len) {
+			prefetch_unlink(f, c);
+		}
 		if (r < 0)
 			break;
 	}

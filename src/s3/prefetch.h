@@ -3,7 +3,7 @@
  *
  * A sequential reader gets a window that doubles with every read up to its
  * limit, cut into chunks that workers fetch in parallel.  The limit starts
- * at window_max_bytes in 4 chunks and adapts to the link: while the reader
+ * at window_max_bytes in 8 chunks and adapts to the link: while the reader
  * waits on the network and each step up raised the measured throughput,
  * the limit doubles and the chunks per window double (more, smaller
  * requests in flight: a bandwidth-delay product), up to total_max_bytes
@@ -36,15 +36,19 @@ struct prefetch_config {
 /* The window's adaptation: chunks per window at first and at most, the
  * largest window, the bytes a throughput sample spans at least (else half
  * the limit), and the gain a step up must bring to be kept. */
-#define PREFETCH_PARTS_START  4u
+#define PREFETCH_PARTS_START  8u
 #define PREFETCH_PARTS_MAX    16u
 #define PREFETCH_ADAPT_MAX    ((size_t)192 << 20)
 #define PREFETCH_SAMPLE_MIN   ((size_t)16 << 20)
 #define PREFETCH_GAIN_PERCENT 115u
 /* How far a read may land from where the last one ended and still count as
  * in order: the kernel sends read-ahead requests on several threads, so
- * they arrive slightly shuffled. */
-#define PREFETCH_SLACK (1 << 20)
+ * they arrive shuffled, by up to its background requests (12 by default)
+ * times their size.  At least PREFETCH_SLACK, else PREFETCH_SLACK_READS
+ * times the largest read seen: 1 MiB reads, from a raised read_ahead_kb,
+ * arrive up to 12 MiB apart. */
+#define PREFETCH_SLACK	     (1 << 20)
+#define PREFETCH_SLACK_READS 32
 /* How long a failed fetch answers reads of its bytes with its error, in
  * ms: long enough to cover the kernel re-reading a page whose read
  * failed, short enough that a reader's own retry reaches the server. */
@@ -54,7 +58,11 @@ struct prefetch_config {
 struct prefetch_window {
 	off_t next_off;	     /* where an in-order reader reads next */
 	size_t window_bytes; /* how much to have fetched or in flight ahead */
+	size_t read_max;     /* the largest read seen */
 };
+
+/* How far from next_off a read still counts as in order (see above). */
+off_t prefetch_window_slack(const struct prefetch_window *w);
 
 /* The window's limit and chunking, adapted to the throughput measured. */
 struct prefetch_adapt {

@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "log.h"
 #include "pool.h"
 #include "upload.h"
@@ -562,7 +563,7 @@ static int upload_grow(struct upload *up)
 	cap = up->part == 1 ? (up->cur_cap ? up->cur_cap * 2 : UPLOAD_FILL_START) : want;
 	if (cap > want)
 		cap = want;
-	p = realloc(up->cur, cap);
+	p = up->cur ? realloc(up->cur, cap) : buf_alloc_huge(cap);
 	if (!p)
 		return -ENOMEM;
 	up->cur = p;

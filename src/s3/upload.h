@@ -29,7 +29,7 @@ struct pool;
 #define UPLOAD_MAX_SPARE      4u	 /* idle part buffers kept for reuse */
 #define UPLOAD_PARTS_PER_STEP 1000u	 /* the part size doubles after each step */
 #define UPLOAD_MAX_PARTS      10000u	 /* S3's limit */
-#define UPLOAD_INFLIGHT_START 4u	 /* parts of one upload on the wire at first */
+#define UPLOAD_INFLIGHT_START 8u	 /* parts of one upload on the wire at first */
 #define UPLOAD_GAIN_PERCENT   115u	 /* the gain a step up must bring to be kept */
 
 /* The in-flight limit's adaptation, pure so it can be unit-tested. */

@@ -138,11 +138,16 @@ def unmount(mnt):
         pass
 
 
+_stops = []  # commands that stop what a script started (rgw.sh stop DIR)
+
+
 def cleanup():
     for mnt in list(_mounts):
         unmount(mnt)
     for p in list(_procs):
         stop_proc(p)
+    for cmd in _stops:
+        subprocess.run(cmd, capture_output=True, timeout=60)
     if _tmp and os.path.isdir(_tmp):
         shutil.rmtree(_tmp, ignore_errors=True)
 
@@ -299,6 +304,20 @@ def start_server(data_dir, key_id, secret):
         with open(errlog.name) as f:
             raise BenchError(f"server did not start: {line!r} {f.read()[-2000:]}")
     return p, int(m.group(1))
+
+
+def start_rgw(key_id, secret):
+    """A throwaway Ceph RGW on loopback (tests/rgw/rgw.sh; 16-30 s to start),
+    stopped at exit. Returns its port."""
+    d = os.path.join(tmpdir(), "rgw")
+    script = os.path.join(REPO, "tests", "rgw", "rgw.sh")
+    _stops.append(["bash", script, "stop", d])
+    cp = subprocess.run(["bash", script, "start", d], capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, RGW_ACCESS_KEY=key_id, RGW_SECRET_KEY=secret))
+    m = re.search(r"^endpoint http://127\.0\.0\.1:(\d+)$", cp.stdout, re.M)
+    if cp.returncode != 0 or not m:
+        raise BenchError(f"Ceph RGW did not start: {cp.stderr[-1500:]}")
+    return int(m.group(1))
 
 
 class S3Curl:

@@ -184,9 +184,20 @@ class Data:
     def marker(self):
         return f"linkbench v1 size={self.size} small={self.small}\n"
 
-    def server_objects(self, s3):
-        """Put what the server must hold, through the direct port; kept."""
-        if bl.data_ready(self.s3dir, self.marker()):
+    def server_objects(self, s3, ops, kept=True):
+        """Put what the server must hold, through the direct port; kept
+        between runs (s3rver's folder), or only what ops need (RGW)."""
+        if kept and bl.data_ready(self.s3dir, self.marker()):
+            return
+        if not kept:
+            s3.create_bucket()
+            big, quads = self.keys_big()
+            if {"read", "read4"} & set(ops):
+                log("  putting the objects to read")
+                put_files(s3, [(self.big, big)] + list(zip(self.quarters, quads)))
+            if "meta" in ops:
+                log("  putting the small objects")
+                self.put_small(s3)
             return
         log("  putting the objects on the server (kept for later runs)")
         try:
@@ -195,13 +206,16 @@ class Data:
             pass
         big, quads = self.keys_big()
         put_files(s3, [(self.big, big)] + list(zip(self.quarters, quads)))
+        self.put_small(s3)
+        bl.data_done(self.s3dir, self.marker())
+
+    def put_small(self, s3):
         body = os.path.join(self.dir, "small.bin")
         with open(body, "wb") as f:
             f.write(os.urandom(2048))
         keys = self.small_keys()
         for i in range(0, len(keys), 500):
             put_files(s3, [(body, k) for k in keys[i:i + 500]])
-        bl.data_done(self.s3dir, self.marker())
 
 
 def put_files(s3, pairs):
@@ -327,7 +341,7 @@ def curl_mpu(s3, key, paths):
         if cp.returncode != 0:
             raise BenchError(f"curl multipart: {cp.stderr.strip()[:300]}")
         return cp.stdout
-    out = run(s3.cmd("-X", "POST", s3.url(key) + "?uploads"))
+    out = run(s3.cmd("-X", "POST", s3.url(key) + "?uploads="))
     m = re.search(r"<UploadId>([^<]+)</UploadId>", out)
     if not m:
         raise BenchError(f"curl multipart: no UploadId in {out[:200]!r}")
@@ -365,6 +379,9 @@ def main():
     ap.add_argument("--size", type=int, default=1024, help="MiB of the sequential read and write (default 1024)")
     ap.add_argument("--small", type=int, default=1000,
                     help="keys in the small folder (default 1000; the large folder and tree get 10x)")
+    ap.add_argument("--server", default="s3rver", choices=("s3rver", "rgw"),
+                    help="the S3 server behind linkem: s3rver (the mock, its objects kept between runs) "
+                         "or rgw (a throwaway Ceph RGW, tests/rgw/rgw.sh)")
     ap.add_argument("--tools", default="curl aws odofs s3fs rclone")
     ap.add_argument("--ops", default="read read4 write write4 meta")
     ap.add_argument("--odofs-opts", default=os.environ.get("BENCH_ODOFS_OPTS", ""))
@@ -385,7 +402,7 @@ def main():
 
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    log(f"link benchmark, profile {args.profile}, size {args.size} MiB, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    log(f"link benchmark, profile {args.profile}, server {args.server}, size {args.size} MiB, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     log(f"  machine: {os.cpu_count()} CPUs, load average {' '.join(load)} at start")
     log(f"  odofs   {bl.ODOFS}: {bl.version([bl.ODOFS, '--version'])} -o endpoint=...{(',' + args.odofs_opts) if args.odofs_opts else ''} (defaults)")
     if args.odofs_ref:
@@ -402,10 +419,15 @@ def main():
     data = Data(args.size, args.small)
     data.local_files()
     key_id, secret = bl.new_key_pair()
-    os.makedirs(data.s3dir, exist_ok=True)
-    server, port = bl.start_server(data.s3dir, key_id, secret)
+    if args.server == "rgw":
+        log("  server: Ceph RGW on loopback (tests/rgw/rgw.sh), fresh for this run")
+        port = bl.start_rgw(key_id, secret)
+    else:
+        log("  server: s3rver (tests/s3rver), its objects kept in " + data.s3dir)
+        os.makedirs(data.s3dir, exist_ok=True)
+        _server, port = bl.start_server(data.s3dir, key_id, secret)
     direct = bl.S3Curl(f"http://127.0.0.1:{port}", BUCKET, key_id, secret)
-    data.server_objects(direct)
+    data.server_objects(direct, ops, kept=args.server == "s3rver")
     b = Bench(args)
     b.link = Linkem(args.profile, port)
     s3 = bl.S3Curl(f"http://127.0.0.1:{b.link.port}", BUCKET, key_id, secret)

@@ -84,6 +84,17 @@ static void test_window_policy(void)
 	CHECK(prefetch_window_update(&w, (1LL << 30) + 4096, 4096, max, 0) == 1);
 	CHECK(w.window_bytes == PREFETCH_WINDOW_START);
 
+	/* 1 MiB reads (a raised read_ahead_kb) come up to 12 apart, and
+	 * the ones left behind come late: still sequential. */
+	memset(&w, 0, sizeof(w));
+	for (int i = 0; i < 8; i++)
+		prefetch_window_update(&w, (off_t)i << 20, 1 << 20, max, 0);
+	CHECK(prefetch_window_update(&w, (off_t)20 << 20, 1 << 20, max, 0) == 1);
+	CHECK(prefetch_window_update(&w, (off_t)9 << 20, 1 << 20, max, 0) == 1);
+	CHECK(w.window_bytes == max);
+	/* ... but a jump of 64 MiB is not. */
+	CHECK(prefetch_window_update(&w, (off_t)85 << 20, 1 << 20, max, 0) == 0);
+
 	CHECK(prefetch_chunk_bytes(0, 4) == PREFETCH_CHUNK_MIN);
 	CHECK(prefetch_chunk_bytes(4 << 20, 4) == 1 << 20);
 	CHECK(prefetch_chunk_bytes(96 << 20, 8) == 8 << 20); /* a power of two */
@@ -159,6 +170,45 @@ static void test_sequential(struct prefetch *pf)
 	prefetch_close(f);
 	free(buf);
 	CHECK(prefetch_bytes_held(pf) == 0);
+}
+
+/* 1 MiB reads in the order the kernel's threads deliver a raised
+ * read-ahead: each group of 12 backwards.  The object is fetched once, not
+ * again for every read that came early. */
+static void test_shuffled(struct pool *workers)
+{
+	/* A small window and a large budget: what the file holds is its own
+	 * doing, not the budget's. */
+	struct prefetch_config cfg = {8 << 20, 256 << 20, 128 << 10};
+	struct prefetch *pf = prefetch_new(&cfg, workers);
+	struct prefetch_file *f = prefetch_open(pf, OBJ_SIZE, fake_fetch, NULL);
+	const int group = 12, blocks = (int)((OBJ_SIZE + (1 << 20) - 1) >> 20);
+	char *buf = malloc(1 << 20);
+	int ok = 1;
+
+	the_pf = pf;
+	fetched_bytes = 0;
+	peak_held = 0;
+	for (int g = 0; g < blocks && ok; g += group) {
+		for (int i = g + group - 1; i >= g; i--) {
+			off_t off = (off_t)i << 20;
+			ssize_t n;
+
+			if (off >= OBJ_SIZE)
+				continue;
+			n = prefetch_read(f, buf, 1 << 20, off);
+			if (n <= 0 || !check_range(buf, off, (size_t)n))
+				ok = 0;
+		}
+	}
+	CHECK(ok);
+	CHECK(fetched_bytes <= (size_t)OBJ_SIZE + (1 << 20));
+	/* Held: the window, the reads that came early, a chunk of slop; not
+	 * the chunks already read, kept until the reader is a slack past. */
+	CHECK(peak_held <= ((size_t)8 << 20) + (size_t)group * (1 << 20) + (4 << 20));
+	prefetch_close(f);
+	prefetch_free(pf);
+	free(buf);
 }
 
 static void test_random(struct prefetch *pf)
@@ -273,6 +323,8 @@ int main(void)
 	test_window_policy();
 	test_adapt_policy();
 	test_sequential(pf);
+	test_shuffled(workers);
+	the_pf = pf;
 	test_random(pf);
 	test_failure(pf);
 	prefetch_free(pf);

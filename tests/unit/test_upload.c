@@ -54,31 +54,33 @@ int main(void)
 	 * undo a step that gained nothing, never past the ceiling. */
 	{
 		struct upload_adapt a;
+		const unsigned ceil = 4 * UPLOAD_INFLIGHT_START - 1;
 		uint64_t t = 1000;
 		unsigned i;
 
 		upload_adapt_init(&a);
 		CHECK(a.limit == UPLOAD_INFLIGHT_START);
-		upload_adapt_update(&a, 0, t, 15); /* starts the sample */
+		upload_adapt_update(&a, 0, t, ceil); /* starts the sample */
 		for (i = 0; i < 2 * UPLOAD_INFLIGHT_START - 1; i++)
-			CHECK(upload_adapt_update(&a, 90, t += 100, 15) == 0);
-		CHECK(upload_adapt_update(&a, 90, t += 100, 15) == 1); /* 8 parts in 800 ms */
+			CHECK(upload_adapt_update(&a, 90, t += 100, ceil) == 0);
+		/* a sample spans twice the limit's parts */
+		CHECK(upload_adapt_update(&a, 90, t += 100, ceil) == 1);
 		CHECK(a.limit == 2 * UPLOAD_INFLIGHT_START);
-		for (i = 0; i < 15; i++)
-			upload_adapt_update(&a, 40, t += 50, 15); /* twice the rate: kept */
-		CHECK(upload_adapt_update(&a, 40, t += 50, 15) == 1);
-		CHECK(a.limit == 15); /* the ceiling */
-		for (i = 0; i < 29; i++)
-			upload_adapt_update(&a, 45, t += 50, 15); /* no gain: undone */
-		CHECK(upload_adapt_update(&a, 45, t += 50, 15) == 1);
+		for (i = 0; i < 4 * UPLOAD_INFLIGHT_START - 1; i++)
+			upload_adapt_update(&a, 40, t += 50, ceil); /* twice the rate: kept */
+		CHECK(upload_adapt_update(&a, 40, t += 50, ceil) == 1);
+		CHECK(a.limit == ceil); /* the ceiling */
+		for (i = 0; i < 2 * ceil - 1; i++)
+			upload_adapt_update(&a, 45, t += 50, ceil); /* no gain: undone */
+		CHECK(upload_adapt_update(&a, 45, t += 50, ceil) == 1);
 		CHECK(a.limit == 2 * UPLOAD_INFLIGHT_START);
 		CHECK(a.settled);
 
 		/* A writer that never waits is its own bound. */
 		upload_adapt_init(&a);
-		upload_adapt_update(&a, 0, t, 15);
+		upload_adapt_update(&a, 0, t, ceil);
 		for (i = 0; i < 20; i++)
-			CHECK(upload_adapt_update(&a, 0, t += 100, 15) == 0);
+			CHECK(upload_adapt_update(&a, 0, t += 100, ceil) == 0);
 		CHECK(a.limit == UPLOAD_INFLIGHT_START);
 	}
 	return unit_done("test_upload");

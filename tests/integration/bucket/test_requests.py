@@ -58,6 +58,36 @@ def test_a_large_file_read_once_whole(mount, s3, bucket):
     assert not [r for r in reqs if r[0] == "HEAD"]
 
 
+def _bdi_read_ahead_kb(path):
+    st = os.stat(path)
+    with open(f"/sys/class/bdi/{os.major(st.st_dev)}:{os.minor(st.st_dev)}/read_ahead_kb") as f:
+        return int(f.read())
+
+
+@pytest.mark.mock_only("counts requests in the server's access log")
+@pytest.mark.parametrize("opts,kb", [((), 4096), (("kernel_readahead=16M",), 16384),
+                                     (("kernel_readahead=0",), 128)])
+def test_a_sequential_read_fetches_each_byte_once(mount, s3, bucket, opts, kb):
+    # With the kernel's read-ahead raised, its 1 MiB reads reach odofs's
+    # threads out of order; none of them may restart the read-ahead.
+    data = os.urandom(48 * 1024 * 1024 + 4321)
+    s3.put(bucket, "seq.bin", data)
+    m = mount(f"s3://{bucket}", *opts)
+    os.listdir(m)
+    assert _bdi_read_ahead_kb(m) == kb
+    mark = s3.log_mark()
+    cp = subprocess.run(["dd", f"if={m / 'seq.bin'}", "bs=1M", "status=none"], capture_output=True,
+                        timeout=300)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == data
+    gets = [r for r in s3.requests_since(mark) if r[0] == "GET" and "list-type" not in r[2]]
+    fetched = 0
+    for r in gets:
+        lo, hi = r[4].split("=")[1].split("-")
+        fetched += min(int(hi), len(data) - 1) - int(lo) + 1
+    assert fetched == len(data), gets
+
+
 @pytest.mark.mock_only("counts requests in the server's access log")
 def test_a_new_file_in_a_listed_folder_is_one_put(mount, s3, bucket):
     s3.put(bucket, "d/old", b"x")
