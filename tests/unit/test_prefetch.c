@@ -203,9 +203,10 @@ static void test_shuffled(struct pool *workers)
 	}
 	CHECK(ok);
 	CHECK(fetched_bytes <= (size_t)OBJ_SIZE + (1 << 20));
-	/* Held: the window, the reads that came early, a chunk of slop; not
-	 * the chunks already read, kept until the reader is a slack past. */
-	CHECK(peak_held <= ((size_t)8 << 20) + (size_t)group * (1 << 20) + (4 << 20));
+	/* Held: the window and up to two groups of reads that came early
+	 * (17-28 MiB, as the workers' timing falls), not the chunks already
+	 * read, kept until the reader is a slack past them (49 MiB). */
+	CHECK(peak_held <= ((size_t)8 << 20) + 2 * (size_t)group * (1 << 20) + (4 << 20));
 	prefetch_close(f);
 	prefetch_free(pf);
 	free(buf);
