@@ -140,13 +140,7 @@ int s3tree_getattr_listed(void *ctx, const char *path, const struct stat *listed
 		if (r == 0)
 			s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
 	} else {
-		r = s3_head(t->cfg.s3, bucket, key, &obj);
-		if (r == 0 && s3tree_is_dir_object(&obj)) {
-			s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
-		} else if (r == 0) {
-			known_note(t, bucket, key, &obj);
-			s3tree_stat_meta(t, st, obj.size, obj.mtime, &obj.meta);
-		}
+		r = s3tree_head_stat(t, bucket, key, st);
 	}
 	/* No marker ("name_$folder$", or keys only), or gone since the page:
 	 * the lookup that tells every case apart. */

@@ -836,6 +836,20 @@ static void s3tree_root_stat(struct s3tree *t, struct stat *st)
 	s3tree_dir_stat(t, st, 0, &m);
 }
 
+int s3tree_head_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st)
+{
+	struct s3_object obj;
+	int r = s3_head(t->cfg.s3, bucket, key, &obj);
+
+	if (r == 0 && s3tree_is_dir_object(&obj)) {
+		s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
+	} else if (r == 0) {
+		known_note(t, bucket, key, &obj);
+		s3tree_stat_meta(t, st, obj.size, obj.mtime, &obj.meta);
+	}
+	return r;
+}
+
 /* A folder known to exist: its marker's metadata if it has one (marker
  * set), else the defaults. */
 static int s3tree_folder_stat(struct s3tree *t, const char *bucket, const char *marker,
@@ -916,13 +930,7 @@ int s3tree_getattr(void *ctx, const char *path, struct stat *st)
 			goto out;
 		}
 		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS && p.is_file) {
-			r = s3_head(t->cfg.s3, bucket, key, &obj);
-			if (r == 0 && s3tree_is_dir_object(&obj)) {
-				s3tree_dir_stat(t, st, obj.mtime, &obj.meta);
-			} else if (r == 0) {
-				known_note(t, bucket, key, &obj);
-				s3tree_stat_meta(t, st, obj.size, obj.mtime, &obj.meta);
-			}
+			r = s3tree_head_stat(t, bucket, key, st);
 			goto out;
 		}
 		if (r_list == 0 && p.n < S3TREE_PROBE_KEYS && p.is_folder_key) {

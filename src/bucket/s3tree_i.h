@@ -104,6 +104,9 @@ int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_di
 	       time_t mtime);
 /* A folder's attributes from its marker's metadata (zeroes: none). */
 void s3tree_dir_stat(struct s3tree *t, struct stat *st, time_t mtime, const struct s3_meta *m);
+/* HEAD key and stat it: a folder object as a folder, else a file (whose
+ * metadata known.c then remembers for its ETag).  0 or the HEAD's error. */
+int s3tree_head_stat(struct s3tree *t, const char *bucket, const char *key, struct stat *st);
 /* Whether a HEAD of a key without a slash saw another tool's folder object. */
 int s3tree_is_dir_object(const struct s3_object *obj);
 /* The lister's callback that adds a page's entries to a listing (arg). */

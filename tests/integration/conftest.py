@@ -399,11 +399,42 @@ class S3Server(S3Base):
         self.proc = None
 
     def log_mark(self):
-        """A position in the access log, for requests_since()."""
+        """A position in the access log, for requests_since(): just after a
+        marker request's line, so a request answered before the call but
+        logged after it (see requests_since) is not counted as later."""
         try:
-            return self.access_log.stat().st_size
+            start = self.access_log.stat().st_size  # the marker's line is after this
         except FileNotFoundError:
-            return 0
+            start = 0
+        marker = self._send_marker()
+        pos = []
+
+        def marker_logged():
+            try:
+                with open(self.access_log, "rb") as f:
+                    f.seek(start)
+                    text = f.read()
+            except FileNotFoundError:
+                return False
+            i = text.find(f" {marker} ".encode())
+            if i >= 0 and text.find(b"\n", i) >= 0:
+                pos[:] = [start + text.find(b"\n", i) + 1]
+            return bool(pos)
+
+        wait_for(marker_logged, 60, "the S3 server did not log a request it answered", interval=0.01)
+        return pos[0]
+
+    def _send_marker(self):
+        """A HEAD of a bucket that does not exist, unsigned, answered: its
+        path, to find in the access log."""
+        marker = "/" + random_name("log-marker-")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("HEAD", marker)
+            conn.getresponse().read()
+        finally:
+            conn.close()
+        return marker
 
     def requests_since(self, mark=0):
         """Requests answered since `mark`: [(method, path, {query}, status, range)],
@@ -415,13 +446,7 @@ class S3Server(S3Base):
         the caller has had answered, and the log is read once the marker is
         in it. (Node writes a response's line when its last write completes,
         in the loop turn before it reads a request sent after that.)"""
-        marker = "/" + random_name("log-marker-")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request("HEAD", marker)
-            conn.getresponse().read()
-        finally:
-            conn.close()
+        marker = self._send_marker()
         lines = []
 
         def marker_logged():
@@ -435,7 +460,7 @@ class S3Server(S3Base):
         out = []
         for line in lines:
             method, url, status, rng = line.split(" ")
-            if url == marker:
+            if url.startswith("/log-marker-"):
                 continue
             parsed = urllib.parse.urlsplit(url)
             query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
