@@ -406,27 +406,13 @@ class S3Server(S3Base):
             start = self.access_log.stat().st_size  # the marker's line is after this
         except FileNotFoundError:
             start = 0
-        marker = self._send_marker()
-        pos = []
+        return self._log_through_marker(start)[1]
 
-        def marker_logged():
-            try:
-                with open(self.access_log, "rb") as f:
-                    f.seek(start)
-                    text = f.read()
-            except FileNotFoundError:
-                return False
-            i = text.find(f" {marker} ".encode())
-            if i >= 0 and text.find(b"\n", i) >= 0:
-                pos[:] = [start + text.find(b"\n", i) + 1]
-            return bool(pos)
-
-        wait_for(marker_logged, 60, "the S3 server did not log a request it answered", interval=0.01)
-        return pos[0]
-
-    def _send_marker(self):
-        """A HEAD of a bucket that does not exist, unsigned, answered: its
-        path, to find in the access log."""
+    def _log_through_marker(self, start):
+        """Send a marker request (a HEAD of a bucket that does not exist,
+        unsigned) and wait until its line is in the access log: the whole
+        lines logged from offset start, and the offset just past the
+        marker's line."""
         marker = "/" + random_name("log-marker-")
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
@@ -434,29 +420,38 @@ class S3Server(S3Base):
             conn.getresponse().read()
         finally:
             conn.close()
-        return marker
+        found = []
+
+        def marker_logged():
+            try:
+                with open(self.access_log, "rb") as f:
+                    f.seek(start)
+                    text = f.read().decode(errors="surrogateescape")
+            except FileNotFoundError:
+                return False
+            lines = text.split("\n")[:-1]  # whole lines only
+            end = start
+            for line in lines:
+                end += len(line.encode(errors="surrogateescape")) + 1
+                if line.split(" ")[1] == marker:
+                    found[:] = [lines, end]
+                    return True
+            return False
+
+        wait_for(marker_logged, 60, "the S3 server did not log a request it answered", interval=0.01)
+        return found[0], found[1]
 
     def requests_since(self, mark=0):
         """Requests answered since `mark`: [(method, path, {query}, status, range)],
         path and query decoded.
 
         The server logs a response once it is sent, so a client may see the
-        answer before the log line is written: a marker request (HEAD of a
-        bucket that does not exist, unsigned) goes out after every request
-        the caller has had answered, and the log is read once the marker is
-        in it. (Node writes a response's line when its last write completes,
-        in the loop turn before it reads a request sent after that.)"""
-        marker = self._send_marker()
-        lines = []
-
-        def marker_logged():
-            with open(self.access_log, "rb") as f:
-                f.seek(mark)
-                text = f.read().decode(errors="surrogateescape")
-            lines[:] = text.split("\n")[:-1]  # whole lines only
-            return any(line.split(" ")[1] == marker for line in lines)
-
-        wait_for(marker_logged, 60, "the S3 server did not log a request it answered", interval=0.01)
+        answer before the log line is written: a marker request goes out
+        after every request the caller has had answered, and the log is read
+        once the marker is in it. (Node writes a response's line when its
+        last write completes, in the loop turn before it reads a request
+        sent after that.)"""
+        lines, _ = self._log_through_marker(mark)
         out = []
         for line in lines:
             method, url, status, rng = line.split(" ")
