@@ -467,14 +467,23 @@ class Mounter:
                                  stderr=subprocess.STDOUT, start_new_session=True)
         _procs.append(p)
         _mounts[mnt] = p
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not mounted(mnt):
-            if p.poll() is not None or time.monotonic() > deadline:
-                why = f"exited with {p.returncode}" if p.poll() is not None else f"not mounted after {MOUNT_TIMEOUT:.0f} s"
-                unmount(mnt)
-                raise BenchError(f"{tool} {why}: {' '.join(cmd)}\n{tail(logpath)}")
-            time.sleep(0.05)
+        why = wait_mounted(mnt, p)
+        if why:
+            raise BenchError(f"{tool} {why}: {' '.join(cmd)}\n{tail(logpath)}")
         return mnt, p, logpath
+
+
+def wait_mounted(mnt, p):
+    """Wait until the daemon p has mounted mnt: None, or why not (it exited,
+    or MOUNT_TIMEOUT passed; mnt is then unmounted)."""
+    deadline = time.monotonic() + MOUNT_TIMEOUT
+    while not mounted(mnt):
+        if p.poll() is not None or time.monotonic() > deadline:
+            why = f"exited with {p.returncode}" if p.poll() is not None else f"not mounted after {MOUNT_TIMEOUT:.0f} s"
+            unmount(mnt)
+            return why
+        time.sleep(0.05)
+    return None
 
 
 def tail(path, n=15):

@@ -13,7 +13,6 @@ A benchmark: it prints figures and never fails on time."""
 import os
 import subprocess
 import sys
-import time
 
 import benchlib
 from benchlib import BenchError, MiB, log
@@ -108,11 +107,9 @@ def floor_run(local):
     benchlib._procs.append(p)
     benchlib._mounts[mnt] = p
     try:
-        deadline = time.monotonic() + benchlib.MOUNT_TIMEOUT
-        while not benchlib.mounted(mnt) and p.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not benchlib.mounted(mnt):
-            raise BenchError("nullfs did not mount")
+        why = benchlib.wait_mounted(mnt, p)
+        if why:
+            raise BenchError(f"nullfs {why}")
         null = cat(os.path.join(mnt, "f"), "nullfs")
     finally:
         benchlib.unmount(mnt)

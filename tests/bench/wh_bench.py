@@ -277,13 +277,9 @@ class Warehouse:
                                  start_new_session=True)
         bl._procs.append(p)
         bl._mounts[mnt] = p
-        deadline = time.monotonic() + bl.MOUNT_TIMEOUT
-        while not bl.mounted(mnt):
-            if p.poll() is not None or time.monotonic() > deadline:
-                why = f"exited with {p.returncode}" if p.poll() is not None else "did not mount in time"
-                bl.unmount(mnt)
-                raise BenchError(f"odofs ({kind}) {why}\n{bl.tail(logpath)}")
-            time.sleep(0.05)
+        why = bl.wait_mounted(mnt, p)
+        if why:
+            raise BenchError(f"odofs ({kind}) {why}\n{bl.tail(logpath)}")
         return mnt, p, logpath
 
     def odofs_op(self, kind, cmd_of, disk=None):
