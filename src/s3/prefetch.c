@@ -85,7 +85,8 @@ static uint64_t prefetch_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-off_t prefetch_window_slack(const struct prefetch_window *w)
+/* How far from next_off a read still counts as in order (prefetch.h). */
+static off_t prefetch_window_slack(const struct prefetch_window *w)
 {
 	off_t slack = (off_t)w->read_max * PREFETCH_SLACK_READS;
 

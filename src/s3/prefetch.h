@@ -61,8 +61,6 @@ struct prefetch_window {
 	size_t read_max;     /* the largest read seen */
 };
 
-/* How far from next_off a read still counts as in order (see above). */
-off_t prefetch_window_slack(const struct prefetch_window *w);
 
 /* The window's limit and chunking, adapted to the throughput measured. */
 struct prefetch_adapt {
