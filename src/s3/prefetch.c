@@ -352,15 +352,30 @@ static void prefetch_job(void *arg)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* Where the first chunk after off starts, or the end of the object. */
+static off_t prefetch_next_start(struct prefetch_file *f, off_t off)
+{
+	off_t next = f->size;
+
+	for (struct prefetch_chunk *c = f->chunks; c; c = c->next)
+		if (c->state != CHUNK_FAILED && c->off > off && c->off < next)
+			next = c->off;
+	return next;
+}
+
 /* Start fetching [off, off+len); called with f->lock held.  NULL when the
  * budget is spent (unless forced) or memory is short. */
 static struct prefetch_chunk *prefetch_start(struct prefetch_file *f, off_t off, size_t len,
 					     int force)
 {
 	struct prefetch_chunk *c;
+	off_t next = prefetch_next_start(f, off);
 
-	if ((off_t)len > f->size - off)
-		len = (size_t)(f->size - off);
+	/* Up to the next chunk, never over it: reads out of order (the
+	 * kernel's read-ahead) and the window's fill start chunks in any
+	 * order, and no byte should be fetched twice. */
+	if ((off_t)len > next - off)
+		len = (size_t)(next - off);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
@@ -389,17 +404,6 @@ static struct prefetch_chunk *prefetch_find(struct prefetch_file *f, off_t off)
 		if (c->state != CHUNK_FAILED && off >= c->off && off < c->off + (off_t)c->len)
 			return c;
 	return NULL;
-}
-
-/* Where the first chunk after off starts, or the end of the object. */
-static off_t prefetch_next_start(struct prefetch_file *f, off_t off)
-{
-	off_t next = f->size;
-
-	for (struct prefetch_chunk *c = f->chunks; c; c = c->next)
-		if (c->state != CHUNK_FAILED && c->off > off && c->off < next)
-			next = c->off;
-	return next;
 }
 
 static void prefetch_unlink(struct prefetch_file *f, struct prefetch_chunk *victim)
@@ -473,10 +477,9 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 	while (f->fetch_end < want_end) {
 		size_t len = chunk;
 		struct prefetch_chunk *c = prefetch_find(f, f->fetch_end);
-		off_t next;
 
 		/* Reads that came out of order started chunks of their own:
-		 * step over them, and stop short of the next. */
+		 * step over them (prefetch_start stops short of the next). */
 		if (c) {
 			f->fetch_end = c->off + (off_t)c->len;
 			continue;
@@ -484,9 +487,6 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 		/* Cut chunks on chunk boundaries so later windows line up. */
 		if (f->fetch_end % (off_t)chunk)
 			len = chunk - (size_t)(f->fetch_end % (off_t)chunk);
-		next = prefetch_next_start(f, f->fetch_end);
-		if ((off_t)len > next - f->fetch_end)
-			len = (size_t)(next - f->fetch_end);
 		c = prefetch_start(f, f->fetch_end, len, f->fetch_end <= off);
 		if (!c)
 			break;
