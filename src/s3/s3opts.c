@@ -43,7 +43,7 @@ static const char s3opts_usage[] =
     "    connect_timeout=SECONDS    TCP+TLS connect timeout (5)\n"
     "    retries=N                  retries of a failed request (4)\n"
     "    connections=N              parallel connections to S3 (16)\n"
-    "    write_buffer=SIZE          memory for uploads in flight, all files (128M)\n"
+    "    write_buffer=SIZE          memory for uploads in flight, all files (192M)\n"
     "    ca_bundle=FILE             CA certificates (AWS_CA_BUNDLE)\n"
     "    no_verify_ssl              do not verify S3 TLS certificates (insecure)\n";
 
@@ -135,7 +135,7 @@ static int s3opts_resolve(void *data, const struct opts *o, char **err)
 			      &s->connect_timeout_ms, err)) ||
 	    (r = opts_count("retries", s->retries_arg, 4, 0, 20, &s->retries, err)) ||
 	    (r = opts_count("connections", s->connections_arg, 16, 1, 256, &s->connections, err)) ||
-	    (r = opts_size("write_buffer", s->write_buffer_arg, 128 << 20, 1 << 20,
+	    (r = opts_size("write_buffer", s->write_buffer_arg, 192 << 20, 1 << 20,
 			   &s->write_buffer_bytes, err)))
 		return r;
 	if ((r = s3opts_resolve_ca(s, o, err)))

@@ -30,8 +30,9 @@
 size_t upload_part_size(unsigned part)
 {
 	unsigned step = part > 0 ? (part - 1) / UPLOAD_PARTS_PER_STEP : 0;
+	unsigned long long size = (unsigned long long)UPLOAD_PART_MIN << step;
 
-	return (size_t)UPLOAD_PART_MIN << step;
+	return size < UPLOAD_PART_MAX ? (size_t)size : (size_t)UPLOAD_PART_MAX;
 }
 
 unsigned long long upload_max_size(void)
@@ -275,7 +276,8 @@ struct uploader *uploader_new(struct s3 *s3, struct pool *pool, const struct upl
 	u->budget_total = cfg->buffer_total;
 	/* Idle spares are outside the budget, so keep few: enough for the
 	 * parts of one or two streams in flight.  The soak test saw RSS creep
-	 * by tens of MiB while up to write_buffer/8 MiB of them piled up. */
+	 * by tens of MiB while up to write_buffer/(part size) of them piled
+	 * up. */
 	u->max_spare = (unsigned)(cfg->buffer_total / UPLOAD_PART_MIN) + 1;
 	if (u->max_spare > UPLOAD_MAX_SPARE)
 		u->max_spare = UPLOAD_MAX_SPARE;

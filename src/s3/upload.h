@@ -25,8 +25,9 @@
 
 struct pool;
 
-#define UPLOAD_PART_MIN	      (8u << 20) /* the first 1,000 parts */
-#define UPLOAD_MAX_SPARE      4u	 /* idle part buffers kept for reuse */
+#define UPLOAD_PART_MIN	      (16u << 20) /* the first 1,000 parts */
+#define UPLOAD_PART_MAX	      (4ull << 30) /* under S3's 5 GiB */
+#define UPLOAD_MAX_SPARE      2u	 /* idle part buffers kept for reuse */
 #define UPLOAD_PARTS_PER_STEP 1000u	 /* the part size doubles after each step */
 #define UPLOAD_MAX_PARTS      10000u	 /* S3's limit */
 #define UPLOAD_INFLIGHT_START 8u	 /* parts of one upload on the wire at first */
@@ -48,9 +49,11 @@ void upload_adapt_init(struct upload_adapt *a);
 int upload_adapt_update(struct upload_adapt *a, uint64_t waited_ms, uint64_t now_ms,
 			unsigned ceiling);
 
-/* Size of part number part (1-based): 8 MiB for parts 1-1000, 16 MiB for
- * 1001-2000, ... 4 GiB for 9001-10000.  The sum is about 7.8 TiB, past
- * S3's 5 TiB object limit, and no part exceeds S3's 5 GiB. */
+/* Size of part number part (1-based): 16 MiB for parts 1-1000, 32 MiB for
+ * 1001-2000, ... 4 GiB for 8001-10000.  The sum is about 11.8 TiB, past
+ * S3's 5 TiB object limit, and no part exceeds S3's 5 GiB.  16 MiB, where
+ * the AWS CLI and the SDKs use 8: half the requests, and as many as the
+ * parts in flight need to fill a link (each one costs a round trip). */
 size_t upload_part_size(unsigned part);
 
 /* The largest object the policy can write (the sum of all parts). */

@@ -117,7 +117,7 @@ def finish(mnt, proc, log, stderr):
 def test_s3_cycle_has_no_leak_or_memory_error(vg_mount, s3, bucket, tmp_path):
     s3.put(bucket, "small.txt", b"hello, valgrind\n")
     s3.put(bucket, "dir/inner.bin", os.urandom(70000))
-    # Three parts of 8 MiB, the last one short: a multipart upload.
+    # Two parts of 16 MiB, the last one short: a multipart upload.
     big = write_random_file(tmp_path / "big.bin", 17 * MiB + 12345)
     want = sha256_file(big)
     m, proc, log, stderr = vg_mount(f"s3://{bucket}", env=s3.env())

@@ -16,10 +16,11 @@ int main(void)
 	int within_bounds = 1, monotonic = 1;
 
 	/* Small files: the first part (and so the single-PUT threshold) is
-	 * 8 MiB, and a 1 GiB file needs 128 parts. */
-	CHECK(upload_part_size(1) == 8 * MiB);
-	CHECK(upload_part_size(1000) == 8 * MiB);
-	CHECK(upload_part_size(1001) == 16 * MiB);
+	 * 16 MiB, and a 1 GiB file needs 64 parts. */
+	CHECK(upload_part_size(1) == 16 * MiB);
+	CHECK(upload_part_size(1000) == 16 * MiB);
+	CHECK(upload_part_size(1001) == 32 * MiB);
+	CHECK(upload_part_size(9000) == 4 * GiB);
 	CHECK(upload_part_size(10000) == 4 * GiB);
 
 	for (unsigned p = 1; p <= UPLOAD_MAX_PARTS; p++) {
@@ -43,12 +44,12 @@ int main(void)
 	printf("5 TiB reached at part %llu; the policy's limit is %.2f TiB\n", at_5tib,
 	       (double)sum / (double)TiB);
 
-	/* Memory: the parts of a file below 7.8 GiB are all 8 MiB, so its
-	 * upload holds at most (its in-flight limit + 1) x 8 MiB. */
+	/* Memory: the parts of a file below 15.6 GiB are all 16 MiB, so its
+	 * upload holds at most (its in-flight limit + 1) x 16 MiB. */
 	sum = 0;
-	for (unsigned p = 1; upload_part_size(p) == 8 * MiB; p++)
+	for (unsigned p = 1; upload_part_size(p) == 16 * MiB; p++)
 		sum += upload_part_size(p);
-	CHECK(sum == 1000 * 8 * MiB);
+	CHECK(sum == 1000 * 16 * MiB);
 
 	/* Parts in flight: step up while the writer waits and the rate grows,
 	 * undo a step that gained nothing, never past the ceiling. */

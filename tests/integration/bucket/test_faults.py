@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "faultproxy"))
 from faultproxy import FaultProxy, Rule  # noqa: E402
 
 # -o timeout=: one request, retries included. Also the bound of every
-# healthy request, an 8 MiB part through the Python proxy among them, which
+# healthy request, a 16 MiB part through the Python proxy among them, which
 # on a loaded machine (load 14 on 2 cores, ASan) takes well over 6 s.
 TIMEOUT_S = 15
 # Beyond the bound: kernel, process start, a second request, all on a loaded
@@ -44,7 +44,7 @@ TIMEOUT_S = 15
 # the bound plus SLACK_S is still far below.
 SLACK_S = 20
 RETRIES = 2
-WRITE_SIZE = 20 * MiB + 12345  # three parts of 8 MiB: create, 3 UploadParts, complete
+WRITE_SIZE = 40 * MiB + 12345  # three parts of 16 MiB: create, 3 UploadParts, complete
 READ_SIZE = 3 * MiB + 7
 LIST_N = 40
 

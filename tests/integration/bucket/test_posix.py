@@ -414,7 +414,7 @@ def test_touch_of_the_root(mount, s3, bucket):
 # --------------------------------------------------------------------------
 # 8. several writers of one path: no false close() error
 
-PART = 8 << 20  # upload.h: UPLOAD_PART_MIN, the first 1,000 parts
+PART = 16 << 20  # upload.h: UPLOAD_PART_MIN, the first 1,000 parts
 
 
 def composite_etag(body, part=PART):

@@ -13,7 +13,7 @@ import subprocess
 
 from conftest import MiB, sha256_bytes
 
-PART = 8 * MiB  # odofs's default part size
+PART = 16 * MiB  # odofs's default part size
 
 
 def spool_files(cache):

@@ -15,7 +15,7 @@ from conftest import C_LOCALE_ENV, MiB, run, wait_for, write_random_file
 pytestmark = pytest.mark.mock_only("stops or kills a server of its own, and watches its access log for the "
                                    "first part")
 
-# -o timeout=; also the bound of each healthy 8 MiB part before the fault,
+# -o timeout=; also the bound of each healthy 16 MiB part before the fault,
 # which a loaded machine must meet.
 TIMEOUT_S = 15
 FAIL_BOUND_S = 60  # the writer must have failed within this
