@@ -16,21 +16,32 @@
 #include <time.h>
 
 /* Called once per directory entry; name and st live only for the call.
- * Return nonzero to stop the listing (the caller's buffer is full). */
-typedef int (*backend_fill_fn)(void *arg, const char *name, const struct stat *st);
+ * partial says what st lacks (BACKEND_PAGE_*; 0: nothing).  Return
+ * nonzero to stop the listing (the caller's buffer is full). */
+typedef int (*backend_fill_fn)(void *arg, const char *name, const struct stat *st,
+			       unsigned partial);
 /* The same for a folder read as a stream: next is the position to resume
  * from after this entry (positions are > 0 and grow along the stream). */
-typedef int (*backend_fill_at_fn)(void *arg, const char *name, const struct stat *st, off_t next);
-/* The same for one page of a listing (list_page); partial says what st
- * lacks (BACKEND_PAGE_*). */
-typedef int (*backend_fill_page_fn)(void *arg, const char *name, const struct stat *st,
-				    unsigned partial);
+typedef int (*backend_fill_at_fn)(void *arg, const char *name, const struct stat *st,
+				  unsigned partial, off_t next);
+/* The same for one page of a listing (list_page). */
+typedef backend_fill_fn backend_fill_page_fn;
 enum {
 	/* st holds what a listing shows, not every attribute a lookup by
-	 * name shows: a lookup asks getattr_listed for the rest. */
+	 * name shows: a lookup asks getattr_listed for the rest.  From a
+	 * page (list_page), until a readdir shows the entry: readdir shows
+	 * st as it is and lookups answer as readdir showed, unless
+	 * BACKEND_PAGE_KEEP is set too. */
 	BACKEND_PAGE_LOOKUP = 1 << 0,
-	/* Not even what readdir would show (readdir asks more of it). */
+	/* Not even what readdir would show (readdir asks more of it); only
+	 * list_page sets it. */
 	BACKEND_PAGE_READDIR = 1 << 1,
+	/* With BACKEND_PAGE_LOOKUP: readdir shows st (the type and default
+	 * attributes), yet a lookup still asks getattr_listed, even after a
+	 * readdir showed the entry.  A subfolder whose marker's metadata no
+	 * listing reads.  A readdir fill gives both or neither, and never
+	 * hands the kernel st as a lookup's attributes (no readdirplus). */
+	BACKEND_PAGE_KEEP = 1 << 2,
 };
 
 /* What setattr changes: only the fields whose flag is set. */
@@ -61,7 +72,8 @@ struct backend_setattr {
 
 struct backend_ops {
 	int (*getattr)(void *ctx, const char *path, struct stat *st);
-	/* Every entry of the folder, each with its full attributes. */
+	/* Every entry of the folder, each with its full attributes unless
+	 * partial (then BACKEND_PAGE_LOOKUP | BACKEND_PAGE_KEEP). */
 	int (*readdir)(void *ctx, const char *path, backend_fill_fn fill, void *arg);
 	/* Optional (all three or none): a folder read as a stream, in bounded
 	 * memory whatever its size.  opendir starts one; readdir_at fills from

@@ -142,11 +142,13 @@ struct fuseops_fill {
 	fuse_fill_dir_t filler;
 };
 
-static int fuseops_fill(void *arg, const char *name, const struct stat *st)
+/* A partial entry's attributes are not what a lookup would say: the
+ * kernel gets only its type. */
+static int fuseops_fill(void *arg, const char *name, const struct stat *st, unsigned partial)
 {
 	struct fuseops_fill *f = arg;
 
-	return f->filler(f->buf, name, st, 0, FUSE_FILL_DIR_PLUS);
+	return f->filler(f->buf, name, st, 0, partial ? 0 : FUSE_FILL_DIR_PLUS);
 }
 
 /* Streamed folders pass offsets, so libfuse holds one reply's worth of
@@ -156,10 +158,12 @@ static int fuseops_fill(void *arg, const char *name, const struct stat *st)
  * listing's attributes over a lookup's (a symlink known by its metadata
  * would turn into a file: a bad inode, EIO).  Lookups are answered from
  * the cached listing anyway. */
-static int fuseops_fill_at(void *arg, const char *name, const struct stat *st, off_t next)
+static int fuseops_fill_at(void *arg, const char *name, const struct stat *st, unsigned partial,
+			   off_t next)
 {
 	struct fuseops_fill *f = arg;
 
+	(void)partial;
 	return f->filler(f->buf, name, st, next + 2, 0);
 }
 

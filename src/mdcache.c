@@ -38,9 +38,10 @@
 struct mdcache_dirent {
 	char *name;
 	struct stat st;
-	/* From one page of a listing (list_page): what st lacks
-	 * (BACKEND_PAGE_*).  A lookup asks inner getattr_listed for the rest,
-	 * until readdir shows the listing (then as readdir shows it). */
+	/* What st lacks (BACKEND_PAGE_*), from one page of a listing
+	 * (list_page) or from readdir.  A lookup asks inner getattr_listed
+	 * for the rest, until readdir shows the listing (then as readdir
+	 * shows it), or for ever with BACKEND_PAGE_KEEP. */
 	unsigned partial;
 };
 
@@ -277,11 +278,14 @@ static int mdcache_split(const char *path, char *parent, size_t size, const char
 }
 
 /* A listing readdir shows: from then on its entries answer lookups as
- * listed, as a listing readdir made does.  Called with c->lock held. */
+ * listed, as a listing readdir made does, but for those that stay partial
+ * (BACKEND_PAGE_KEEP: readdir too lacks what lookups show of them).
+ * Called with c->lock held. */
 static void mdcache_shown(struct mdcache_node *n)
 {
 	for (size_t i = 0; i < n->n_entries; i++)
-		n->entries[i].partial = 0;
+		if (!(n->entries[i].partial & BACKEND_PAGE_KEEP))
+			n->entries[i].partial = 0;
 }
 
 /* 1 if answered from the cache (r set), 2 if a listing page holds the
@@ -331,7 +335,7 @@ struct mdcache_collect {
 	int err;
 };
 
-static int mdcache_collect(void *arg, const char *name, const struct stat *st)
+static int mdcache_collect(void *arg, const char *name, const struct stat *st, unsigned partial)
 {
 	struct mdcache_collect *col = arg;
 
@@ -352,7 +356,7 @@ static int mdcache_collect(void *arg, const char *name, const struct stat *st)
 		return 1;
 	}
 	col->entries[col->n].st = *st;
-	col->entries[col->n].partial = 0;
+	col->entries[col->n].partial = partial;
 	col->n++;
 	return 0;
 }
@@ -373,7 +377,8 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	if (cached)
 		mdcache_shown(n);
 	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
-		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st);
+		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st,
+				n->entries[i].partial);
 	pthread_mutex_unlock(&c->lock);
 
 	r = cached ? 0 : c->inner.ops->readdir(c->inner.ctx, path, mdcache_collect, &col);
@@ -384,7 +389,7 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	if (!cached && col.n)
 		qsort(col.entries, col.n, sizeof(*col.entries), mdcache_dirent_cmp);
 	for (size_t i = 0; i < col.n; i++)
-		if (fill(arg, col.entries[i].name, &col.entries[i].st))
+		if (fill(arg, col.entries[i].name, &col.entries[i].st, col.entries[i].partial))
 			break;
 	if (cached || col.n > MDCACHE_DIR_MAX)
 		goto out;
@@ -464,10 +469,7 @@ static int mdcache_page_fill(void *arg, const char *name, const struct stat *st,
 		pg->dot_partial = partial;
 		return 0;
 	}
-	if (mdcache_collect(&pg->col, name, st))
-		return 1;
-	pg->col.entries[pg->col.n - 1].partial = partial;
-	return 0;
+	return mdcache_collect(&pg->col, name, st, partial);
 }
 
 /* Fetch a page of dir's listing unless one is held or dir is known not
@@ -587,7 +589,8 @@ static int mdcache_opendir(void *ctx, const char *path, void **dh)
 	if (n && n->list_expires_ms > now && !n->list_stale && !n->list_partial) {
 		mdcache_shown(n);
 		for (size_t i = 0; i < n->n_entries && !d->col.err; i++)
-			mdcache_collect(&d->col, n->entries[i].name, &n->entries[i].st);
+			mdcache_collect(&d->col, n->entries[i].name, &n->entries[i].st,
+					n->entries[i].partial);
 		r = d->col.err;
 		d->drained = 1;
 	} else {
@@ -609,7 +612,8 @@ static int mdcache_opendir(void *ctx, const char *path, void **dh)
 	return 0;
 }
 
-static int mdcache_drain_fill(void *arg, const char *name, const struct stat *st, off_t next)
+static int mdcache_drain_fill(void *arg, const char *name, const struct stat *st,
+			      unsigned partial, off_t next)
 {
 	struct mdcache_dir *d = arg;
 
@@ -618,7 +622,7 @@ static int mdcache_drain_fill(void *arg, const char *name, const struct stat *st
 		d->over = 1;
 		return 1;
 	}
-	return mdcache_collect(&d->col, name, st);
+	return mdcache_collect(&d->col, name, st, partial);
 }
 
 /* Keep a copy of a whole listing, sorted for lookups, unless something
@@ -629,7 +633,8 @@ static void mdcache_dir_keep(struct mdcache *c, struct mdcache_dir *d)
 	struct mdcache_node *n;
 
 	for (size_t i = 0; i < d->col.n && !copy.err; i++)
-		mdcache_collect(&copy, d->col.entries[i].name, &d->col.entries[i].st);
+		mdcache_collect(&copy, d->col.entries[i].name, &d->col.entries[i].st,
+				d->col.entries[i].partial);
 	if (copy.err) {
 		mdcache_collect_free(&copy);
 		return;
@@ -681,7 +686,8 @@ static int mdcache_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn
 	if (!d->drained && (r = mdcache_dir_drain(c, d)) < 0)
 		return r;
 	for (; i < d->col.n; i++)
-		if (fill(arg, d->col.entries[i].name, &d->col.entries[i].st, (off_t)i + 1))
+		if (fill(arg, d->col.entries[i].name, &d->col.entries[i].st,
+			 d->col.entries[i].partial, (off_t)i + 1))
 			return 0;
 	if (!d->inner)
 		return 0;

@@ -13,6 +13,12 @@
  * tells the folder's own attributes when it has no "name/" marker (the
  * marker is the first key under its prefix), so that looking up a folder
  * and then names in it costs one listing.
+ *
+ * Readdir does not read subfolders' markers either (s3tree.c): it shows
+ * them partial, and the cache looks one up by listing the subfolder's own
+ * page here.  That page says whether the subfolder has a marker (only then
+ * a HEAD of it) and, when whole, serves as the subfolder's listing: `find`
+ * costs one list per folder.
  */
 #include "config.h"
 
@@ -88,11 +94,12 @@ int s3tree_list_page(void *ctx, const char *path, backend_fill_page_fn fill, voi
 		struct s3tree_entry *e = &p.l.entries[i];
 
 		s3tree_entry_stat(t, e, &st);
-		/* readdir HEADs folders' markers and empty objects (special
-		 * files), and shows other files as listed. */
+		/* readdir HEADs empty objects (special files), shows other
+		 * files as listed and subfolders partial, as here. */
 		if (fill(arg, e->name, &st,
-			 (e->is_dir || e->pending || !e->known ? BACKEND_PAGE_LOOKUP : 0) |
-			     (e->is_dir || (!e->pending && e->size == 0 && !e->known)
+			 (e->pending || !e->known ? BACKEND_PAGE_LOOKUP : 0) |
+			     s3tree_entry_partial(&p.l, e) |
+			     (!e->is_dir && !e->pending && e->size == 0 && !e->known
 				  ? BACKEND_PAGE_READDIR
 				  : 0)))
 			break;

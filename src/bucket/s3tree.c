@@ -263,6 +263,7 @@ int s3tree_add(struct s3tree_listing *l, const char *name, size_t len, int is_di
 	e->is_dir = is_dir;
 	e->pending = 0;
 	e->known = 0;
+	e->headed = 0;
 	e->size = size;
 	e->mtime = mtime;
 	memset(&e->meta, 0, sizeof(e->meta));
@@ -383,12 +384,17 @@ void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct st
 /* ---- what a listing cannot say ----
  *
  * A listing gives each key's size and time, not its metadata.  Files are
- * shown from the listing alone; two kinds of entry get a HEAD each, sent
- * in parallel on the workers: a subfolder (of its "name/" marker: mode,
- * owner and time as s3fs keeps them) and an empty object (it may be a
- * FIFO, a device, a socket or a folder object, which only its metadata
- * tells).  So `ls -l` of N subfolders costs N HEADs, of 10,000 non-empty
- * files none; the cache layer keeps the result for cache_ttl. */
+ * shown from the listing alone, but for an empty object, which gets a
+ * HEAD, sent in parallel on the workers: it may be a FIFO, a device, a
+ * socket or a folder object, which only its metadata tells.  A subfolder
+ * is shown as a folder with the default attributes, without a HEAD of its
+ * "name/" marker (mode, owner and time as s3fs keeps them; most folders
+ * have none): it goes out partial (s3tree_entry_partial), and a lookup of
+ * it lists the subfolder's first page (lookup.c), which tells whether it
+ * has a marker (then a HEAD reads it) and is kept as the subfolder's
+ * listing.  So `find` over N folders costs N lists, `ls -l` of N
+ * subfolders N lists (N HEADs more for those with a marker), of 10,000
+ * non-empty files none; the cache layer keeps the result for cache_ttl. */
 struct s3tree_peek_batch {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -410,6 +416,7 @@ static void s3tree_peek_job(void *arg)
 	struct s3tree_entry *e = p->e;
 
 	if (s3_head(p->t->cfg.s3, p->bucket, p->key, &obj) == 0) {
+		e->headed = 1;
 		if (!e->is_dir)
 			known_note(p->t, p->bucket, p->key, &obj);
 		if (!e->is_dir && s3tree_is_dir_object(&obj))
@@ -426,7 +433,18 @@ static void s3tree_peek_job(void *arg)
 
 static int s3tree_peek_wanted(const struct s3tree_listing *l, const struct s3tree_entry *e)
 {
-	return !l->glob && *l->bucket && !e->pending && (e->is_dir || e->size == 0);
+	return !l->glob && *l->bucket && !e->pending && !e->is_dir && e->size == 0;
+}
+
+/* What a listing's entry lacks (BACKEND_PAGE_*): a subfolder its marker's
+ * metadata, unless a HEAD saw it as another tool's folder object.  Glob
+ * mounts and the all-buckets root show folders with the defaults, as
+ * lookups do. */
+unsigned s3tree_entry_partial(const struct s3tree_listing *l, const struct s3tree_entry *e)
+{
+	return !l->glob && *l->bucket && !e->pending && e->is_dir && !e->headed
+		   ? BACKEND_PAGE_LOOKUP | BACKEND_PAGE_KEEP
+		   : 0;
 }
 
 /* HEAD the entries [from, l->n) that need it, all at once, and wait. */
@@ -453,7 +471,7 @@ static int s3tree_peek(struct s3tree *t, struct s3tree_listing *l, size_t from)
 
 		if (!s3tree_peek_wanted(l, e))
 			continue;
-		if (asprintf(&p->key, "%s%s%s", l->prefix, e->name, e->is_dir ? "/" : "") < 0) {
+		if (asprintf(&p->key, "%s%s", l->prefix, e->name) < 0) {
 			p->key = NULL;
 			r = -ENOMEM;
 			break;
@@ -543,7 +561,7 @@ static int s3tree_readdir(void *ctx, const char *path, backend_fill_fn fill, voi
 		return r;
 	for (size_t i = 0; i < l.n; i++) {
 		s3tree_entry_stat(t, &l.entries[i], &st);
-		if (fill(arg, l.entries[i].name, &st))
+		if (fill(arg, l.entries[i].name, &st, s3tree_entry_partial(&l, &l.entries[i])))
 			break;
 	}
 	s3tree_listing_free(&l);
@@ -700,7 +718,7 @@ static int s3tree_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn 
 		}
 		e = &d->l.entries[off - d->base];
 		s3tree_entry_stat(d->t, e, &st);
-		if (fill(arg, e->name, &st, off + 1))
+		if (fill(arg, e->name, &st, s3tree_entry_partial(&d->l, e), off + 1))
 			return 0;
 		off++;
 	}

@@ -59,6 +59,7 @@ struct s3tree_entry {
 	int is_dir;
 	int pending; /* a file open for writing, not yet (or not so) in S3 */
 	int known;   /* its metadata is what known.c remembers for its ETag */
+	int headed;  /* its metadata is what a HEAD of it just saw */
 	off_t size;
 	time_t mtime;
 	struct s3_meta meta;
@@ -114,8 +115,9 @@ int s3tree_list_entry(void *arg, const struct s3xml_entry *e);
 /* Sort a listing, one entry per name. */
 void s3tree_dedupe(struct s3tree_listing *l);
 void s3tree_listing_free(struct s3tree_listing *l);
-/* What a listing entry shows. */
+/* What a listing entry shows, and what that lacks (BACKEND_PAGE_*). */
 void s3tree_entry_stat(struct s3tree *t, const struct s3tree_entry *e, struct stat *st);
+unsigned s3tree_entry_partial(const struct s3tree_listing *l, const struct s3tree_entry *e);
 /* Entry of the ops table: a lookup by name that goes to S3. */
 int s3tree_getattr(void *ctx, const char *path, struct stat *st);
 

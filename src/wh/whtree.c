@@ -292,7 +292,7 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 		r = wh_catalog_schemas(t);
 		wh_stat_dir(t, &st);
 		for (size_t i = 0; r == 0 && i < t->nschemas; i++)
-			if (fill(arg, t->schemas[i].name, &st))
+			if (fill(arg, t->schemas[i].name, &st, 0))
 				break;
 		pthread_mutex_unlock(&t->cat_lock);
 		return r;
@@ -332,11 +332,11 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 			q.deny = rels[i].deny;
 			wh_table_stat(t, &q, &st);
 			snprintf(name, sizeof(name), "%s.csv", rels[i].name);
-			stop = fill(arg, name, &st);
+			stop = fill(arg, name, &st, 0);
 			if (!stop && !rels[i].view && !wh_folder_shadowed(rels, n, rels[i].name)) {
 				wh_stat_dir(t, &st);
 				st.st_mode &= ~(rels[i].deny & 0222);
-				stop = fill(arg, rels[i].name, &st);
+				stop = fill(arg, rels[i].name, &st, 0);
 			}
 		}
 		for (size_t i = 0; i < n; i++)
@@ -349,13 +349,13 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 			if (e->pending_dir && !strcmp(e->schema, p.schema) &&
 			    wh_catalog_rel_kind(t, e->schema, e->table) == -1) {
 				wh_stat_dir(t, &st);
-				stop = fill(arg, e->table, &st);
+				stop = fill(arg, e->table, &st, 0);
 			}
 		for (struct whload *l = t->loads; l && !stop; l = l->next)
 			if (l->create && !l->name && !strcmp(l->schema, p.schema)) {
 				wh_stat_file(t, &st, l->written, time(NULL), 1);
 				snprintf(name, sizeof(name), "%s.csv", l->table);
-				stop = fill(arg, name, &st);
+				stop = fill(arg, name, &st, 0);
 			}
 		pthread_mutex_unlock(&t->lock);
 		return 0;
@@ -368,12 +368,12 @@ static int wh_readdir(void *ctx, const char *path, backend_fill_fn fill, void *a
 		e = whtree_ent(t, p.schema, p.table, 0);
 		if (e && e->errors) {
 			wh_stat_file(t, &st, (off_t)strlen(e->errors), time(NULL), 0);
-			stop = fill(arg, WH_ERRORS_NAME, &st);
+			stop = fill(arg, WH_ERRORS_NAME, &st, 0);
 		}
 		for (struct whload *l = t->loads; l && !stop; l = l->next)
 			if (l->name && !strcmp(l->schema, p.schema) && !strcmp(l->table, p.table)) {
 				wh_stat_file(t, &st, l->written, time(NULL), 1);
-				stop = fill(arg, l->name, &st);
+				stop = fill(arg, l->name, &st, 0);
 			}
 		pthread_mutex_unlock(&t->lock);
 		return 0;

@@ -26,6 +26,10 @@ struct fake {
 	int n_getattr, n_readdir;
 	int n_page, n_listed; /* list_page and getattr_listed calls */
 	int page_big;	      /* list_page says the folder goes on */
+	/* readdir and list_page show folders partial for good
+	 * (BACKEND_PAGE_KEEP), as the S3 tree does; else whole from readdir
+	 * and lacking what readdir shows from list_page. */
+	int dirs_keep;
 	int n_opendir;	      /* streams opened, and still open */
 	int n_open_dirs;
 	/* Run once inside the next getattr or readdir, after it has read
@@ -92,6 +96,12 @@ static int fake_getattr(void *ctx, const char *path, struct stat *st)
 	return e ? 0 : -ENOENT;
 }
 
+static unsigned fake_readdir_partial(const struct fake_entry *e)
+{
+	return fake.dirs_keep && S_ISDIR(e->st.st_mode) ? BACKEND_PAGE_LOOKUP | BACKEND_PAGE_KEEP
+							: 0;
+}
+
 static int fake_readdir(void *ctx, const char *path, backend_fill_fn fill, void *arg)
 {
 	struct fake_entry *dir = fake_find(path);
@@ -102,7 +112,8 @@ static int fake_readdir(void *ctx, const char *path, backend_fill_fn fill, void 
 		return -ENOENT;
 	for (int i = 0; i < FAKE_MAX; i++)
 		if (fake.e[i].used && fake_is_child(fake.e[i].path, path))
-			fill(arg, strrchr(fake.e[i].path, '/') + 1, &fake.e[i].st);
+			fill(arg, strrchr(fake.e[i].path, '/') + 1, &fake.e[i].st,
+			     fake_readdir_partial(&fake.e[i]));
 	fake_run_hook();
 	return 0;
 }
@@ -143,7 +154,7 @@ static int fake_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn fi
 	if (!strcmp(d->path, "/big")) {
 		for (off_t i = off; i < FAKE_BIG; i++) {
 			snprintf(name, sizeof(name), "e%06lld", (long long)i);
-			if (fill(arg, name, &st, i + 1))
+			if (fill(arg, name, &st, 0, i + 1))
 				return 0;
 		}
 		return 0;
@@ -153,7 +164,8 @@ static int fake_readdir_at(void *ctx, void *dh, off_t off, backend_fill_at_fn fi
 			continue;
 		if (pos++ < off)
 			continue;
-		if (fill(arg, strrchr(fake.e[i].path, '/') + 1, &fake.e[i].st, pos))
+		if (fill(arg, strrchr(fake.e[i].path, '/') + 1, &fake.e[i].st,
+			 fake_readdir_partial(&fake.e[i]), pos))
 			return 0;
 	}
 	fake_run_hook();
@@ -393,12 +405,13 @@ struct names {
 	char buf[256];
 };
 
-static int names_add(void *arg, const char *name, const struct stat *st)
+static int names_add(void *arg, const char *name, const struct stat *st, unsigned partial)
 {
 	struct names *n = arg;
 	size_t len = strlen(n->buf);
 
 	(void)st;
+	(void)partial;
 	snprintf(n->buf + len, sizeof(n->buf) - len, "%s%s", len ? "," : "", name);
 	return 0;
 }
@@ -691,7 +704,8 @@ struct stream_fill {
 	long n;
 };
 
-static int stream_add(void *arg, const char *name, const struct stat *st, off_t next)
+static int stream_add(void *arg, const char *name, const struct stat *st, unsigned partial,
+		      off_t next)
 {
 	struct stream_fill *f = arg;
 
@@ -701,7 +715,7 @@ static int stream_add(void *arg, const char *name, const struct stat *st, off_t 
 	f->next = next;
 	f->n++;
 	if (f->n <= 10)
-		names_add(&f->names, name, st);
+		names_add(&f->names, name, st, partial);
 	return 0;
 }
 
@@ -799,8 +813,9 @@ static int fake_list_page(void *ctx, const char *path, backend_fill_page_fn fill
 
 		if (e->used && fake_is_child(e->path, path))
 			fill(arg, strrchr(e->path, '/') + 1, &e->st,
-			     S_ISDIR(e->st.st_mode) ? BACKEND_PAGE_LOOKUP | BACKEND_PAGE_READDIR
-						    : BACKEND_PAGE_LOOKUP);
+			     !S_ISDIR(e->st.st_mode) ? BACKEND_PAGE_LOOKUP
+			     : fake.dirs_keep	     ? BACKEND_PAGE_LOOKUP | BACKEND_PAGE_KEEP
+						     : BACKEND_PAGE_LOOKUP | BACKEND_PAGE_READDIR);
 	}
 	fake_run_hook();
 	return !fake.page_big;
@@ -882,6 +897,45 @@ static void test_page_shown_by_readdir(void)
 	teardown();
 }
 
+/* Folders that readdir shows partial (the S3 tree's subfolders, whose
+ * markers no listing reads): a lookup of one lists its own page, which
+ * then serves its readdir, whatever readdir showed of the folder. */
+static void test_subfolder_stays_partial(void)
+{
+	struct stat st;
+
+	setup_paged();
+	fake.dirs_keep = 1;
+	fake_add("/sub/x", S_IFREG | 0644, 3);
+	CHECK_STR(list("/"), "a,sub");
+	CHECK(fake.n_readdir == 1);
+	/* A file readdir showed is answered as shown. */
+	CHECK(size_of("/a") == 5);
+	CHECK(fake.n_listed == 0 && fake.n_page == 0);
+	/* A folder is not: its own page, then the rest of it. */
+	CHECK(getattr("/sub", &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(fake.n_page == 1 && fake.n_listed == 1 && fake.n_getattr == 0);
+	CHECK(getattr("/sub", &st) == 0);
+	CHECK(fake.n_page == 1 && fake.n_listed == 1);
+	/* That page is the folder's listing: reading it costs nothing. */
+	CHECK_STR(list("/sub"), "x");
+	CHECK(fake.n_readdir == 1 && fake.n_page == 1);
+	teardown();
+
+	/* The same when the page of "/" came first: readdir shows it, and
+	 * its folder still stays partial. */
+	setup_paged();
+	fake.dirs_keep = 1;
+	CHECK(getattr("/missing", &st) == -ENOENT);
+	CHECK_STR(list("/"), "a,sub");
+	CHECK(fake.n_readdir == 0 && fake.n_page == 1);
+	CHECK(size_of("/a") == 5);
+	CHECK(fake.n_listed == 0);
+	CHECK(getattr("/sub", &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(fake.n_page == 2 && fake.n_listed == 1);
+	teardown();
+}
+
 static void test_page_of_a_big_folder(void)
 {
 	struct stat st;
@@ -923,6 +977,7 @@ int main(void)
 	test_stream_racing_change_not_kept();
 	test_page_answers_lookups();
 	test_page_shown_by_readdir();
+	test_subfolder_stays_partial();
 	test_page_of_a_big_folder();
 	test_page_racing_change_not_kept();
 	return unit_done("test_mdcache");

@@ -6,6 +6,7 @@ mock_only); connection reuse is counted through linkem, on any server.
 import io
 import os
 import signal
+import stat
 import subprocess
 import tarfile
 import time
@@ -240,6 +241,69 @@ def test_lookups_in_a_folder_over_one_page(mount, s3, bucket):
     # a file), no more page of the folder.
     assert [r[2].get("prefix") for r in _lists(reqs)] == ["big/k-1100", "big/k-0000"], reqs
     assert len(os.listdir(m / "big")) == 1100
+
+
+@pytest.mark.mock_only("counts requests in the server's access log")
+def test_find_over_folders_without_markers_is_one_list_per_folder(mount, s3, bucket):
+    """find over folders that exist only through their keys (as boto3 and
+    the aws CLI leave them, no "name/" marker): a listing shows each
+    subfolder without a HEAD of a marker it does not have, and the lookup
+    of a subfolder lists it once, which is then its listing for find's
+    readdir of it."""
+    n_dirs, per = 6, 5
+    s3.put_many(bucket, [(f"tree/d{d}/f{i}", b"x" * (i + 1)) for d in range(n_dirs)
+                         for i in range(per)])
+    m = mount(f"s3://{bucket}")
+    mark = s3.log_mark()
+    out = subprocess.run(["find", str(m / "tree")], capture_output=True, text=True, check=True,
+                         timeout=120).stdout.split()
+    assert sorted(out) == sorted([str(m / "tree")] +
+                                 [str(m / "tree" / f"d{d}") for d in range(n_dirs)] +
+                                 [str(m / "tree" / f"d{d}" / f"f{i}") for d in range(n_dirs)
+                                  for i in range(per)])
+    reqs = s3.requests_since(mark)
+    lists = _lists(reqs)
+    # The root's page (to find tree), tree's, and one of each folder.
+    assert len(reqs) == len(lists), [r for r in reqs if r not in lists]
+    assert len(lists) <= 1 + 1 + n_dirs, lists
+    prefixes = [r[2].get("prefix") for r in lists]
+    assert len(prefixes) == len(set(prefixes)), prefixes
+    # The folders still show as folders, with the defaults.
+    st = os.stat(m / "tree" / "d3")
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o755
+    # And all of it is kept: find again costs nothing.
+    mark = s3.log_mark()
+    subprocess.run(["find", str(m / "tree")], capture_output=True, check=True, timeout=120)
+    assert s3.requests_since(mark) == []
+
+
+@pytest.mark.mock_only("counts requests in the server's access log")
+def test_find_shows_the_modes_of_folders_made_here_after_remount(mount, s3, bucket):
+    """Folders made by mkdir keep their mode in their marker: a fresh mount
+    shows it to find and stat, at one HEAD per such folder besides its
+    listing."""
+    modes = {"a": 0o700, "b": 0o750, "c": 0o711}
+    m = mount(f"s3://{bucket}")
+    os.mkdir(m / "t")
+    for name, mode in modes.items():
+        os.mkdir(m / "t" / name)
+        (m / "t" / name / "f").write_bytes(b"data")
+        os.chmod(m / "t" / name, mode)
+    m2 = mount(f"s3://{bucket}")
+    mark = s3.log_mark()
+    out = subprocess.run(["find", str(m2 / "t"), "-mindepth", "1", "-type", "d", "-printf",
+                          "%f %m\n"], capture_output=True, text=True, check=True,
+                         timeout=120).stdout
+    assert sorted(out.splitlines()) == [f"{n} {mode:o}" for n, mode in sorted(modes.items())]
+    reqs = s3.requests_since(mark)
+    lists = _lists(reqs)
+    heads = [r for r in reqs if r not in lists]
+    assert all(r[0] == "HEAD" and r[1].endswith("/") for r in heads), heads
+    # Each folder with a marker (t and its three): one HEAD of it.
+    assert len(heads) == len({r[1] for r in heads}) <= 1 + len(modes), heads
+    assert len(lists) <= 1 + 1 + len(modes), lists
+    for name, mode in modes.items():
+        assert stat.S_IMODE(os.stat(m2 / "t" / name).st_mode) == mode
 
 
 def test_a_file_being_written_is_found_by_a_later_page(mount, s3, bucket):
