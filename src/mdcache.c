@@ -377,8 +377,7 @@ static int mdcache_readdir(void *ctx, const char *path, backend_fill_fn fill, vo
 	if (cached)
 		mdcache_shown(n);
 	for (size_t i = 0; cached && i < n->n_entries && !col.err; i++)
-		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st,
-				n->entries[i].partial);
+		mdcache_collect(&col, n->entries[i].name, &n->entries[i].st, n->entries[i].partial);
 	pthread_mutex_unlock(&c->lock);
 
 	r = cached ? 0 : c->inner.ops->readdir(c->inner.ctx, path, mdcache_collect, &col);
@@ -612,8 +611,8 @@ static int mdcache_opendir(void *ctx, const char *path, void **dh)
 	return 0;
 }
 
-static int mdcache_drain_fill(void *arg, const char *name, const struct stat *st,
-			      unsigned partial, off_t next)
+static int mdcache_drain_fill(void *arg, const char *name, const struct stat *st, unsigned partial,
+			      off_t next)
 {
 	struct mdcache_dir *d = arg;
 

@@ -26,12 +26,12 @@ struct fake {
 	int n_getattr, n_readdir;
 	int n_page, n_listed; /* list_page and getattr_listed calls */
 	int page_big;	      /* list_page says the folder goes on */
+	int n_opendir;	      /* streams opened, and still open */
+	int n_open_dirs;
 	/* readdir and list_page show folders partial for good
 	 * (BACKEND_PAGE_KEEP), as the S3 tree does; else whole from readdir
 	 * and lacking what readdir shows from list_page. */
 	int dirs_keep;
-	int n_opendir;	      /* streams opened, and still open */
-	int n_open_dirs;
 	/* Run once inside the next getattr or readdir, after it has read
 	 * the tree: a change racing with that call. */
 	void (*hook)(void);
