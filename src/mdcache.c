@@ -550,9 +550,15 @@ static int mdcache_getattr(void *ctx, const char *path, struct stat *st)
 			hit = mdcache_lookup(c, path, st, &r, &gen);
 	}
 	/* A folder's own page tells its attributes when it has no marker,
-	 * and answers the lookups in it that are likely to follow. */
-	if (hit == 2 && S_ISDIR(st->st_mode) && mdcache_fetch_page(c, path) >= 0)
+	 * and answers the lookups in it that are likely to follow (and
+	 * find's readdir of it).  A page that failed (S3 unreachable): so
+	 * would the HEAD of its marker. */
+	if (hit == 2 && S_ISDIR(st->st_mode)) {
+		r = mdcache_fetch_page(c, path);
+		if (r < 0)
+			return r;
 		hit = mdcache_lookup(c, path, st, &r, &gen);
+	}
 	if (hit == 1)
 		return r;
 	if (hit == 2) {
