@@ -59,7 +59,8 @@ struct uploader {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* budget freed; aborts queued; stopping */
-	size_t budget_used;  /* bytes of parts in flight */
+	size_t budget_used;  /* bytes of part buffers held: filling or in flight */
+	size_t inflight_bytes; /* of those, in flight */
 	char **spare;	     /* recycled UPLOAD_PART_MIN buffers */
 	unsigned n_spare, max_spare;
 	struct upload_abort *aborts;
@@ -106,25 +107,41 @@ static uint64_t upload_now_ms(void)
 
 /* ---- buffers and the budget ---- */
 
-/* Reserve size bytes of the in-flight budget.  One part is always let
- * through when nothing is in flight, whatever its size, so a budget
- * smaller than a part slows writers down but never stops them. */
-static void uploader_reserve(struct uploader *u, size_t size)
+/* Count delta bytes of a part being filled against the budget.  Filling
+ * never waits (a writer holding a file open must not stall the others);
+ * sending does, so write_buffer bounds the buffers of all files written at
+ * once, those being filled as well as those in flight. */
+static void uploader_charge(struct uploader *u, size_t delta)
 {
 	pthread_mutex_lock(&u->lock);
-	while (u->budget_used > 0 && u->budget_used + size > u->budget_total)
-		pthread_cond_wait(&u->cond, &u->lock);
-	u->budget_used += size;
+	u->budget_used += delta;
 	pthread_mutex_unlock(&u->lock);
 }
 
-/* Give back a part buffer that was in flight, keeping it if it is of the
- * common size (fresh pages cost a fault and zeroing each). */
-static void uploader_release(struct uploader *u, char *buf, size_t cap, size_t reserved)
+/* Wait until a charged part of size bytes may go out, leaving room for
+ * the part that will be filled next.  One part is always let through when
+ * nothing is in flight, so a budget smaller than a part, or filled by
+ * parts being written, slows writers down but never stops them. */
+static void uploader_send_wait(struct uploader *u, size_t size)
 {
 	pthread_mutex_lock(&u->lock);
-	u->budget_used -= reserved;
-	if (buf && cap == UPLOAD_PART_MIN && u->n_spare < u->max_spare) {
+	while (u->inflight_bytes > 0 && u->budget_used + size > u->budget_total)
+		pthread_cond_wait(&u->cond, &u->lock);
+	u->inflight_bytes += size;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Give back a part buffer of cap bytes, in flight or still being filled,
+ * keeping it if it is of the common size (fresh pages cost a fault and
+ * zeroing each) and fits in the budget beside the buffers held. */
+static void uploader_release(struct uploader *u, char *buf, size_t cap, int in_flight)
+{
+	pthread_mutex_lock(&u->lock);
+	u->budget_used -= cap;
+	if (in_flight)
+		u->inflight_bytes -= cap;
+	if (buf && cap == UPLOAD_PART_MIN && u->n_spare < u->max_spare &&
+	    u->budget_used + (size_t)(u->n_spare + 1) * UPLOAD_PART_MIN <= u->budget_total) {
 		u->spare[u->n_spare++] = buf;
 		buf = NULL;
 	}
@@ -274,10 +291,10 @@ struct uploader *uploader_new(struct s3 *s3, struct pool *pool, const struct upl
 	u->s3 = s3;
 	u->pool = pool;
 	u->budget_total = cfg->buffer_total;
-	/* Idle spares are outside the budget, so keep few: enough for the
-	 * parts of one or two streams in flight.  The soak test saw RSS creep
-	 * by tens of MiB while up to write_buffer/(part size) of them piled
-	 * up. */
+	/* Idle spares are kept only while they fit in the budget beside the
+	 * buffers held, and few of them: enough for the parts of one or two
+	 * streams.  The soak test saw RSS creep by tens of MiB while up to
+	 * write_buffer/(part size) of them piled up. */
 	u->max_spare = (unsigned)(cfg->buffer_total / UPLOAD_PART_MIN) + 1;
 	if (u->max_spare > UPLOAD_MAX_SPARE)
 		u->max_spare = UPLOAD_MAX_SPARE;
@@ -400,7 +417,7 @@ static void upload_part_job(void *arg)
 	if (!upload_error(up))
 		r = s3_mpu_put_part(up->u->s3, up->bucket, up->key, up->upload_id, j->part, j->buf,
 				    j->len, etag);
-	uploader_release(up->u, j->buf, j->cap, j->cap);
+	uploader_release(up->u, j->buf, j->cap, 1);
 	pthread_mutex_lock(&up->lock);
 	if (r < 0 && !up->err)
 		up->err = r;
@@ -533,7 +550,7 @@ static int upload_send_part(struct upload *up)
 		free(j);
 		return r;
 	}
-	uploader_reserve(up->u, j->cap);
+	uploader_send_wait(up->u, j->cap);
 	/* The parts the budget holds, with one being filled beside them. */
 	ceiling = (unsigned)(up->u->budget_total / (j->cap ? j->cap : 1));
 	ceiling = ceiling > 1 ? ceiling - 1 : 1;
@@ -556,6 +573,7 @@ static int upload_grow(struct upload *up)
 	if (up->cur_cap == want)
 		return 0;
 	if (!up->cur && (p = uploader_spare(up->u, want))) {
+		uploader_charge(up->u, want);
 		up->cur = p;
 		up->cur_cap = want;
 		return 0;
@@ -568,6 +586,7 @@ static int upload_grow(struct upload *up)
 	p = up->cur ? realloc(up->cur, cap) : buf_alloc_huge(cap);
 	if (!p)
 		return -ENOMEM;
+	uploader_charge(up->u, cap - up->cur_cap);
 	up->cur = p;
 	up->cur_cap = cap;
 	return 0;

@@ -8,7 +8,8 @@
  * file is finished, and aborted on any failure, so the object appears
  * whole or not at all.  Memory is bounded by the parts in flight, never by
  * the file: per upload at most its in-flight limit plus the part being
- * filled, and across all uploads the uploader's buffer budget.  The limit
+ * filled, and across all uploads the uploader's buffer budget, which
+ * counts the parts being filled as well as those in flight.  The limit
  * adapts to the link: it starts at UPLOAD_INFLIGHT_START, and while the
  * writer waits for the network and each step raised the throughput it
  * doubles, up to what the budget holds (write_buffer / part size); a step
