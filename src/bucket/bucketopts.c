@@ -24,7 +24,7 @@ static const struct fuse_opt bucketopts_table[] = {
 static const char bucketopts_usage[] =
     "Bucket options (s3:// sources):\n"
     "    readahead=SIZE             prefetch window per open file (64M)\n"
-    "    readahead_total=SIZE       prefetch memory for all files (96M)\n"
+    "    readahead_total=SIZE       prefetch memory for all files (192M)\n"
     "    data_cache=DIR             keep fetched blocks on disk in DIR (off)\n"
     "    data_cache_max=SIZE        bound of the disk cache (1G)\n";
 
@@ -36,7 +36,7 @@ static int bucketopts_resolve(void *data, const struct opts *o, char **err)
 	(void)o;
 	if ((r = opts_size("readahead", b->readahead_arg, 64 << 20, 256 << 10, &b->readahead_bytes,
 			   err)) ||
-	    (r = opts_size("readahead_total", b->readahead_total_arg, 96 << 20, 1 << 20,
+	    (r = opts_size("readahead_total", b->readahead_total_arg, 192 << 20, 1 << 20,
 			   &b->readahead_total_bytes, err)) ||
 	    (r = opts_size("data_cache_max", b->data_cache_max_arg, (size_t)1 << 30, 16 << 20,
 			   &b->data_cache_max_bytes, err)))
