@@ -539,6 +539,21 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def machine_jiffies():
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat:
+    busy is everything but idle and iowait."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    total = sum(v[:8])  # guest time is already counted in user
+    return total - v[3] - v[4], total
+
+
+def busy_share(before, after):
+    """The share of the machine's CPUs in use between two machine_jiffies()."""
+    dt = after[1] - before[1]
+    return (after[0] - before[0]) / dt if dt > 0 else None
+
+
 def timed_all(cmds, stdout=subprocess.DEVNULL):
     """Start every command at once, wait for all; return (wall seconds,
     [(returncode, stderr)]). A child that may sit in a FUSE request is never

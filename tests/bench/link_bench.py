@@ -242,9 +242,10 @@ def delete_prefix(s3, prefix):
 
 
 class Result:
-    def __init__(self, op, tool, seconds, nbytes=None, req=None, cpu=None, rss=None, note=""):
+    def __init__(self, op, tool, seconds, nbytes=None, req=None, cpu=None, rss=None, note="", busy=None):
         self.op, self.tool, self.seconds, self.nbytes = op, tool, seconds, nbytes
         self.req, self.cpu, self.rss, self.note = req or {}, cpu, rss, note
+        self.busy = busy  # share of all CPUs in use meanwhile (server, link, client, kernel)
 
     def mbps(self):
         return self.nbytes / MB / self.seconds if self.nbytes and self.seconds else None
@@ -272,7 +273,9 @@ class Bench:
         watch = bl.RssWatch(daemon.pid) if daemon else None
         if shell:
             cmds = [["sh", "-c", c] for c in cmds]
+        j0 = bl.machine_jiffies()
         dt, outs = bl.timed_all(cmds)
+        busy = bl.busy_share(j0, bl.machine_jiffies())
         cpu = (bl.cpu_seconds(daemon.pid) if daemon else self.children_cpu()) - cpu0
         rss = watch.peak_mib() if watch else None
         time.sleep(0.05)  # let the last response's bytes reach the counters
@@ -282,29 +285,33 @@ class Bench:
                 raise BenchError(f"{op} {tool}: exit {rc}: {err[:300]}")
         if check:
             check()
-        r = Result(op, tool, dt, nbytes, req, cpu, rss)
+        r = Result(op, tool, dt, nbytes, req, cpu, rss, busy=busy)
         self.results.append(r)
         mb = r.mbps()
         log(f"    {op:8} {tool:10} " + (f"{mb:8.1f} MB/s" if mb else f"{dt:8.2f} s   ")
             + f"  requests {req_text(req)}"
             + (f"  cpu {r.cpu_per_gib():.2f} s/GiB" if r.cpu_per_gib() is not None else
                (f"  cpu {cpu:.2f} s" if cpu is not None else ""))
-            + (f"  rss {rss:.0f} MiB" if rss is not None else ""))
+            + (f"  rss {rss:.0f} MiB" if rss is not None else "")
+            + (f"  busy {busy * 100:.0f}%" if busy is not None else ""))
         return r
 
     def measure_fn(self, op, tool, fn, nbytes):
         """Time fn() (which runs its own commands) like measure()."""
         before = self.link.counters()
         cpu0 = self.children_cpu()
+        j0 = bl.machine_jiffies()
         t0 = time.monotonic()
         fn()
         dt = time.monotonic() - t0
+        busy = bl.busy_share(j0, bl.machine_jiffies())
         cpu = self.children_cpu() - cpu0
         time.sleep(0.05)
         req = delta(before, self.link.counters())
-        r = Result(op, tool, dt, nbytes, req, cpu, None)
+        r = Result(op, tool, dt, nbytes, req, cpu, None, busy=busy)
         self.results.append(r)
-        log(f"    {op:8} {tool:10} {r.mbps():8.1f} MB/s  requests {req_text(req)}  cpu {r.cpu_per_gib():.2f} s/GiB")
+        log(f"    {op:8} {tool:10} {r.mbps():8.1f} MB/s  requests {req_text(req)}  cpu {r.cpu_per_gib():.2f} s/GiB"
+            f"  busy {busy * 100:.0f}%")
         return r
 
     def attempt(self, label, fn):
@@ -632,7 +639,7 @@ def report(b, args, tools, size):
         by.setdefault(r.op, {})[r.tool] = r
     log("")
     log(f"summary, profile {args.profile}; MB/s decimal, or seconds; ratio = this / that")
-    hdr = ("op", "tool", "figure", "/curl-16", "/best peer", "requests", "cpu s/GiB", "rss MiB")
+    hdr = ("op", "tool", "figure", "/curl-16", "/best peer", "requests", "cpu s/GiB", "rss MiB", "busy")
     rows = []
     for op, tr in by.items():
         thr = any(r.nbytes for r in tr.values())
@@ -655,7 +662,8 @@ def report(b, args, tools, size):
             cpg = r.cpu_per_gib()
             rows.append((op, tool, fig, vs_ref, vs_best, req_text(r.req),
                          f"{cpg:.2f}" if cpg is not None else (f"{r.cpu:.2f} s" if r.cpu is not None and not r.nbytes else "-"),
-                         f"{r.rss:.0f}" if r.rss is not None else "-"))
+                         f"{r.rss:.0f}" if r.rss is not None else "-",
+                         f"{r.busy * 100:.0f}%" if r.busy is not None else "-"))
     w = [max(len(str(x[i])) for x in rows + [hdr]) for i in range(len(hdr))]
     for x in [hdr] + rows:
         log("  " + "  ".join(str(c).ljust(w[i]) for i, c in enumerate(x)).rstrip())
@@ -666,6 +674,8 @@ def report(b, args, tools, size):
     log("  limit for a multipart writer on this server (s3rver's complete rewrites the object).")
     log("  cpu: the FUSE daemon's (utime+stime, /proc) for mounts, per GiB moved; for curl and aws")
     log("  the client processes'. Metadata rows give the daemon's CPU seconds for the operation.")
+    log("  busy: the share of all the machine's CPUs in use during the operation (/proc/stat: server,")
+    log("  linkem, client, daemon and kernel together); near 100% the machine, not the link, is the bound.")
 
 
 if __name__ == "__main__":
