@@ -578,8 +578,15 @@ ssize_t prefetch_read(struct prefetch_file *f, char *buf, size_t size, off_t off
 					    prefetch_find(f, off) != NULL);
 	if (sequential) {
 		off_t slack = prefetch_window_slack(&f->window);
+		off_t hi = f->window.next_off + (off_t)f->window.window_bytes + slack;
 
-		prefetch_trim(f, off - slack, f->window.next_off + (off_t)f->window.window_bytes + slack);
+		/* Chunks the fill started under a larger window (a step of the
+		 * adaptation undone) stay: the reader is on its way to them.
+		 * Dropping them left a hole the fill had already passed, which
+		 * the reads then fetched again themselves, a read at a time. */
+		if (hi < f->fetch_end)
+			hi = f->fetch_end;
+		prefetch_trim(f, off - slack, hi);
 		prefetch_fill(f, off);
 	} else {
 		size_t len =
