@@ -78,6 +78,7 @@ struct upload {
 
 	char *cur; /* the part being filled */
 	size_t cur_len, cur_cap;
+	size_t prepaid; /* budget charged at the last send for the next part */
 	unsigned part; /* number of the part being filled */
 	off_t size;
 
@@ -113,22 +114,36 @@ static uint64_t upload_now_ms(void)
  * once, those being filled as well as those in flight. */
 static void uploader_charge(struct uploader *u, size_t delta)
 {
+	char *drop[UPLOAD_MAX_SPARE];
+	unsigned n = 0;
+
 	pthread_mutex_lock(&u->lock);
 	u->budget_used += delta;
+	/* Kept buffers give way to the ones being filled (a first part
+	 * grows by realloc, not from the spares). */
+	while (u->n_spare &&
+	       u->budget_used + (size_t)u->n_spare * UPLOAD_PART_MIN > u->budget_total)
+		drop[n++] = u->spare[--u->n_spare];
 	pthread_mutex_unlock(&u->lock);
+	while (n)
+		free(drop[--n]);
 }
 
-/* Wait until a charged part of size bytes may go out, leaving room for
- * the part that will be filled next.  One part is always let through when
- * nothing is in flight, so a budget smaller than a part, or filled by
- * parts being written, slows writers down but never stops them. */
-static void uploader_send_wait(struct uploader *u, size_t size)
+/* Wait until a charged part of size bytes may go out with room for the
+ * part that will be filled next, and charge that room now: several
+ * writers sending at once must not all count on the same room.  One part
+ * is always let through when nothing is in flight, so a budget smaller
+ * than a part, or filled by parts being written, slows writers down but
+ * never stops them.  Returns the bytes charged ahead. */
+static size_t uploader_send_wait(struct uploader *u, size_t size)
 {
 	pthread_mutex_lock(&u->lock);
 	while (u->inflight_bytes > 0 && u->budget_used + size > u->budget_total)
 		pthread_cond_wait(&u->cond, &u->lock);
 	u->inflight_bytes += size;
+	u->budget_used += size;
 	pthread_mutex_unlock(&u->lock);
+	return size;
 }
 
 /* Give back a part buffer of cap bytes, in flight or still being filled,
@@ -550,7 +565,7 @@ static int upload_send_part(struct upload *up)
 		free(j);
 		return r;
 	}
-	uploader_send_wait(up->u, j->cap);
+	up->prepaid += uploader_send_wait(up->u, j->cap);
 	/* The parts the budget holds, with one being filled beside them. */
 	ceiling = (unsigned)(up->u->budget_total / (j->cap ? j->cap : 1));
 	ceiling = ceiling > 1 ? ceiling - 1 : 1;
@@ -564,6 +579,17 @@ static int upload_send_part(struct upload *up)
 	return 0;
 }
 
+/* Count delta more bytes of the part being filled, from what the last
+ * send charged ahead first. */
+static void upload_charge(struct upload *up, size_t delta)
+{
+	size_t from_prepaid = delta < up->prepaid ? delta : up->prepaid;
+
+	up->prepaid -= from_prepaid;
+	if (delta > from_prepaid)
+		uploader_charge(up->u, delta - from_prepaid);
+}
+
 /* Make room in the part being filled for at least one more byte. */
 static int upload_grow(struct upload *up)
 {
@@ -573,7 +599,7 @@ static int upload_grow(struct upload *up)
 	if (up->cur_cap == want)
 		return 0;
 	if (!up->cur && (p = uploader_spare(up->u, want))) {
-		uploader_charge(up->u, want);
+		upload_charge(up, want);
 		up->cur = p;
 		up->cur_cap = want;
 		return 0;
@@ -586,7 +612,7 @@ static int upload_grow(struct upload *up)
 	p = up->cur ? realloc(up->cur, cap) : buf_alloc_huge(cap);
 	if (!p)
 		return -ENOMEM;
-	uploader_charge(up->u, cap - up->cur_cap);
+	upload_charge(up, cap - up->cur_cap);
 	up->cur = p;
 	up->cur_cap = cap;
 	return 0;
@@ -762,6 +788,11 @@ int upload_finish(struct upload *up, s3_etag etag_out)
 		if (r < 0)
 			goto fail;
 	}
+	/* No part follows the last: give back the room charged for one. */
+	if (up->prepaid) {
+		uploader_release(up->u, NULL, up->prepaid, 0);
+		up->prepaid = 0;
+	}
 	r = upload_wait(up);
 	if (r < 0)
 		goto fail;
@@ -787,6 +818,8 @@ void upload_free(struct upload *up)
 		upload_abort_mpu(up);
 	if (up->cur)
 		uploader_release(up->u, up->cur, up->cur_cap, 0);
+	if (up->prepaid)
+		uploader_release(up->u, NULL, up->prepaid, 0);
 	pthread_mutex_destroy(&up->lock);
 	pthread_cond_destroy(&up->cond);
 	free(up->etags);
