@@ -455,7 +455,6 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 	size_t chunk;
 	off_t want_end;
 
-	chunk = prefetch_chunk_bytes(window < share ? window : share, f->adapt.parts);
 	if (window > share) {
 		/* A window cut down to its share goes in quarters: the other
 		 * readers' requests fill the workers anyway, so fewer and
@@ -463,12 +462,14 @@ static void prefetch_fill(struct prefetch_file *f, off_t off)
 		 * not 4). */
 		window = share;
 		chunk = prefetch_chunk_bytes(window, 4);
-	} else if (chunk < PREFETCH_CHUNK_FLOOR && chunk < prefetch_chunk_bytes(window, 4)) {
+	} else {
+		chunk = prefetch_chunk_bytes(window, f->adapt.parts);
 		/* A small window keeps chunks of a quarter of it up to
 		 * PREFETCH_CHUNK_FLOOR: smaller ones pay their round trip for
 		 * little. */
-		chunk = prefetch_chunk_bytes(
-		    window < PREFETCH_CHUNK_FLOOR * 4 ? window : PREFETCH_CHUNK_FLOOR * 4, 4);
+		if (chunk < PREFETCH_CHUNK_FLOOR && chunk < prefetch_chunk_bytes(window, 4))
+			chunk = prefetch_chunk_bytes(
+			    window < PREFETCH_CHUNK_FLOOR * 4 ? window : PREFETCH_CHUNK_FLOOR * 4, 4);
 	}
 	want_end = f->window.next_off + (off_t)window;
 

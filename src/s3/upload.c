@@ -108,6 +108,13 @@ static uint64_t upload_now_ms(void)
 
 /* ---- buffers and the budget ---- */
 
+/* Whether n kept spares fit in the budget beside the buffers held;
+ * called with u->lock held. */
+static int uploader_spares_fit(const struct uploader *u, unsigned n)
+{
+	return u->budget_used + (size_t)n * UPLOAD_PART_MIN <= u->budget_total;
+}
+
 /* Count delta bytes of a part being filled against the budget.  Filling
  * never waits (a writer holding a file open must not stall the others);
  * sending does, so write_buffer bounds the buffers of all files written at
@@ -121,8 +128,7 @@ static void uploader_charge(struct uploader *u, size_t delta)
 	u->budget_used += delta;
 	/* Kept buffers give way to the ones being filled (a first part
 	 * grows by realloc, not from the spares). */
-	while (u->n_spare &&
-	       u->budget_used + (size_t)u->n_spare * UPLOAD_PART_MIN > u->budget_total)
+	while (u->n_spare && !uploader_spares_fit(u, u->n_spare))
 		drop[n++] = u->spare[--u->n_spare];
 	pthread_mutex_unlock(&u->lock);
 	while (n)
@@ -130,12 +136,12 @@ static void uploader_charge(struct uploader *u, size_t delta)
 }
 
 /* Wait until a charged part of size bytes may go out with room for the
- * part that will be filled next, and charge that room now: several
- * writers sending at once must not all count on the same room.  One part
- * is always let through when nothing is in flight, so a budget smaller
- * than a part, or filled by parts being written, slows writers down but
- * never stops them.  Returns the bytes charged ahead. */
-static size_t uploader_send_wait(struct uploader *u, size_t size)
+ * part that will be filled next, and charge that room (size bytes) now:
+ * several writers sending at once must not all count on the same room.
+ * One part is always let through when nothing is in flight, so a budget
+ * smaller than a part, or filled by parts being written, slows writers
+ * down but never stops them. */
+static void uploader_send_wait(struct uploader *u, size_t size)
 {
 	pthread_mutex_lock(&u->lock);
 	while (u->inflight_bytes > 0 && u->budget_used + size > u->budget_total)
@@ -143,7 +149,6 @@ static size_t uploader_send_wait(struct uploader *u, size_t size)
 	u->inflight_bytes += size;
 	u->budget_used += size;
 	pthread_mutex_unlock(&u->lock);
-	return size;
 }
 
 /* Give back a part buffer of cap bytes, in flight or still being filled,
@@ -156,7 +161,7 @@ static void uploader_release(struct uploader *u, char *buf, size_t cap, int in_f
 	if (in_flight)
 		u->inflight_bytes -= cap;
 	if (buf && cap == UPLOAD_PART_MIN && u->n_spare < u->max_spare &&
-	    u->budget_used + (size_t)(u->n_spare + 1) * UPLOAD_PART_MIN <= u->budget_total) {
+	    uploader_spares_fit(u, u->n_spare + 1)) {
 		u->spare[u->n_spare++] = buf;
 		buf = NULL;
 	}
@@ -565,7 +570,8 @@ static int upload_send_part(struct upload *up)
 		free(j);
 		return r;
 	}
-	up->prepaid += uploader_send_wait(up->u, j->cap);
+	uploader_send_wait(up->u, j->cap);
+	up->prepaid += j->cap;
 	/* The parts the budget holds, with one being filled beside them. */
 	ceiling = (unsigned)(up->u->budget_total / (j->cap ? j->cap : 1));
 	ceiling = ceiling > 1 ? ceiling - 1 : 1;
@@ -588,6 +594,14 @@ static void upload_charge(struct upload *up, size_t delta)
 	up->prepaid -= from_prepaid;
 	if (delta > from_prepaid)
 		uploader_charge(up->u, delta - from_prepaid);
+}
+
+/* Give back the room charged for a next part that will not be filled. */
+static void upload_refund(struct upload *up)
+{
+	if (up->prepaid)
+		uploader_release(up->u, NULL, up->prepaid, 0);
+	up->prepaid = 0;
 }
 
 /* Make room in the part being filled for at least one more byte. */
@@ -788,11 +802,7 @@ int upload_finish(struct upload *up, s3_etag etag_out)
 		if (r < 0)
 			goto fail;
 	}
-	/* No part follows the last: give back the room charged for one. */
-	if (up->prepaid) {
-		uploader_release(up->u, NULL, up->prepaid, 0);
-		up->prepaid = 0;
-	}
+	upload_refund(up); /* no part follows the last */
 	r = upload_wait(up);
 	if (r < 0)
 		goto fail;
@@ -818,8 +828,7 @@ void upload_free(struct upload *up)
 		upload_abort_mpu(up);
 	if (up->cur)
 		uploader_release(up->u, up->cur, up->cur_cap, 0);
-	if (up->prepaid)
-		uploader_release(up->u, NULL, up->prepaid, 0);
+	upload_refund(up);
 	pthread_mutex_destroy(&up->lock);
 	pthread_cond_destroy(&up->cond);
 	free(up->etags);
